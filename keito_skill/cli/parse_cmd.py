@@ -1,0 +1,154 @@
+"""``parse`` and ``sessions``: read transcripts and show what they add up to."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from keito_skill.cli._output import emit_json, human_seconds, human_tokens, print_table
+from keito_skill.errors import TranscriptError
+from keito_skill.summary import SessionSummary, summarize
+from keito_skill.transcripts import AGENTS, DEFAULT_IDLE_SECONDS, discover, parse_session
+
+agent_option = click.option(
+    "--agent",
+    type=click.Choice(AGENTS),
+    default=None,
+    help="Which agent wrote it (default: detect).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+idle_option = click.option(
+    "--idle-minutes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_IDLE_SECONDS // 60,
+    show_default=True,
+    help="Gaps between events longer than this count only this long as active time.",
+)
+
+
+def summary_json(summary: SessionSummary) -> dict[str, Any]:
+    return summary.model_dump(mode="json")
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@agent_option
+@json_option
+@idle_option
+def parse(path: Path, agent: str | None, as_json: bool, idle_minutes: int) -> None:
+    """Summarise one transcript: time, models, tokens and cost."""
+    if not path.exists():
+        raise TranscriptError(f"no such file: {path}")
+    if path.is_dir():
+        raise TranscriptError(f"{path} is a directory, not a transcript file")
+    states, paths = parse_session(path, agent=agent, idle_seconds=idle_minutes * 60)
+    summary = summarize(states, [str(p) for p in paths])
+    if as_json:
+        emit_json(summary_json(summary))
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary: SessionSummary) -> None:
+    click.echo(f"session   {summary.session_id}  ({summary.agent} {summary.agent_version or ''})")
+    click.echo(f"cwd       {summary.cwd}  branch {summary.git_branch}")
+    click.echo(f"time      {summary.started_at} → {summary.ended_at}")
+    click.echo(
+        f"duration  active {human_seconds(summary.active_seconds)}, "
+        f"wall {human_seconds(summary.wall_seconds)}; {summary.turns} prompts, "
+        f"{summary.tool_calls} tool calls"
+    )
+    rows = [
+        [
+            model,
+            human_tokens(u.input_tokens),
+            human_tokens(u.cache_creation_input_tokens),
+            human_tokens(u.cache_read_input_tokens),
+            human_tokens(u.output_tokens),
+            human_tokens(u.reasoning_output_tokens),
+            "?" if u.cost_usd is None else f"${u.cost_usd:.4f}",
+        ]
+        for model, u in summary.models.items()
+    ]
+    print_table(
+        "Usage by model",
+        ["model", "input", "cache write", "cache read", "output", "reasoning", "cost"],
+        rows,
+    )
+    cost = "unknown" if summary.cost_usd is None else f"${summary.cost_usd:.4f}"
+    click.echo(f"cost      {cost} ({summary.cost_source or 'no usage'})")
+    if summary.unpriced_models:
+        click.echo(f"unpriced  {', '.join(summary.unpriced_models)} (no price known)")
+    if summary.skipped_lines:
+        click.echo(f"skipped   {summary.skipped_lines} unreadable lines")
+
+
+@click.command()
+@agent_option
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
+@click.option("--claude-dir", "claude_dirs", multiple=True, type=click.Path(path_type=Path))
+@click.option("--codex-dir", "codex_dirs", multiple=True, type=click.Path(path_type=Path))
+@json_option
+@idle_option
+def sessions(
+    agent: str | None,
+    since: Any,
+    until: Any,
+    claude_dirs: tuple[Path, ...],
+    codex_dirs: tuple[Path, ...],
+    as_json: bool,
+    idle_minutes: int,
+) -> None:
+    """List every session found in the agents' transcript directories, newest first."""
+    since_day: date | None = since.date() if since else None
+    until_day: date | None = until.date() if until else None
+    found: list[SessionSummary] = []
+    for found_agent, main, sides in discover(
+        agent,
+        claude_dirs=list(claude_dirs) or None,
+        codex_dirs=list(codex_dirs) or None,
+    ):
+        if since_day is not None:
+            try:
+                if date.fromtimestamp(main.stat().st_mtime) < since_day:
+                    continue
+            except OSError:
+                continue
+        try:
+            states, paths = parse_session(
+                main, agent=found_agent, sides=sides, idle_seconds=idle_minutes * 60
+            )
+        except TranscriptError:
+            continue
+        summary = summarize(states, [str(p) for p in paths])
+        if summary.ended_at is None:
+            continue
+        if since_day and summary.ended_at.date() < since_day:
+            continue
+        if until_day and summary.started_at and summary.started_at.date() > until_day:
+            continue
+        found.append(summary)
+    found.sort(key=lambda s: s.ended_at or s.started_at, reverse=True)  # type: ignore[arg-type,return-value]
+    if as_json:
+        emit_json({"sessions": [summary_json(s) for s in found]})
+        return
+    print_table(
+        f"{len(found)} sessions",
+        ["ended", "agent", "session", "cwd", "active", "tokens", "cost"],
+        [
+            [
+                s.ended_at.strftime("%Y-%m-%d %H:%M") if s.ended_at else "",
+                s.agent,
+                (s.session_id or "?")[:13],
+                s.cwd,
+                human_seconds(s.active_seconds),
+                human_tokens(s.totals.total),
+                "?" if s.cost_usd is None else f"${s.cost_usd:.4f}",
+            ]
+            for s in found
+        ],
+    )

@@ -1,0 +1,215 @@
+"""The agent-neutral ``SessionSummary``: what every later step (ledger, sync, reports) reads.
+
+Built from one or more :class:`~keito_skill.transcripts.ParseState` (the main transcript,
+then any side files such as Claude Code subagents). Time comes from the main transcript;
+tokens, tool calls and cost from all of them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from keito_skill.transcripts import ParseState, agent_cost
+from keito_skill.transcripts._state import TOKEN_FIELDS, add_into, zero_vector
+
+CostSource = Literal["agent", "computed"]
+
+
+class TokenCounts(BaseModel):
+    """Token counts with Anthropic's meaning of input (uncached only), for every agent."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_output_tokens: int = 0
+
+    @classmethod
+    def from_vector(cls, vector: list[int]) -> TokenCounts:
+        return cls(**dict(zip(TOKEN_FIELDS, vector, strict=False)))
+
+    @property
+    def total(self) -> int:
+        """All tokens processed (reasoning is already inside output)."""
+        return (
+            self.input_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
+            + self.output_tokens
+        )
+
+
+class ModelUsage(TokenCounts):
+    cost_usd: float | None = None
+
+
+class DaySlice(BaseModel):
+    """One local calendar day of a session: the unit a time entry bills."""
+
+    date: date
+    started_at: datetime
+    ended_at: datetime
+    wall_seconds: float
+    active_seconds: float
+    models: dict[str, ModelUsage]
+    totals: TokenCounts
+    cost_usd: float | None
+
+
+class SessionSummary(BaseModel):
+    session_id: str | None
+    agent: str
+    agent_version: str | None = None
+    transcript_path: str | None = None
+    side_paths: list[str] = []
+    started_at: datetime | None
+    ended_at: datetime | None
+    wall_seconds: float
+    active_seconds: float
+    idle_threshold_seconds: int
+    models: dict[str, ModelUsage]
+    totals: TokenCounts
+    cost_usd: float | None
+    cost_source: CostSource | None
+    unpriced_models: list[str] = []
+    turns: int
+    tool_calls: int
+    cwd: str | None
+    git_branch: str | None
+    git_commit: str | None = None
+    first_prompt: str | None = None
+    last_assistant_message: str | None = None
+    skipped_lines: int
+    days: list[DaySlice]
+
+
+def _when(ts: float | None) -> datetime | None:
+    return datetime.fromtimestamp(ts, tz=UTC).astimezone() if ts is not None else None
+
+
+def _money(value: Decimal | float | None) -> float | None:
+    return None if value is None else round(float(value), 8)
+
+
+def model_costs(
+    agent: str, states: list[ParseState], totals: dict[str, list[int]]
+) -> tuple[dict[str, Decimal | None], CostSource | None]:
+    """Cost per model: the agent's own figure when it reconciles, else genai-prices."""
+    own = agent_cost(agent, states)
+    if own is not None and set(own) >= {m for m, v in totals.items() if any(v)}:
+        return {m: Decimal(str(own.get(m, 0.0))) for m in totals}, "agent"
+    from keito_skill.pricing import price_vector
+
+    costs = {m: price_vector(m, v) if any(v) else Decimal(0) for m, v in totals.items()}
+    return costs, ("computed" if totals else None)
+
+
+def summarize(states: list[ParseState], paths: list[str] | None = None) -> SessionSummary:
+    """Merge a session's parse states (main first) into its :class:`SessionSummary`."""
+    main = states[0]
+    agent = main.agent
+    totals: dict[str, list[int]] = {}
+    per_day: dict[str, dict[str, list[int]]] = {}
+    for state in states:
+        for key, bucket in state.days.items():
+            day_models = per_day.setdefault(key, {})
+            for model, vector in bucket.models.items():
+                add_into(day_models.setdefault(model, zero_vector()), vector)
+                add_into(totals.setdefault(model, zero_vector()), vector)
+
+    costs, source = model_costs(agent, states, totals)
+    unpriced = sorted(m for m, c in costs.items() if c is None)
+    session_cost = None if unpriced or source is None else sum(costs.values(), Decimal(0))
+
+    days: list[DaySlice] = []
+    for key in sorted(set(main.days) | set(per_day)):
+        bucket = main.days.get(key)
+        day_models = per_day.get(key, {})
+        usage: dict[str, ModelUsage] = {}
+        day_vector = zero_vector()
+        day_cost: Decimal | None = Decimal(0)
+        for model, vector in day_models.items():
+            share = _share(model, vector, totals[model], costs.get(model))
+            usage[model] = ModelUsage(
+                **TokenCounts.from_vector(vector).model_dump(), cost_usd=_money(share)
+            )
+            add_into(day_vector, vector)
+            day_cost = None if share is None or day_cost is None else day_cost + share
+        first = bucket.first if bucket and bucket.first is not None else main.first_ts
+        last = bucket.last if bucket and bucket.last is not None else main.last_ts
+        start_dt, end_dt = _when(first), _when(last)
+        if start_dt is None or end_dt is None:
+            continue
+        days.append(
+            DaySlice(
+                date=date.fromisoformat(key),
+                started_at=start_dt,
+                ended_at=end_dt,
+                wall_seconds=round(max(0.0, (last or 0.0) - (first or 0.0)), 3),
+                active_seconds=round(bucket.active if bucket else 0.0, 3),
+                models=usage,
+                totals=TokenCounts.from_vector(day_vector),
+                cost_usd=_money(day_cost),
+            )
+        )
+
+    total_vector = zero_vector()
+    for vector in totals.values():
+        add_into(total_vector, vector)
+    wall = (main.last_ts - main.first_ts) if main.first_ts and main.last_ts else 0.0
+    return SessionSummary(
+        session_id=main.session_id,
+        agent=agent,
+        agent_version=main.agent_version,
+        transcript_path=paths[0] if paths else None,
+        side_paths=list(paths[1:]) if paths else [],
+        started_at=_when(main.first_ts),
+        ended_at=_when(main.last_ts),
+        wall_seconds=round(wall, 3),
+        active_seconds=round(sum(b.active for b in main.days.values()), 3),
+        idle_threshold_seconds=main.idle_seconds,
+        models={
+            m: ModelUsage(**TokenCounts.from_vector(v).model_dump(), cost_usd=_money(costs.get(m)))
+            for m, v in sorted(totals.items())
+        },
+        totals=TokenCounts.from_vector(total_vector),
+        cost_usd=_money(session_cost),
+        cost_source=source,
+        unpriced_models=unpriced,
+        turns=main.turns,
+        tool_calls=sum(s.tool_calls for s in states),
+        cwd=main.cwd,
+        git_branch=main.git_branch,
+        git_commit=main.git_commit,
+        first_prompt=main.first_prompt,
+        last_assistant_message=main.last_assistant_message,
+        skipped_lines=sum(s.skipped_lines for s in states),
+        days=days,
+    )
+
+
+def _share(
+    model: str, part: list[int], whole: list[int], whole_cost: Decimal | None
+) -> Decimal | None:
+    """The part of a model's cost that ``part`` of its tokens accounts for.
+
+    Priced by genai-prices where it knows the model, scaled so the parts add up to the
+    model's cost (which may be the agent's own figure); by token share otherwise.
+    """
+    if whole_cost is None:
+        return None
+    if part == whole:
+        return whole_cost
+    from keito_skill.pricing import price_vector
+
+    part_price, whole_price = price_vector(model, part), price_vector(model, whole)
+    if part_price is not None and whole_price:
+        return whole_cost * part_price / whole_price
+    whole_tokens = sum(whole[:4])
+    return whole_cost * sum(part[:4]) / whole_tokens if whole_tokens else Decimal(0)

@@ -1,0 +1,182 @@
+"""Reading the agents' own transcript files, incrementally and without ever raising.
+
+Agent-specific knowledge lives in :mod:`.claude_code` and :mod:`.codex`; the rest of the
+package sees only :class:`ParseState` (the checkpointable running state) and, through
+:mod:`keito_skill.summary`, the agent-neutral ``SessionSummary``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from keito_skill.errors import TranscriptError
+from keito_skill.transcripts import claude_code, codex
+from keito_skill.transcripts._reader import LineSource, decode
+from keito_skill.transcripts._state import DEFAULT_IDLE_SECONDS, ParseState
+
+AGENTS = (claude_code.AGENT, codex.AGENT)
+
+__all__ = [
+    "AGENTS",
+    "DEFAULT_IDLE_SECONDS",
+    "ParseState",
+    "agent_cost",
+    "detect_agent",
+    "discover",
+    "parse_file",
+    "parse_session",
+    "side_files",
+]
+
+
+class _Parser(Protocol):
+    def feed(self, obj: dict[str, Any]) -> None: ...
+
+
+def _parser_for(state: ParseState) -> _Parser:
+    if state.agent == claude_code.AGENT:
+        return claude_code.ClaudeCodeParser(state)
+    if state.agent == codex.AGENT:
+        return codex.CodexParser(state)
+    raise TranscriptError(f"unknown agent {state.agent!r} (expected one of {', '.join(AGENTS)})")
+
+
+def agent_cost(agent: str, states: list[ParseState]) -> dict[str, float] | None:
+    """The agent's own cost per model when its transcript carries one that reconciles."""
+    if agent == claude_code.AGENT:
+        return claude_code.agent_cost(states)
+    return None
+
+
+def detect_agent(path: Path, max_lines: int = 50) -> str:
+    """Which agent wrote ``path``, judged from its first readable lines."""
+    try:
+        with path.open("rb") as handle:
+            for _ in range(max_lines):
+                line = handle.readline()
+                if not line:
+                    break
+                obj = decode(line)
+                if obj is None:
+                    continue
+                if codex.looks_like(obj):
+                    return codex.AGENT
+                if claude_code.looks_like(obj):
+                    return claude_code.AGENT
+    except OSError as exc:
+        raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if path.name.startswith("rollout-"):
+        return codex.AGENT
+    raise TranscriptError(f"{path} does not look like a Claude Code or Codex transcript")
+
+
+def parse_file(
+    path: Path,
+    *,
+    agent: str | None = None,
+    state: ParseState | None = None,
+    idle_seconds: int = DEFAULT_IDLE_SECONDS,
+) -> ParseState:
+    """Fold the bytes of ``path`` after ``state.offset`` into ``state`` (a new one if None).
+
+    Resumes exactly where the checkpoint stopped. A file that shrank (rewritten by the
+    agent) or a checkpoint made with another idle threshold is re-read from the start.
+    Raises :class:`TranscriptError` only when the file cannot be opened.
+    """
+    if state is not None and (
+        state.idle_seconds != idle_seconds or (agent and agent != state.agent)
+    ):
+        state = None
+    if state is None:
+        state = ParseState(agent or detect_agent(path), idle_seconds)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            size = handle.seek(0, 2)
+        except OSError:
+            size = 0
+        if size < state.offset:
+            state = ParseState(state.agent, idle_seconds)
+        parser = _parser_for(state)
+        source = LineSource(handle, state.offset)
+        feed = parser.feed
+        lines = 0
+        skipped = 0
+        try:
+            for line in source:
+                lines += 1
+                obj = decode(line)
+                if obj is None:
+                    if line.strip():
+                        skipped += 1
+                    continue
+                try:
+                    feed(obj)
+                except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+                    skipped += 1
+        except OSError:
+            pass
+        state.offset = source.offset
+        state.lines += lines
+        state.skipped_lines += skipped + source.oversized
+        state.extra["partial_tail"] = source.partial_tail
+    return state
+
+
+def discover(
+    agent: str | None = None,
+    *,
+    claude_dirs: list[Path] | None = None,
+    codex_dirs: list[Path] | None = None,
+) -> Iterator[tuple[str, Path, list[Path]]]:
+    """Every transcript on this machine as ``(agent, main file, side files)``."""
+    if agent in (None, claude_code.AGENT):
+        for main, sides in claude_code.transcript_files(claude_dirs):
+            yield claude_code.AGENT, main, sides
+    if agent in (None, codex.AGENT):
+        for main, sides in codex.transcript_files(codex_dirs):
+            yield codex.AGENT, main, sides
+
+
+def side_files(agent: str, main: Path) -> list[Path]:
+    """Files beside ``main`` that belong to the same session (Claude Code subagents)."""
+    if agent == claude_code.AGENT:
+        return claude_code.side_files(main)
+    return []
+
+
+def parse_session(
+    main: Path,
+    *,
+    agent: str | None = None,
+    sides: list[Path] | None = None,
+    states: dict[str, ParseState] | None = None,
+    idle_seconds: int = DEFAULT_IDLE_SECONDS,
+) -> tuple[list[ParseState], list[Path]]:
+    """Parse a session's main transcript and its side files, resuming from ``states``.
+
+    ``states`` maps a path (as ``str``) to its checkpoint. Returns the states, main first,
+    and the paths they belong to.
+    """
+    agent = agent or detect_agent(main)
+    paths = [main, *(sides if sides is not None else side_files(agent, main))]
+    known = states or {}
+    parsed: list[ParseState] = []
+    kept: list[Path] = []
+    for index, path in enumerate(paths):
+        try:
+            state = parse_file(
+                path, agent=agent, state=known.get(str(path)), idle_seconds=idle_seconds
+            )
+        except TranscriptError:
+            if index == 0:
+                raise
+            continue  # a side file that vanished: the main transcript still counts
+        parsed.append(state)
+        kept.append(path)
+    return parsed, kept

@@ -1,0 +1,222 @@
+"""Running parse state: what a transcript has said so far, small enough to checkpoint.
+
+The state is plain Python (no pydantic) because the hook path loads and saves it on every
+prompt and must stay fast. It serialises to a JSON-able dict (:meth:`ParseState.to_dict`),
+which the ledger stores as the checkpoint next to the byte offset it belongs to; parsing
+resumes from there, so re-reading a 100 MB transcript after one more turn costs only the
+new bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+CHECKPOINT_VERSION = 3
+
+# Index of each counter in a token vector. Anthropic's meaning of "input": uncached only.
+INPUT, CACHE_WRITE, CACHE_READ, OUTPUT, REASONING, CACHE_WRITE_1H = range(6)
+TOKEN_FIELDS = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "reasoning_output_tokens",
+)
+VECTOR_LEN = 6
+
+DEFAULT_IDLE_SECONDS = 300
+
+
+def zero_vector() -> list[int]:
+    return [0] * VECTOR_LEN
+
+
+def add_into(target: list[int], delta: list[int]) -> None:
+    for i in range(VECTOR_LEN):
+        target[i] += delta[i]
+
+
+class DayBucket:
+    """Activity and usage of one session on one local calendar day."""
+
+    __slots__ = ("active", "first", "last", "models")
+
+    def __init__(self) -> None:
+        self.first: float | None = None
+        self.last: float | None = None
+        self.active = 0.0
+        self.models: dict[str, list[int]] = {}
+
+    def touch(self, ts: float) -> None:
+        if self.first is None or ts < self.first:
+            self.first = ts
+        if self.last is None or ts > self.last:
+            self.last = ts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "first": self.first,
+            "last": self.last,
+            "active": self.active,
+            "models": self.models,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DayBucket:
+        bucket = cls()
+        bucket.first = data.get("first")
+        bucket.last = data.get("last")
+        bucket.active = float(data.get("active", 0.0))
+        bucket.models = {k: list(v) for k, v in data.get("models", {}).items()}
+        return bucket
+
+
+class ParseState:
+    """Everything derived from a transcript's first ``offset`` bytes.
+
+    ``extra`` holds agent-specific running data (message ids recently seen, the last
+    cumulative usage, the agent's own cost reports); only the agent's parser reads it.
+    """
+
+    def __init__(self, agent: str, idle_seconds: int = DEFAULT_IDLE_SECONDS) -> None:
+        self.agent = agent
+        self.idle_seconds = idle_seconds
+        self.offset = 0
+        self.lines = 0
+        self.skipped_lines = 0
+        self.session_id: str | None = None
+        self.agent_version: str | None = None
+        self.cwd: str | None = None
+        self.git_branch: str | None = None
+        self.git_commit: str | None = None
+        self.first_ts: float | None = None
+        self.last_ts: float | None = None
+        self.turns = 0
+        self.tool_calls = 0
+        self.first_prompt: str | None = None
+        self.last_assistant_message: str | None = None
+        self.days: dict[str, DayBucket] = {}
+        self.extra: dict[str, Any] = {}
+        # Cache of the current local day's [start, end) so most events skip date maths.
+        self._day_key: str | None = None
+        self._day_start = 0.0
+        self._day_end = 0.0
+
+    # -- time -------------------------------------------------------------------------
+
+    def _day_of(self, ts: float) -> str:
+        if self._day_key is not None and self._day_start <= ts < self._day_end:
+            return self._day_key
+        local = datetime.fromtimestamp(ts).astimezone()
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = (start + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        self._day_key = start.date().isoformat()
+        self._day_start = start.timestamp()
+        self._day_end = end.timestamp()
+        return self._day_key
+
+    def bucket(self, ts: float) -> DayBucket:
+        key = self._day_of(ts)
+        found = self.days.get(key)
+        if found is None:
+            found = self.days[key] = DayBucket()
+        return found
+
+    def event(self, ts: float) -> DayBucket:
+        """Record activity at ``ts``: extends the timeline and adds capped active time.
+
+        The gap since the previous event counts as active up to ``idle_seconds``; the
+        counted part is the start of the gap, split exactly across local midnights, so an
+        agent left open overnight bills neither the night nor the wrong day.
+        """
+        prev = self.last_ts
+        if prev is None:
+            self.first_ts = ts
+            self.last_ts = ts
+        elif ts > prev:
+            active = min(ts - prev, float(self.idle_seconds))
+            start, end = prev, prev + active
+            while start < end:
+                day = self.bucket(start)
+                piece_end = min(end, self._day_end)
+                day.active += piece_end - start
+                start = piece_end
+            self.last_ts = ts
+        if self.first_ts is None or ts < self.first_ts:
+            self.first_ts = ts
+        day = self.bucket(ts)
+        day.touch(ts)
+        return day
+
+    def add_usage(self, ts: float | None, model: str, delta: list[int]) -> None:
+        """Add a token vector for ``model`` to the day of ``ts`` (the last event's if None)."""
+        when = ts if ts is not None else self.last_ts
+        if when is None:
+            when = 0.0
+        day = self.bucket(when)
+        vector = day.models.get(model)
+        if vector is None:
+            vector = day.models[model] = zero_vector()
+        add_into(vector, delta)
+
+    # -- aggregates -------------------------------------------------------------------
+
+    def model_totals(self) -> dict[str, list[int]]:
+        totals: dict[str, list[int]] = {}
+        for day in self.days.values():
+            for model, vector in day.models.items():
+                add_into(totals.setdefault(model, zero_vector()), vector)
+        return totals
+
+    # -- checkpoint -------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": CHECKPOINT_VERSION,
+            "agent": self.agent,
+            "idle_seconds": self.idle_seconds,
+            "offset": self.offset,
+            "lines": self.lines,
+            "skipped_lines": self.skipped_lines,
+            "session_id": self.session_id,
+            "agent_version": self.agent_version,
+            "cwd": self.cwd,
+            "git_branch": self.git_branch,
+            "git_commit": self.git_commit,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "turns": self.turns,
+            "tool_calls": self.tool_calls,
+            "first_prompt": self.first_prompt,
+            "last_assistant_message": self.last_assistant_message,
+            "days": {k: v.to_dict() for k, v in self.days.items()},
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParseState:
+        """Rebuild a state from :meth:`to_dict`; raises ``ValueError`` on an old format."""
+        if data.get("v") != CHECKPOINT_VERSION:
+            raise ValueError("checkpoint format changed")
+        state = cls(str(data["agent"]), int(data["idle_seconds"]))
+        for name in (
+            "offset",
+            "lines",
+            "skipped_lines",
+            "session_id",
+            "agent_version",
+            "cwd",
+            "git_branch",
+            "git_commit",
+            "first_ts",
+            "last_ts",
+            "turns",
+            "tool_calls",
+            "first_prompt",
+            "last_assistant_message",
+        ):
+            setattr(state, name, data.get(name))
+        state.days = {k: DayBucket.from_dict(v) for k, v in data.get("days", {}).items()}
+        state.extra = dict(data.get("extra") or {})
+        return state

@@ -1,0 +1,274 @@
+"""Claude Code transcripts: ``<config dir>/projects/<project-slug>/<session-id>.jsonl``.
+
+What this module knows about the format (checked against Claude Code 2.1.328):
+
+* One API response is written as one ``assistant`` line per content block, and every one
+  of those lines repeats the same ``message.id``, ``requestId`` and the full ``usage``.
+  Usage is therefore counted once per ``message.id:requestId``; should a later line of the
+  same response carry larger numbers (older versions streamed partial counts), only the
+  difference is added. Recently seen ids are kept in the checkpoint (bounded), so the
+  dedupe survives incremental reads.
+* ``cost-state`` lines are the process's own running cost, per model, cumulative for the
+  process (``startTime``). They are the agent's own figure, preferred for cost when their
+  token counts reconcile with what we counted (see :func:`agent_cost`).
+* Subagents write their own files under ``<session-id>/subagents/``; they belong to the
+  session for usage.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from keito_skill.transcripts._state import (
+    CACHE_READ,
+    CACHE_WRITE,
+    CACHE_WRITE_1H,
+    INPUT,
+    OUTPUT,
+    REASONING,
+    ParseState,
+    zero_vector,
+)
+from keito_skill.transcripts._time import parse_ts
+
+AGENT = "claude-code"
+_RECENT_IDS = 512
+_MESSAGE_CHARS = 2000
+
+
+def config_dirs() -> list[Path]:
+    """Claude Code's config directories: ``CLAUDE_CONFIG_DIR`` (comma-separated) or defaults."""
+    configured = os.environ.get("CLAUDE_CONFIG_DIR", "").strip()
+    if configured:
+        return [Path(p.strip()).expanduser() for p in configured.split(",") if p.strip()]
+    home = Path.home()
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    candidates = [home / ".claude", (Path(xdg) if xdg else home / ".config") / "claude"]
+    return [c for c in candidates if c.exists()] or [home / ".claude"]
+
+
+def side_files(main: Path) -> list[Path]:
+    """Subagent transcripts of the session whose main transcript is ``main``."""
+    side_dir = main.parent / main.stem / "subagents"
+    return sorted(side_dir.glob("*.jsonl")) if side_dir.is_dir() else []
+
+
+def transcript_files(roots: list[Path] | None = None) -> Iterator[tuple[Path, list[Path]]]:
+    """Every session as ``(main transcript, [subagent transcripts])``."""
+    for root in roots if roots is not None else config_dirs():
+        projects = root / "projects" if (root / "projects").is_dir() else root
+        if not projects.is_dir():
+            continue
+        for project in sorted(p for p in projects.iterdir() if p.is_dir()):
+            for main in sorted(project.glob("*.jsonl")):
+                yield main, side_files(main)
+
+
+def looks_like(obj: dict[str, Any]) -> bool:
+    """True when a decoded line has Claude Code's shape."""
+    return "sessionId" in obj or obj.get("type") in {"summary", "cost-state", "queue-operation"}
+
+
+def _text_of(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [
+            block.get("text", "")
+            for block in content
+            if isinstance(block, dict) and block.get("type") == "text"
+        ]
+        joined = "\n".join(p for p in parts if isinstance(p, str) and p)
+        return joined or None
+    return None
+
+
+def _usage_vector(usage: dict[str, Any]) -> list[int]:
+    vector = zero_vector()
+
+    def num(value: Any) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+    vector[INPUT] = num(usage.get("input_tokens"))
+    vector[CACHE_WRITE] = num(usage.get("cache_creation_input_tokens"))
+    vector[CACHE_READ] = num(usage.get("cache_read_input_tokens"))
+    vector[OUTPUT] = num(usage.get("output_tokens"))
+    details = usage.get("output_tokens_details")
+    if isinstance(details, dict):
+        vector[REASONING] = num(details.get("thinking_tokens"))
+    creation = usage.get("cache_creation")
+    if isinstance(creation, dict):
+        vector[CACHE_WRITE_1H] = num(creation.get("ephemeral_1h_input_tokens"))
+    return vector
+
+
+class ClaudeCodeParser:
+    """Folds decoded Claude Code lines into a :class:`ParseState`."""
+
+    agent = AGENT
+
+    def __init__(self, state: ParseState) -> None:
+        self.state = state
+        extra = state.extra
+        self._seen: dict[str, list[Any]] = extra.setdefault("seen", {})
+        self._tool_ids: dict[str, int] = extra.setdefault("tool_ids", {})
+        self._costs: dict[str, Any] = extra.setdefault("cost_states", {})
+
+    def feed(self, obj: dict[str, Any]) -> None:
+        state = self.state
+        ts = parse_ts(obj.get("timestamp"))
+        if ts is not None:
+            state.event(ts)
+        if state.session_id is None and isinstance(obj.get("sessionId"), str):
+            state.session_id = obj["sessionId"]
+        if isinstance(obj.get("version"), str):
+            state.agent_version = obj["version"]
+        if state.cwd is None and isinstance(obj.get("cwd"), str):
+            state.cwd = obj["cwd"]
+        branch = obj.get("gitBranch")
+        if isinstance(branch, str) and branch:
+            state.git_branch = branch
+
+        kind = obj.get("type")
+        if kind == "assistant":
+            self._assistant(obj, ts)
+        elif kind == "user":
+            self._user(obj)
+        elif kind == "cost-state":
+            self._cost_state(obj)
+
+    def _user(self, obj: dict[str, Any]) -> None:
+        if obj.get("isMeta") or obj.get("isSidechain") or obj.get("isCompactSummary"):
+            return
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            return
+        content = message.get("content")
+        if isinstance(content, list) and any(
+            isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+        ):
+            return
+        text = _text_of(content)
+        if text is None:
+            return
+        self.state.turns += 1
+        if self.state.first_prompt is None:
+            self.state.first_prompt = text[:_MESSAGE_CHARS]
+
+    def _assistant(self, obj: dict[str, Any], ts: float | None) -> None:
+        message = obj.get("message")
+        if not isinstance(message, dict):
+            return
+        state = self.state
+        content = message.get("content")
+        if isinstance(content, list):
+            for block in content:
+                if not isinstance(block, dict):
+                    continue
+                if block.get("type") == "tool_use":
+                    tool_id = str(block.get("id") or obj.get("uuid") or "")
+                    if tool_id not in self._tool_ids:
+                        state.tool_calls += 1
+                        self._remember(self._tool_ids, tool_id, 1)
+        text = _text_of(content)
+        if text and not obj.get("isSidechain"):
+            state.last_assistant_message = text[:_MESSAGE_CHARS]
+
+        usage = message.get("usage")
+        if not isinstance(usage, dict):
+            return
+        model = message.get("model")
+        if not isinstance(model, str) or not model:
+            model = "unknown"
+        vector = _usage_vector(usage)
+        if model == "<synthetic>" and not any(vector):
+            return
+        message_id = message.get("id")
+        key = f"{message_id}:{obj.get('requestId')}" if message_id else None
+        if key is None:
+            state.add_usage(ts, model, vector)
+            return
+        previous = self._seen.get(key)
+        if previous is None:
+            state.add_usage(ts, model, vector)
+            self._remember(self._seen, key, vector)
+            return
+        delta = [max(0, new - old) for new, old in zip(vector, previous, strict=True)]
+        if any(delta):
+            state.add_usage(ts, model, delta)
+            self._remember(
+                self._seen, key, [max(a, b) for a, b in zip(vector, previous, strict=True)]
+            )
+
+    @staticmethod
+    def _remember(store: dict[str, Any], key: str, value: Any) -> None:
+        store.pop(key, None)
+        store[key] = value
+        while len(store) > _RECENT_IDS:
+            store.pop(next(iter(store)))
+
+    def _cost_state(self, obj: dict[str, Any]) -> None:
+        usage = obj.get("modelUsage")
+        if not isinstance(usage, dict):
+            return
+        per_model: dict[str, Any] = {}
+        for model, figures in usage.items():
+            if not isinstance(figures, dict):
+                continue
+            cost = figures.get("costUSD")
+            per_model[str(model)] = {
+                "cost": float(cost) if isinstance(cost, int | float) else None,
+                "tokens": [
+                    int(figures.get("inputTokens") or 0),
+                    int(figures.get("cacheCreationInputTokens") or 0),
+                    int(figures.get("cacheReadInputTokens") or 0),
+                    int(figures.get("outputTokens") or 0),
+                ],
+            }
+        key = str(obj.get("startTime") or "process")
+        self._costs.pop(key, None)
+        self._costs[key] = {
+            "models": per_model,
+            "unknown": bool(obj.get("hasUnknownModelCost")),
+        }
+
+
+def agent_cost(states: list[ParseState]) -> dict[str, float] | None:
+    """The agent's own cost per model, when its token counts reconcile with ours exactly.
+
+    Each process writes cumulative ``cost-state`` lines keyed by its ``startTime``. A resume
+    may carry the earlier process's totals forward (Claude Code 2.1.328 does) or start from
+    zero, so two readings are tried — the last report alone, and the sum of every process's
+    last report — and the one whose per-model tokens equal the transcript's is used. None
+    when neither reconciles, or the agent flagged an unknown model: the caller then prices
+    the tokens itself.
+    """
+    counted: dict[str, list[int]] = {}
+    reports: list[dict[str, Any]] = []
+    for state in states:
+        for model, vector in state.model_totals().items():
+            slot = counted.setdefault(model, [0, 0, 0, 0])
+            for i, idx in enumerate((INPUT, CACHE_WRITE, CACHE_READ, OUTPUT)):
+                slot[i] += vector[idx]
+        reports.extend(state.extra.get("cost_states", {}).values())
+    if not reports or any(r.get("unknown") for r in reports):
+        return None
+
+    def reading(chosen: list[dict[str, Any]]) -> dict[str, float] | None:
+        tokens: dict[str, list[int]] = {}
+        costs: dict[str, float] = {}
+        for report in chosen:
+            for model, figures in report["models"].items():
+                if figures["cost"] is None:
+                    return None
+                slot = tokens.setdefault(model, [0, 0, 0, 0])
+                for i in range(4):
+                    slot[i] += figures["tokens"][i]
+                costs[model] = costs.get(model, 0.0) + figures["cost"]
+        live = {m: t for m, t in counted.items() if any(t)}
+        return costs if tokens == live else None
+
+    return reading(reports[-1:]) or reading(reports)

@@ -1,0 +1,229 @@
+"""Codex CLI transcripts: ``${CODEX_HOME:-~/.codex}/sessions/YYYY/MM/DD/rollout-*.jsonl``.
+
+What this module knows about the format (checked against Codex 0.169.0):
+
+* ``event_msg`` / ``token_count`` events carry ``total_token_usage`` (cumulative for the
+  session, continued across a resume) and ``last_token_usage`` (the latest response).
+  Usage is taken as the growth of the cumulative total, so a repeated event adds nothing;
+  when the total goes backwards (a reset) the event's ``last_token_usage`` is used instead.
+  Newer versions also write ``token_usage_record`` lines for the same responses; they are
+  not counted again.
+* Codex's ``input_tokens`` includes cached (and cache-written) tokens; we report
+  Anthropic's meaning of input: ``input_tokens - cached_input_tokens - cache_write``.
+  ``reasoning_output_tokens`` is part of ``output_tokens``, reported separately too.
+* The model is named in ``turn_context`` lines (and ``session_meta`` provenance); usage is
+  attributed to the model in force when it was reported.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from keito_skill.transcripts._state import (
+    CACHE_READ,
+    CACHE_WRITE,
+    INPUT,
+    OUTPUT,
+    REASONING,
+    ParseState,
+    zero_vector,
+)
+from keito_skill.transcripts._time import parse_ts
+
+AGENT = "codex"
+_MESSAGE_CHARS = 2000
+_TOOL_ITEMS = {"function_call", "custom_tool_call", "local_shell_call", "web_search_call"}
+
+
+def codex_home() -> Path:
+    configured = os.environ.get("CODEX_HOME", "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".codex"
+
+
+def transcript_files(roots: list[Path] | None = None) -> Iterator[tuple[Path, list[Path]]]:
+    """Every rollout file under ``sessions/`` and ``archived_sessions/`` of each root."""
+    for root in roots if roots is not None else [codex_home()]:
+        found: list[Path] = []
+        for sub in ("sessions", "archived_sessions"):
+            base = root / sub
+            if base.is_dir():
+                found.extend(base.rglob("rollout-*.jsonl"))
+        if not found and root.is_dir() and root.name in {"sessions", "archived_sessions"}:
+            found.extend(root.rglob("rollout-*.jsonl"))
+        for path in sorted(found):
+            yield path, []
+
+
+def looks_like(obj: dict[str, Any]) -> bool:
+    """True when a decoded line has the Codex rollout shape."""
+    return "payload" in obj and obj.get("type") in {
+        "session_meta",
+        "turn_context",
+        "event_msg",
+        "response_item",
+        "token_usage_record",
+        "compacted",
+        "world_state",
+    }
+
+
+def _num(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _raw(usage: Any) -> list[int] | None:
+    """``[input incl. cached, cached, cache_write, output, reasoning]`` or None."""
+    if not isinstance(usage, dict):
+        return None
+    return [
+        _num(usage.get("input_tokens")),
+        _num(usage.get("cached_input_tokens")),
+        _num(usage.get("cache_write_input_tokens")),
+        _num(usage.get("output_tokens")),
+        _num(usage.get("reasoning_output_tokens")),
+    ]
+
+
+def _vector(raw: list[int]) -> list[int]:
+    vector = zero_vector()
+    vector[INPUT] = max(0, raw[0] - raw[1] - raw[2])
+    vector[CACHE_READ] = raw[1]
+    vector[CACHE_WRITE] = raw[2]
+    vector[OUTPUT] = raw[3]
+    vector[REASONING] = raw[4]
+    return vector
+
+
+def _text_of(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [
+            block.get("text")
+            for block in content
+            if isinstance(block, dict) and block.get("type") in {"output_text", "text", "Text"}
+        ]
+        joined = "\n".join(p for p in parts if isinstance(p, str) and p)
+        return joined or None
+    return None
+
+
+class CodexParser:
+    """Folds decoded Codex rollout lines into a :class:`ParseState`."""
+
+    agent = AGENT
+
+    def __init__(self, state: ParseState) -> None:
+        self.state = state
+        extra = state.extra
+        extra.setdefault("model", None)
+        extra.setdefault("total", None)
+        extra.setdefault("task_started", 0)
+        extra.setdefault("user_messages", 0)
+
+    def feed(self, obj: dict[str, Any]) -> None:
+        state = self.state
+        ts = parse_ts(obj.get("timestamp"))
+        if ts is not None:
+            state.event(ts)
+        payload = obj.get("payload")
+        if not isinstance(payload, dict):
+            return
+        kind = obj.get("type")
+        if kind == "event_msg":
+            self._event(payload, ts)
+        elif kind == "response_item":
+            self._item(payload)
+        elif kind == "turn_context":
+            model = payload.get("model")
+            if isinstance(model, str) and model:
+                state.extra["model"] = model
+            if state.cwd is None and isinstance(payload.get("cwd"), str):
+                state.cwd = payload["cwd"]
+        elif kind == "session_meta":
+            self._meta(payload)
+
+    def _meta(self, payload: dict[str, Any]) -> None:
+        state = self.state
+        if state.session_id is None:
+            sid = payload.get("id") or payload.get("session_id")
+            if isinstance(sid, str):
+                state.session_id = sid
+        if isinstance(payload.get("cli_version"), str):
+            state.agent_version = payload["cli_version"]
+        if state.cwd is None and isinstance(payload.get("cwd"), str):
+            state.cwd = payload["cwd"]
+        git = payload.get("git")
+        if isinstance(git, dict):
+            if isinstance(git.get("branch"), str):
+                state.git_branch = git["branch"]
+            if isinstance(git.get("commit_hash"), str):
+                state.git_commit = git["commit_hash"]
+        if state.extra.get("model") is None:
+            base = payload.get("base_instructions")
+            provenance = base.get("provenance") if isinstance(base, dict) else None
+            model = provenance.get("model") if isinstance(provenance, dict) else None
+            if isinstance(model, str) and model:
+                state.extra["model"] = model
+
+    def _event(self, payload: dict[str, Any], ts: float | None) -> None:
+        state = self.state
+        kind = payload.get("type")
+        if kind == "token_count":
+            self._token_count(payload.get("info"), ts)
+        elif kind == "task_started":
+            state.extra["task_started"] += 1
+            state.turns = max(state.extra["task_started"], state.extra["user_messages"])
+        elif kind == "user_message":
+            state.extra["user_messages"] += 1
+            state.turns = max(state.extra["task_started"], state.extra["user_messages"])
+            message = payload.get("message")
+            if state.first_prompt is None and isinstance(message, str):
+                state.first_prompt = message[:_MESSAGE_CHARS]
+        elif kind in {"agent_message", "task_complete"}:
+            text = payload.get("message") or payload.get("last_agent_message")
+            if isinstance(text, str) and text:
+                state.last_assistant_message = text[:_MESSAGE_CHARS]
+        elif kind == "item_completed":
+            item = payload.get("item")
+            if (
+                isinstance(item, dict)
+                and item.get("type") == "UserMessage"
+                and state.first_prompt is None
+            ):
+                text = _text_of(item.get("content"))
+                if text:
+                    state.first_prompt = text[:_MESSAGE_CHARS]
+
+    def _token_count(self, info: Any, ts: float | None) -> None:
+        if not isinstance(info, dict):
+            return
+        total = _raw(info.get("total_token_usage"))
+        last = _raw(info.get("last_token_usage"))
+        previous: list[int] | None = self.state.extra.get("total")
+        if total is not None:
+            if previous is None:
+                delta = total
+            elif all(t >= p for t, p in zip(total, previous, strict=True)):
+                delta = [t - p for t, p in zip(total, previous, strict=True)]
+            else:
+                delta = last or [0] * 5
+            self.state.extra["total"] = total
+        else:
+            delta = last or [0] * 5
+        if any(delta):
+            model = self.state.extra.get("model") or "unknown"
+            self.state.add_usage(ts, model, _vector(delta))
+
+    def _item(self, payload: dict[str, Any]) -> None:
+        state = self.state
+        kind = payload.get("type")
+        if kind in _TOOL_ITEMS:
+            state.tool_calls += 1
+        elif kind == "message" and payload.get("role") == "assistant":
+            text = _text_of(payload.get("content"))
+            if text:
+                state.last_assistant_message = text[:_MESSAGE_CHARS]
