@@ -1,0 +1,73 @@
+"""Client for the Keito v2 REST API (time entries, expenses, projects, tasks, users).
+
+Only httpx and pydantic are imported here: the hook path imports this package and must
+stay fast. Everything not re-exported below is internal.
+"""
+
+from keito_skill.keito._client import KeitoClient
+from keito_skill.keito._credentials import (
+    DEFAULT_API_URL,
+    Credentials,
+    config_path,
+    load_credentials,
+    save_credentials,
+)
+from keito_skill.keito._errors import (
+    KeitoAuthError,
+    KeitoConflictError,
+    KeitoCredentialsError,
+    KeitoError,
+    KeitoForbiddenError,
+    KeitoNetworkError,
+    KeitoNotFoundError,
+    KeitoRateLimitedError,
+    KeitoServerError,
+    KeitoTimeoutError,
+    KeitoValidationError,
+    MetadataTooLargeError,
+)
+from keito_skill.keito._metadata import METADATA_LIMIT, fit_metadata, metadata_size
+from keito_skill.keito._models import (
+    Expense,
+    ExpenseCreate,
+    IdName,
+    Project,
+    Task,
+    TimeEntry,
+    TimeEntryCreate,
+    TimeEntryUpdate,
+    User,
+)
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "METADATA_LIMIT",
+    "Credentials",
+    "Expense",
+    "ExpenseCreate",
+    "IdName",
+    "KeitoAuthError",
+    "KeitoClient",
+    "KeitoConflictError",
+    "KeitoCredentialsError",
+    "KeitoError",
+    "KeitoForbiddenError",
+    "KeitoNetworkError",
+    "KeitoNotFoundError",
+    "KeitoRateLimitedError",
+    "KeitoServerError",
+    "KeitoTimeoutError",
+    "KeitoValidationError",
+    "MetadataTooLargeError",
+    "Project",
+    "Task",
+    "TimeEntry",
+    "TimeEntryCreate",
+    "TimeEntryUpdate",
+    "User",
+    "config_path",
+    "fit_metadata",
+    "load_credentials",
+    "metadata_size",
+    "save_credentials",
+]
