@@ -1,0 +1,1 @@
+"""Installing keito-skill into the agents (hooks, trust, settings)."""
