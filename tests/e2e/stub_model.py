@@ -209,6 +209,11 @@ class StubModelServer:
         """For a Codex ``model_providers.*.base_url`` (Codex appends ``/responses``)."""
         return f"http://127.0.0.1:{self.port}/v1"
 
+    @property
+    def truth_path(self) -> Path | None:
+        """Where ``usage-truth.jsonl`` is appended (``None``: kept in memory only)."""
+        return self._config.truth_path
+
     # -- ground truth ----------------------------------------------------------------------
     def served(self, api: str | None = None) -> list[ServedResponse]:
         """Responses served so far (optionally of one api), in order."""
