@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from keito_skill.transcripts import ParseState, agent_cost
-from keito_skill.transcripts._state import TOKEN_FIELDS, add_into, zero_vector
+from keito_skill.transcripts._state import TOKEN_FIELDS, DayBucket, add_into, zero_vector
 
 CostSource = Literal["agent", "computed"]
 
@@ -117,19 +117,23 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
     totals: dict[str, list[int]] = {}
     per_day: dict[str, dict[str, list[int]]] = {}
     for state in states:
-        for key, bucket in state.days.items():
+        for key, day_bucket in state.days.items():
             day_models = per_day.setdefault(key, {})
-            for model, vector in bucket.models.items():
+            for model, vector in day_bucket.models.items():
                 add_into(day_models.setdefault(model, zero_vector()), vector)
                 add_into(totals.setdefault(model, zero_vector()), vector)
 
     costs, source = model_costs(agent, states, totals)
     unpriced = sorted(m for m, c in costs.items() if c is None)
-    session_cost = None if unpriced or source is None else sum(costs.values(), Decimal(0))
+    session_cost = (
+        None
+        if unpriced or source is None
+        else sum((c for c in costs.values() if c is not None), Decimal(0))
+    )
 
     days: list[DaySlice] = []
     for key in sorted(set(main.days) | set(per_day)):
-        bucket = main.days.get(key)
+        bucket: DayBucket | None = main.days.get(key)
         day_models = per_day.get(key, {})
         usage: dict[str, ModelUsage] = {}
         day_vector = zero_vector()

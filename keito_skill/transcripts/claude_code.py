@@ -229,8 +229,14 @@ class ClaudeCodeParser:
                 ],
             }
         key = str(obj.get("startTime") or "process")
+        total = obj.get("totalCostUSD")
+        total = float(total) if isinstance(total, int | float) else 0.0
+        held = self._costs.get(key)
+        if held is not None and held.get("total", 0.0) > total:
+            return  # an older report of the same process, seen late: keep the newer one
         self._costs.pop(key, None)
         self._costs[key] = {
+            "total": total,
             "models": per_model,
             "unknown": bool(obj.get("hasUnknownModelCost")),
         }

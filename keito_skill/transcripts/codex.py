@@ -4,8 +4,8 @@ What this module knows about the format (checked against Codex 0.169.0):
 
 * ``event_msg`` / ``token_count`` events carry ``total_token_usage`` (cumulative for the
   session, continued across a resume) and ``last_token_usage`` (the latest response).
-  Usage is taken as the growth of the cumulative total, so a repeated event adds nothing;
-  when the total goes backwards (a reset) the event's ``last_token_usage`` is used instead.
+  Usage is taken as the growth of the cumulative total, so a repeated event (even a stale
+  one, out of order) adds nothing; a total that restarts from zero counts from there.
   Newer versions also write ``token_usage_record`` lines for the same responses; they are
   not counted again.
 * Codex's ``input_tokens`` includes cached (and cache-written) tokens; we report
@@ -35,6 +35,7 @@ from keito_skill.transcripts._time import parse_ts
 
 AGENT = "codex"
 _MESSAGE_CHARS = 2000
+_RECENT_TOTALS = 64
 _TOOL_ITEMS = {"function_call", "custom_tool_call", "local_shell_call", "web_search_call"}
 
 
@@ -203,19 +204,25 @@ class CodexParser:
             return
         total = _raw(info.get("total_token_usage"))
         last = _raw(info.get("last_token_usage"))
-        previous: list[int] | None = self.state.extra.get("total")
-        if total is not None:
+        extra = self.state.extra
+        previous: list[int] | None = extra.get("total")
+        if total is None:
+            delta = last or [0] * 5
+        else:
+            recent: list[list[int]] = extra.setdefault("recent_totals", [])
+            if total in recent:
+                return  # the same cumulative report again: nothing new was used
             if previous is None:
                 delta = total
             elif all(t >= p for t, p in zip(total, previous, strict=True)):
                 delta = [t - p for t, p in zip(total, previous, strict=True)]
             else:
-                delta = last or [0] * 5
-            self.state.extra["total"] = total
-        else:
-            delta = last or [0] * 5
+                delta = total  # the running total restarted: it counts from zero again
+            extra["total"] = total
+            recent.append(total)
+            del recent[:-_RECENT_TOTALS]
         if any(delta):
-            model = self.state.extra.get("model") or "unknown"
+            model = extra.get("model") or "unknown"
             self.state.add_usage(ts, model, _vector(delta))
 
     def _item(self, payload: dict[str, Any]) -> None:
