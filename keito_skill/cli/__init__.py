@@ -17,6 +17,8 @@ from keito_skill.errors import KeitoSkillError
 
 # command name -> "module:attribute"; one line per command, kept sorted.
 _COMMANDS: dict[str, str] = {
+    "auth": "keito_skill.cli.auth_cmd:auth",
+    "dev-server": "keito_skill.cli.devserver_cmd:dev_server",
     "parse": "keito_skill.cli.parse_cmd:parse",
     "sessions": "keito_skill.cli.parse_cmd:sessions",
 }
