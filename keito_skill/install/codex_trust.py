@@ -359,6 +359,45 @@ def _toml_string(value: str) -> str:
     return "".join(out)
 
 
+def _code_lines(lines: list[str]) -> list[bool]:
+    """For each line, whether it starts outside a multi-line string.
+
+    A line inside a triple-quoted string that looks like ``[table]`` or ``trusted_hash = ...``
+    is string content and must not be treated as TOML structure. (Rare lexing corner cases
+    are caught by the parse-and-compare check in :func:`set_trusted_hashes`.)
+    """
+    flags: list[bool] = []
+    in_ml: str | None = None  # the closing delimiter of the multi-line string we are in
+    for line in lines:
+        flags.append(in_ml is None)
+        i, n = 0, len(line)
+        while i < n:
+            if in_ml is not None:
+                end = line.find(in_ml, i)
+                if end < 0:
+                    break
+                i = end + 3
+                while i < n and line[i] == in_ml[0]:  # up to two extra quotes belong inside
+                    i += 1
+                in_ml = None
+                continue
+            ch = line[i]
+            if ch == "#":
+                break
+            if line.startswith(('"""', "'''"), i):
+                in_ml = line[i : i + 3]
+                i += 3
+                continue
+            if ch in "\"'":
+                j = i + 1
+                while j < n and line[j] != ch:
+                    j += 2 if ch == '"' and line[j] == "\\" else 1
+                i = j + 1
+                continue
+            i += 1
+    return flags
+
+
 def _header_path(inner: str) -> tuple[str, ...] | None:
     """The key path of a ``[a."b".c]`` header, parsed by tomllib itself (any quoting)."""
     try:
@@ -417,8 +456,11 @@ def set_trusted_hashes(text: str, trust: Mapping[str, str]) -> str:
         return text
 
     # Table headers: (line index, key path or None for [[array]] headers / unparsable).
+    code = _code_lines(lines)
     headers: list[tuple[int, tuple[str, ...] | None]] = []
     for i, line in enumerate(lines):
+        if not code[i]:
+            continue
         stripped = line.rstrip("\r\n")
         if _ARRAY_HEADER.match(stripped):
             headers.append((i, None))
@@ -441,6 +483,8 @@ def set_trusted_hashes(text: str, trust: Mapping[str, str]) -> str:
         start = headers[found][0]
         end = headers[found + 1][0] if found + 1 < len(headers) else len(lines)
         for i in range(start + 1, end):
+            if not code[i]:
+                continue
             body = lines[i].rstrip("\r\n")
             m = _TRUSTED_LINE.match(body)
             if m:
