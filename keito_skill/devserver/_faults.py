@@ -139,6 +139,26 @@ async def _drop(send: Send) -> None:
     await send({"type": "http.response.body", "body": b"{", "more_body": True})
 
 
+async def _buffered(receive: Receive) -> Receive:
+    """Drain the request body now and return a ``receive`` that replays it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+    async def replayed() -> Message:
+        if replay:
+            return replay.pop()
+        return await receive()
+
+    return replayed
+
+
 class FaultMiddleware:
     """Applies queued faults to ``/api/`` requests and logs each one."""
 
@@ -165,6 +185,9 @@ class FaultMiddleware:
         if fault is not None:
             entry["fault"] = fault.id
             if fault.latency:
+                # Read the whole request first, then stall: a slow server that has the
+                # request and will still process it even if the client gives up.
+                receive = await _buffered(receive)
                 await asyncio.sleep(fault.latency)
             if fault.drop == "before":
                 entry["status"] = "dropped"
