@@ -193,6 +193,10 @@ def _ensure(cache: Path, timeout: float) -> AgentBinaries:
                     "--no-audit",
                     "--no-fund",
                     "--loglevel=error",
+                    # Fail fast when the registry is unreachable: the tests then skip.
+                    "--fetch-retries=1",
+                    "--fetch-retry-mintimeout=2000",
+                    "--fetch-retry-maxtimeout=10000",
                     *PACKAGES,
                 ],
                 capture_output=True,
@@ -205,8 +209,13 @@ def _ensure(cache: Path, timeout: float) -> AgentBinaries:
         except OSError as exc:
             raise AgentsUnavailable(f"npm could not run: {exc}") from exc
         if proc.returncode != 0:
-            tail = " ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-            raise AgentsUnavailable(f"npm install failed ({proc.returncode}): {tail[:300]}")
+            lines = [
+                ln.removeprefix("npm error").strip()
+                for ln in (proc.stderr or proc.stdout).splitlines()
+                if "complete log" not in ln
+            ]
+            detail = "; ".join(ln for ln in lines if ln)[:300]
+            raise AgentsUnavailable(f"npm install failed ({proc.returncode}): {detail}")
         found = _resolve(cache)
         if found is None:
             raise AgentsUnavailable(
