@@ -1,0 +1,259 @@
+"""The dev server's wire behaviour, checked with a bare httpx client (no keito code).
+
+The client tests are only as good as this server's strictness, so its validation,
+error bodies, pagination envelope, auth and fault injection are pinned down here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.keito_server import KeitoServer
+
+DAY = "2026-03-04"
+
+
+@pytest.fixture
+def api(keito_server: KeitoServer) -> Iterator[httpx.Client]:
+    with keito_server.api() as client:
+        yield client
+
+
+def entry(server: KeitoServer, **kw: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "project_id": server.project_id,
+        "task_id": server.task_id,
+        "spent_date": DAY,
+        "hours": 1.0,
+        "source": "agent",
+    }
+    body.update(kw)
+    return body
+
+
+def assert_error(response: httpx.Response, status: int, description: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "error_description"}
+    assert description in body["error_description"]
+
+
+def test_seeded_reference_data(api: httpx.Client, keito_server: KeitoServer) -> None:
+    projects = api.get("/api/v2/projects").json()
+    assert [p["id"] for p in projects["projects"]] == [keito_server.project_id]
+    assert projects["projects"][0]["client"] == {
+        "id": keito_server.client_id,
+        "name": "Demo Client",
+    }
+    tasks = api.get("/api/v2/tasks").json()
+    assert [t["id"] for t in tasks["tasks"]] == [keito_server.task_id]
+    expense = api.post(
+        "/api/v2/expenses",
+        json={
+            "project_id": keito_server.project_id,
+            "expense_category_id": "cat_llm_usage",
+            "spent_date": DAY,
+            "units": 3,
+        },
+    )
+    assert expense.status_code == 200
+    assert expense.json()["expense_category"] == {"id": "cat_llm_usage", "name": "LLM usage"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "description"),
+    [
+        ({}, 401, "Authorization"),
+        ({"Authorization": "Bearer kto_test_0123456789abcdef"}, 401, "Keito-Account-Id"),
+        ({"Authorization": "Basic abc", "Keito-Account-Id": "acct_test"}, 401, "Bearer"),
+        ({"Authorization": "Bearer wrong", "Keito-Account-Id": "acct_test"}, 401, "invalid"),
+        ({"Authorization": "Bearer kto_test_0123456789abcdef", "Keito-Account-Id": "x"}, 403, "x"),
+    ],
+)
+def test_auth_headers(
+    keito_server: KeitoServer, headers: dict[str, str], status: int, description: str
+) -> None:
+    response = httpx.get(f"{keito_server.url}/api/v2/users/me", headers=headers)
+    assert_error(response, status, description)
+    assert response.headers["x-keito-api-version"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("change", "description"),
+    [
+        ({"project_id": None}, "project_id is required"),
+        ({"task_id": ""}, "task_id is required"),
+        ({"spent_date": None}, "spent_date is required"),
+        ({"spent_date": "2026-3-4"}, "YYYY-MM-DD"),
+        ({"spent_date": "2026-02-30"}, "not a valid date"),
+        ({"spent_date": 20260304}, "YYYY-MM-DD"),
+        ({"source": "robot"}, "source must be one of web, cli, api, agent"),
+        ({"hours": 25}, "hours must be between 0 and 24"),
+        ({"hours": "1.5"}, "hours must be a number"),
+        ({"metadata": ["not", "an", "object"]}, "metadata must be a JSON object"),
+        ({"metadata": {"x": "y" * 4090}}, "metadata must be at most 4096 bytes"),
+        ({"started_time": "9am"}, "HH:mm"),
+    ],
+)
+def test_create_validation(
+    api: httpx.Client, keito_server: KeitoServer, change: dict[str, Any], description: str
+) -> None:
+    assert_error(
+        api.post("/api/v2/time_entries", json=entry(keito_server, **change)), 400, description
+    )
+    assert api.get("/api/v2/time_entries").json()["total_entries"] == 0
+
+
+def test_metadata_limit_is_exactly_4kb(api: httpx.Client, keito_server: KeitoServer) -> None:
+    overhead = len(json.dumps({"x": ""}, separators=(",", ":")))
+    fits = {"x": "y" * (4096 - overhead)}
+    assert api.post("/api/v2/time_entries", json=entry(keito_server, metadata=fits)).is_success
+    too_big = {"x": "y" * (4097 - overhead)}
+    response = api.post("/api/v2/time_entries", json=entry(keito_server, metadata=too_big))
+    assert_error(response, 400, "4096")
+
+
+def test_unknown_references_and_bad_bodies(api: httpx.Client, keito_server: KeitoServer) -> None:
+    assert_error(
+        api.post("/api/v2/time_entries", json=entry(keito_server, project_id="prj_x")),
+        404,
+        "project not found",
+    )
+    assert_error(
+        api.post("/api/v2/time_entries", json=entry(keito_server, task_id="tsk_x")),
+        404,
+        "task not found",
+    )
+    assert_error(api.post("/api/v2/time_entries", content=b"{nope"), 400, "not valid JSON")
+    assert_error(api.post("/api/v2/time_entries", json=[1]), 400, "JSON object")
+    assert_error(api.get("/api/v2/nothing"), 404, "Not Found")
+    assert_error(api.put("/api/v2/time_entries"), 405, "Method Not Allowed")
+
+
+def test_patch_rules(api: httpx.Client, keito_server: KeitoServer) -> None:
+    created = api.post(
+        "/api/v2/time_entries", json=entry(keito_server, metadata={"session_id": "s", "a": 1})
+    ).json()
+    url = f"/api/v2/time_entries/{created['id']}"
+    assert_error(api.patch(url, json={"source": "web"}), 400, "source cannot be changed")
+    assert_error(api.patch(url, json={"project_id": "prj_x"}), 400, "project_id cannot be changed")
+    # Repeating the current values is not a change.
+    same = api.patch(url, json={"source": "agent", "project_id": keito_server.project_id})
+    assert same.status_code == 200
+
+    merged = api.patch(url, json={"metadata": {"a": 2, "b": 3}, "notes": "n"}).json()
+    assert merged["metadata"] == {"session_id": "s", "a": 2, "b": 3}
+    assert merged["notes"] == "n"
+    assert merged["updated_at"] >= created["updated_at"]
+    cleared = api.patch(url, json={"metadata": None}).json()
+    assert cleared["metadata"] is None
+    assert_error(api.patch("/api/v2/time_entries/te_missing", json={}), 404, "not found")
+    assert api.delete(url).status_code == 204
+    assert_error(api.get(url), 404, "time entry not found")
+
+
+def test_pagination_envelope(api: httpx.Client, keito_server: KeitoServer) -> None:
+    ids = [
+        api.post("/api/v2/time_entries", json=entry(keito_server, hours=i / 4)).json()["id"]
+        for i in range(5)
+    ]
+    first = api.get("/api/v2/time_entries", params={"per_page": 2}).json()
+    assert (first["page"], first["per_page"], first["total_pages"], first["total_entries"]) == (
+        1,
+        2,
+        3,
+        5,
+    )
+    assert (first["next_page"], first["previous_page"]) == (2, None)
+    assert first["links"]["next"] == "/api/v2/time_entries?per_page=2&page=2"
+    assert first["links"]["last"] == "/api/v2/time_entries?per_page=2&page=3"
+    last = api.get("/api/v2/time_entries", params={"per_page": 2, "page": 3}).json()
+    assert (last["next_page"], last["previous_page"], last["links"]["next"]) == (None, 2, None)
+    seen = [
+        e["id"]
+        for page in (1, 2, 3)
+        for e in api.get("/api/v2/time_entries", params={"per_page": 2, "page": page}).json()[
+            "time_entries"
+        ]
+    ]
+    assert sorted(seen) == sorted(ids)
+    assert_error(api.get("/api/v2/time_entries", params={"per_page": 2001}), 400, "per_page")
+    assert_error(api.get("/api/v2/time_entries", params={"page": 0}), 400, "page")
+    assert_error(api.get("/api/v2/time_entries", params={"from": "yesterday"}), 400, "from")
+    assert_error(api.get("/api/v2/time_entries", params={"source": "agent,x"}), 400, "source")
+
+
+def test_fault_admin_validation(keito_server: KeitoServer) -> None:
+    admin = keito_server.admin
+    assert_error(admin.post("/_admin/faults", json={"status": 200}), 400, "status")
+    assert_error(admin.post("/_admin/faults", json={"drop": "sideways"}), 400, "drop")
+    assert_error(admin.post("/_admin/faults", json={"colour": "red"}), 400, "unknown")
+    fault_id = keito_server.add_fault(status=503, count=2, path="/api/v2/projects")
+    assert [(f["id"], f["count"]) for f in keito_server.faults()] == [(fault_id, 2)]
+    keito_server.clear_faults()
+    assert keito_server.faults() == []
+
+
+def test_faults_apply_in_order_and_are_logged(api: httpx.Client, keito_server: KeitoServer) -> None:
+    keito_server.add_fault(status=429, retry_after="7", count=1, method="GET")
+    keito_server.add_fault(status=503, count=1, path="/api/v2/projects")
+    limited = api.get("/api/v2/projects")
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "7"
+    assert api.get("/api/v2/tasks").status_code == 200  # the 503 only matches /projects
+    assert api.get("/api/v2/projects").status_code == 503
+    assert api.get("/api/v2/projects").status_code == 200
+    log = keito_server.requests()
+    assert [(r["path"], r["status"]) for r in log] == [
+        ("/api/v2/projects", 429),
+        ("/api/v2/tasks", 200),
+        ("/api/v2/projects", 503),
+        ("/api/v2/projects", 200),
+    ]
+    assert [r["seq"] for r in log] == [1, 2, 3, 4]
+
+
+def test_drop_before_and_after(api: httpx.Client, keito_server: KeitoServer) -> None:
+    keito_server.add_fault(drop="before", method="POST")
+    with pytest.raises(httpx.TransportError):
+        api.post("/api/v2/time_entries", json=entry(keito_server))
+    assert api.get("/api/v2/time_entries").json()["total_entries"] == 0
+
+    keito_server.add_fault(drop="after", method="POST")
+    with pytest.raises(httpx.TransportError):
+        api.post("/api/v2/time_entries", json=entry(keito_server))
+    assert api.get("/api/v2/time_entries").json()["total_entries"] == 1
+    statuses = [r["status"] for r in keito_server.requests() if r["method"] == "POST"]
+    assert statuses == ["dropped", "dropped"]
+
+
+def test_reset_clears_data_faults_and_log(api: httpx.Client, keito_server: KeitoServer) -> None:
+    api.post("/api/v2/time_entries", json=entry(keito_server))
+    keito_server.add_fault(status=500, count=None, method="DELETE")
+    keito_server.reset()
+    assert keito_server.requests() == [] and keito_server.faults() == []
+    assert api.get("/api/v2/time_entries").json()["total_entries"] == 0
+    assert api.get("/api/v2/projects").json()["total_entries"] == 1
+
+
+def test_open_server_accepts_any_key_and_keeps_data(tmp_path: Path) -> None:
+    """Without --api-key/--account-id any non-empty pair works; --db survives restarts."""
+    with KeitoServer.start(tmp_path, api_key=None, account_id=None) as server:
+        headers = {"Authorization": "Bearer anything", "Keito-Account-Id": "any-account"}
+        me = httpx.get(f"{server.url}/api/v2/users/me", headers=headers)
+        assert me.status_code == 200 and me.json()["company"]["id"] == "any-account"
+        created = httpx.post(
+            f"{server.url}/api/v2/time_entries", headers=headers, json=entry(server)
+        ).json()
+        assert re.fullmatch(r"te_[0-9a-f]{20}", created["id"])
+        empty = {"Authorization": "Bearer", "Keito-Account-Id": "any-account"}
+        assert httpx.get(f"{server.url}/api/v2/users/me", headers=empty).status_code == 401
+    with KeitoServer.start(tmp_path, api_key=None, account_id=None) as again:
+        listed = httpx.get(f"{again.url}/api/v2/time_entries", headers=headers).json()
+        assert [e["id"] for e in listed["time_entries"]] == [created["id"]]
