@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -514,31 +515,35 @@ class AgentSandbox:
         return run
 
     def _run(self, agent: str, args: list[str], env: dict[str, str], timeout: float) -> AgentRun:
+        """Run one agent process in its own process group; on timeout end that group
+        (the agent and whatever it spawned: tool shells, hooks) and fail with its output."""
         started = time.monotonic()
+        proc = subprocess.Popen(
+            args,
+            cwd=self.project,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         try:
-            proc = subprocess.run(
-                args,
-                cwd=self.project,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                start_new_session=True,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
-            err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr or ""
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
             raise AssertionError(
-                f"{agent} timed out after {timeout}s\nargs: {args}\nstdout:\n{out[-3000:]}\n"
-                f"stderr:\n{err[-3000:]}"
-            ) from exc
+                f"{agent} timed out after {timeout}s\nargs: {args}\nstdout:\n{stdout[-3000:]}\n"
+                f"stderr:\n{stderr[-3000:]}"
+            ) from None
         return AgentRun(
             agent=agent,
             args=args,
             returncode=proc.returncode,
-            stdout=proc.stdout,
-            stderr=proc.stderr,
+            stdout=stdout,
+            stderr=stderr,
             seconds=time.monotonic() - started,
             session_id=None,
         )
