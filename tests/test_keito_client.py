@@ -6,12 +6,16 @@ server, and the server's request log is the ground truth for "how many calls wer
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import socket
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keito_skill.errors import KeitoSkillError
 from keito_skill.keito import (
@@ -25,10 +29,13 @@ from keito_skill.keito import (
     KeitoServerError,
     KeitoTimeoutError,
     KeitoValidationError,
+    MetadataTooLargeError,
     TimeEntryCreate,
     TimeEntryUpdate,
+    fit_metadata,
     metadata_size,
 )
+from keito_skill.keito._http import parse_retry_after
 from tests.keito_server import KeitoServer
 
 DAY = "2026-03-04"
@@ -399,3 +406,69 @@ def test_expense_created_once(client: KeitoClient, keito_server: KeitoServer) ->
     assert first.source == "agent"
     assert client.find_expense("sess-1", "1", DAY) is not None
     assert client.find_expense("sess-1", "2") is None
+
+
+# -- fit_metadata ---------------------------------------------------------------------
+
+_json_leaf = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.text(max_size=3000), st.floats(allow_nan=False)
+)
+_json = st.recursive(
+    _json_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    meta=st.dictionaries(st.text(min_size=1, max_size=12), _json, max_size=12),
+    session=st.text(min_size=1, max_size=64),
+    limit=st.integers(min_value=300, max_value=4096),
+)
+def test_fit_metadata_always_fits_and_keeps_keys(
+    meta: dict[str, Any], session: str, limit: int
+) -> None:
+    meta = {**meta, "session_id": session}
+    fitted = fit_metadata(meta, limit=limit, keep=["session_id"])
+    assert metadata_size(fitted) <= limit
+    assert fitted["session_id"] == session
+    assert set(fitted) <= set(meta)
+    if metadata_size(meta) <= limit:
+        assert fitted == meta
+
+
+def test_fit_metadata_shortens_before_dropping() -> None:
+    meta = {"session_id": "s" * 40, "summary": "word " * 2000, "model": "claude", "turns": 12}
+    fitted = fit_metadata(meta, keep=["session_id"])
+    assert set(fitted) == set(meta)  # shortening the long text was enough
+    assert fitted["summary"].endswith("...")
+    assert 4000 < metadata_size(fitted) <= 4096
+    assert meta["summary"] == "word " * 2000  # the input is not modified
+
+
+def test_fit_metadata_drops_largest_unkept_keys() -> None:
+    meta = {"session_id": "x", "segment": "3"} | {f"k{i}": list(range(i * 40)) for i in range(8)}
+    fitted = fit_metadata(meta, limit=1000, keep=["session_id", "segment"])
+    assert fitted["session_id"] == "x" and fitted["segment"] == "3"
+    assert metadata_size(fitted) <= 1000
+    dropped = set(meta) - set(fitted)
+    assert dropped and all(
+        int(k[1:]) > int(kept[1:]) for k in dropped for kept in fitted if kept[0] == "k"
+    )
+
+
+def test_fit_metadata_refuses_to_drop_kept_keys() -> None:
+    with pytest.raises(MetadataTooLargeError):
+        fit_metadata({"session_id": "s" * 5000, "x": 1}, keep=["session_id"])
+
+
+def test_retry_after_accepts_http_dates() -> None:
+    soon = email.utils.format_datetime(
+        dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30), usegmt=True
+    )
+    assert 25 <= (parse_retry_after(soon) or 0) <= 30
+    assert parse_retry_after("2.5") == 2.5
+    assert parse_retry_after("soon") is None
