@@ -68,7 +68,9 @@ def entry_body(server: KeitoServer, session: str = "sess-1", **kw: Any) -> dict[
     return body
 
 
-def expense_body(server: KeitoServer, session: str = "sess-1", segment: str = "0") -> dict:
+def expense_body(
+    server: KeitoServer, session: str = "sess-1", segment: str = "0"
+) -> dict[str, Any]:
     return {
         "project_id": server.project_id,
         "expense_category_id": server.category_id,
