@@ -20,7 +20,10 @@ _COMMANDS: dict[str, str] = {
     "auth": "keito_skill.cli.auth_cmd:auth",
     "dev-server": "keito_skill.cli.devserver_cmd:dev_server",
     "parse": "keito_skill.cli.parse_cmd:parse",
+    "report": "keito_skill.cli.report_cmd:report",
     "sessions": "keito_skill.cli.parse_cmd:sessions",
+    "status": "keito_skill.cli.sync_cmd:status",
+    "sync": "keito_skill.cli.sync_cmd:sync",
 }
 
 

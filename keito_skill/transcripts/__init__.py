@@ -28,6 +28,7 @@ __all__ = [
     "parse_file",
     "parse_session",
     "side_files",
+    "skip_ahead",
 ]
 
 
@@ -180,3 +181,24 @@ def parse_session(
         parsed.append(state)
         kept.append(path)
     return parsed, kept
+
+
+def skip_ahead(path: Path, state: ParseState) -> ParseState:
+    """Move ``state`` past everything now in ``path`` without counting any of it.
+
+    Used while tracking is paused: the running baselines an agent's format needs (message
+    ids seen, Codex's cumulative totals) and the timeline's last event advance, so nothing
+    from the paused stretch is billed later — neither its tokens nor the gap it leaves.
+    """
+    scratch = ParseState.from_dict(state.to_dict())
+    scratch = parse_file(path, agent=state.agent, state=scratch, idle_seconds=state.idle_seconds)
+    if scratch.offset < state.offset:  # the file was rewritten: start over, still uncounted
+        state = ParseState(state.agent, state.idle_seconds)
+    state.offset = scratch.offset
+    state.lines = scratch.lines
+    state.extra = scratch.extra
+    if scratch.last_ts is not None:
+        state.last_ts = scratch.last_ts
+    state.session_id = state.session_id or scratch.session_id
+    state.cwd = state.cwd or scratch.cwd
+    return state

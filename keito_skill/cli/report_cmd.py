@@ -1,0 +1,129 @@
+"""``report``: hours, tokens and cost from the ledger, grouped as asked."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import click
+
+from keito_skill.cli._output import emit_json, human_tokens, print_table
+from keito_skill.ledger import Ledger
+
+_TOKENS = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "reasoning_output_tokens",
+)
+
+
+def report_rows(
+    ledger: Ledger, *, by: str, since: date | None, until: date | None
+) -> list[dict[str, Any]]:
+    """One row per group: sessions, hours billed (or active), tokens and cost."""
+    from keito_skill.sync import summary_of
+
+    billed: dict[tuple[str, str, str], float] = {}
+    for record in ledger.records("kind = 'time_entry'"):
+        billed[(record.agent, record.session_id, record.spent_date)] = float(
+            record.payload.get("hours") or 0.0
+        )
+    groups: dict[str, dict[str, Any]] = {}
+    for row in ledger.sessions():
+        summary = summary_of(row)
+        if summary is None:
+            continue
+        for day in summary.days:
+            if (since and day.date < since) or (until and day.date > until):
+                continue
+            spent = day.date.isoformat()
+            hours = billed.get((row.agent, row.session_id, spent), day.active_seconds / 3600.0)
+            day_total = sum(u.total for u in day.models.values()) or 1
+            parts: list[tuple[str, float, dict[str, Any]]] = []
+            if by == "model":
+                for model, model_usage in day.models.items():
+                    parts.append(
+                        (model, hours * model_usage.total / day_total, model_usage.model_dump())
+                    )
+                if not day.models:
+                    parts.append(("(no model)", hours, {}))
+            else:
+                key = {
+                    "day": spent,
+                    "agent": row.agent,
+                    "project": row.project_id or f"({row.mapping_status})",
+                }[by]
+                usage_sum: dict[str, Any] = {k: getattr(day.totals, k) for k in _TOKENS}
+                usage_sum["cost_usd"] = day.cost_usd
+                parts.append((key, hours, usage_sum))
+            for key, share, usage in parts:
+                group = groups.setdefault(
+                    key,
+                    {
+                        by: key,
+                        "sessions": set(),
+                        "hours": 0.0,
+                        **dict.fromkeys(_TOKENS, 0),
+                        "cost_usd": 0.0,
+                        "cost_complete": True,
+                    },
+                )
+                group["sessions"].add((row.agent, row.session_id))
+                group["hours"] += share
+                for token in _TOKENS:
+                    group[token] += int(usage.get(token, 0))
+                if usage.get("cost_usd") is None and any(usage.get(t) for t in _TOKENS):
+                    group["cost_complete"] = False
+                else:
+                    group["cost_usd"] += float(usage.get("cost_usd") or 0.0)
+    rows = []
+    for key in sorted(groups):
+        group = groups[key]
+        group["sessions"] = len(group["sessions"])
+        group["hours"] = round(group["hours"], 4)
+        group["cost_usd"] = round(group["cost_usd"], 6)
+        rows.append(group)
+    return rows
+
+
+@click.command()
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
+@click.option(
+    "--by",
+    type=click.Choice(["day", "project", "model", "agent"]),
+    default="day",
+    show_default=True,
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def report(since: Any, until: Any, by: str, as_json: bool) -> None:
+    """Hours, tokens and cost of recorded sessions, by day, project, model or agent."""
+    with Ledger() as ledger:
+        rows = report_rows(
+            ledger,
+            by=by,
+            since=since.date() if since else None,
+            until=until.date() if until else None,
+        )
+    if as_json:
+        emit_json({"by": by, "rows": rows})
+        return
+    print_table(
+        f"Agent work by {by}",
+        [by, "sessions", "hours", "input", "cache write", "cache read", "output", "cost"],
+        [
+            [
+                r[by],
+                r["sessions"],
+                f"{r['hours']:.2f}",
+                human_tokens(r["input_tokens"]),
+                human_tokens(r["cache_creation_input_tokens"]),
+                human_tokens(r["cache_read_input_tokens"]),
+                human_tokens(r["output_tokens"]),
+                f"${r['cost_usd']:.4f}" + ("" if r["cost_complete"] else " +?"),
+            ]
+            for r in rows
+        ],
+    )

@@ -1,0 +1,197 @@
+"""``sync`` and ``status``: send what was recorded, and show where things stand."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+
+from keito_skill.cli._output import emit_json, print_table
+from keito_skill.ledger import Ledger
+from keito_skill.logs import file_logger
+
+
+def open_client() -> tuple[Any | None, str | None, dict[str, Any]]:
+    """A Keito client from the user's credentials, or None with the reason."""
+    from keito_skill.keito import KeitoClient, KeitoCredentialsError, load_credentials
+
+    try:
+        creds = load_credentials()
+    except KeitoCredentialsError as exc:
+        return None, str(exc), {"configured": False, "reason": str(exc)}
+    info = {
+        "configured": True,
+        "account_id": creds.account_id,
+        "api_url": creds.api_url,
+        "api_key_source": creds.api_key_source,
+        "account_id_source": creds.account_id_source,
+    }
+    return KeitoClient.from_credentials(creds), None, info
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--retry-failed", is_flag=True, help="Also retry records Keito rejected before.")
+@click.option("--background", is_flag=True, hidden=True, help="Run detached from a hook.")
+def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
+    """Send every recorded session to Keito: time entries, then expenses."""
+    from keito_skill.sync import run_sync
+
+    log = file_logger()
+    client, offline, _ = open_client()
+    with Ledger() as ledger:
+        try:
+            report = run_sync(
+                ledger,
+                client,
+                offline_reason=offline,
+                retry_failed=retry_failed,
+                wait=120.0 if background else 30.0,
+            )
+        finally:
+            if client is not None:
+                client.close()
+    sent = report.sent
+    log.info(
+        "sync: ran=%s created=%d updated=%d existing=%d failed=%d aborted=%s offline=%s",
+        report.ran,
+        sent.created,
+        sent.updated,
+        sent.existing,
+        sent.failed,
+        sent.aborted,
+        report.offline,
+    )
+    for error in sent.errors:
+        log.warning(
+            "sync: %s %s %s rejected: %s",
+            error["session_id"],
+            error["kind"],
+            error["key"],
+            error["reason"],
+        )
+    if background:
+        return
+    if as_json:
+        emit_json(report.to_dict())
+    elif not report.ran:
+        click.echo("Another sync is running; it will send everything recorded so far.")
+    else:
+        click.echo(
+            f"created {sent.created}, updated {sent.updated}, already there {sent.existing}, "
+            f"failed {sent.failed}"
+        )
+        for error in sent.errors:
+            click.echo(
+                f"  failed: {error['kind']} {error['key']} of {error['session_id']}: "
+                f"{error['reason']}"
+            )
+        if report.offline:
+            click.echo(f"Not sent: {report.offline}. Everything stays recorded locally.")
+        if sent.aborted:
+            click.echo(f"Stopped early: {sent.aborted}. Pending records go out on the next sync.")
+    if sent.aborted:
+        sys.exit(1)
+
+
+def _when(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
+
+
+def status_data(ledger: Ledger) -> dict[str, Any]:
+    _, _, creds = open_client()
+    counts = ledger.counts()
+    sessions = ledger.sessions()
+    by_mapping: dict[str, int] = {}
+    for row in sessions:
+        by_mapping[row.mapping_status] = by_mapping.get(row.mapping_status, 0) + 1
+    attention = [
+        {
+            "agent": row.agent,
+            "session_id": row.session_id,
+            "cwd": row.cwd,
+            "status": row.mapping_status,
+            "detail": row.mapping_detail,
+        }
+        for row in sessions
+        if row.mapping_status in ("unmapped", "broken")
+    ]
+    failed = [
+        {
+            "session_id": r.session_id,
+            "kind": r.kind,
+            "key": r.key,
+            "status": r.status,
+            "reason": r.last_error,
+            "at": _when(r.updated_at),
+        }
+        for r in ledger.records("last_error IS NOT NULL")[-20:]
+    ]
+    return {
+        "credentials": creds,
+        "ledger": str(ledger.path),
+        "sessions": {
+            "total": len(sessions),
+            "active": sum(1 for r in sessions if not r.ended),
+            "paused": sum(1 for r in sessions if r.paused),
+            "by_mapping": by_mapping,
+            "needs_attention": attention,
+        },
+        "records": {
+            "pending": counts.get("pending", 0) + counts.get("sending", 0),
+            "sent": counts.get("sent", 0),
+            "failed": counts.get("failed", 0),
+            "held": counts.get("held", 0),
+        },
+        "last_errors": failed,
+        "recent_problems": [
+            {**e, "at": _when(e["at"])} for e in ledger.recent_events(10, level="error")
+        ],
+    }
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(as_json: bool) -> None:
+    """Credentials, what is pending, sent or failed, and the last errors."""
+    with Ledger() as ledger:
+        data = status_data(ledger)
+    if as_json:
+        emit_json(data)
+        return
+    creds = data["credentials"]
+    if creds["configured"]:
+        click.echo(
+            f"Keito     account {creds['account_id']} at {creds['api_url']} "
+            f"(key from {creds['api_key_source']})"
+        )
+    else:
+        click.echo(f"Keito     not configured — recording locally only ({creds['reason']})")
+    click.echo(f"Ledger    {data['ledger']}")
+    s, r = data["sessions"], data["records"]
+    click.echo(
+        f"Sessions  {s['total']} ({s['active']} active, {s['paused']} paused): "
+        + ", ".join(f"{v} {k}" for k, v in sorted(s["by_mapping"].items()))
+    )
+    click.echo(
+        f"Records   {r['pending']} pending, {r['sent']} sent, {r['failed']} failed, "
+        f"{r['held']} held"
+    )
+    if s["needs_attention"]:
+        print_table(
+            "Sessions not sent",
+            ["session", "agent", "status", "why"],
+            [
+                [a["session_id"][:13], a["agent"], a["status"], a["detail"]]
+                for a in s["needs_attention"]
+            ],
+        )
+    for error in data["last_errors"][-5:]:
+        click.echo(
+            f"  {error['status']}: {error['kind']} {error['key']} of "
+            f"{error['session_id']}: {error['reason']}"
+        )
+    for problem in data["recent_problems"][:5]:
+        click.echo(f"  {problem['at']} {problem['source']}: {problem['message']}")

@@ -1,0 +1,414 @@
+"""The local ledger: one SQLite file that records first and sends later.
+
+Hooks fire at awkward moments (Codex allows a SessionEnd hook about a second, the network
+may be down, two agents may end at once, the machine may die mid-write), so recording and
+sending are two steps. Hooks write here, durably and fast; ``sync`` reads from here and
+sends to Keito, safely repeatable.
+
+* ``sessions``: every session seen — where its transcript is, the parse checkpoints, the
+  last summary, whether it ended, and how it maps to a Keito project.
+* ``records``: every record to send — a time entry per session-day (key: the date) or an
+  expense per usage segment (key: ``<segment>/<date>/<model>``) — with the payload wanted,
+  what was last confirmed sent, the remote id and the sync state.
+
+WAL mode and a busy timeout let many agent processes write at once; read-modify-write of a
+checkpoint is optimistic (a version number), so parsing never holds the write lock.
+This module imports only the standard library: it is on the hook path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    agent TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    transcript_path TEXT,
+    cwd TEXT,
+    git_branch TEXT,
+    git_rev TEXT,
+    model TEXT,
+    origin TEXT NOT NULL DEFAULT 'hook',
+    first_seen REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    idle_seconds INTEGER NOT NULL DEFAULT 300,
+    ended INTEGER NOT NULL DEFAULT 0,
+    ended_at REAL,
+    end_reason TEXT,
+    close_pending INTEGER NOT NULL DEFAULT 0,
+    paused INTEGER NOT NULL DEFAULT 0,
+    dirty INTEGER NOT NULL DEFAULT 1,
+    version INTEGER NOT NULL DEFAULT 0,
+    checkpoints TEXT NOT NULL DEFAULT '{}',
+    summary TEXT,
+    mapping_status TEXT NOT NULL DEFAULT 'new',
+    mapping_detail TEXT,
+    project_id TEXT,
+    task_id TEXT,
+    PRIMARY KEY (agent, session_id)
+);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY,
+    agent TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('time_entry', 'expense')),
+    key TEXT NOT NULL,
+    spent_date TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    payload_hash TEXT NOT NULL,
+    sent_hash TEXT,
+    remote_id TEXT,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    sent_at REAL,
+    UNIQUE (agent, session_id, kind, key)
+);
+CREATE INDEX IF NOT EXISTS records_status ON records (status);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    level TEXT NOT NULL,
+    source TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+"""
+
+# Record states. ``sending`` means a request may have reached Keito without us hearing the
+# answer: the next attempt looks the record up before creating anything.
+PENDING, SENDING, SENT, FAILED, HELD = "pending", "sending", "sent", "failed", "held"
+
+
+def skill_home() -> Path:
+    """``KEITO_SKILL_HOME``, else ``~/.keito/skill``: the ledger, locks and logs live here."""
+    configured = os.environ.get("KEITO_SKILL_HOME", "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".keito" / "skill"
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+@dataclass
+class SessionRow:
+    agent: str
+    session_id: str
+    transcript_path: str | None
+    cwd: str | None
+    git_branch: str | None
+    git_rev: str | None
+    model: str | None
+    origin: str
+    first_seen: float
+    updated_at: float
+    idle_seconds: int
+    ended: bool
+    ended_at: float | None
+    end_reason: str | None
+    close_pending: bool
+    paused: bool
+    dirty: bool
+    version: int
+    checkpoints: dict[str, Any]
+    summary: dict[str, Any] | None
+    mapping_status: str
+    mapping_detail: str | None
+    project_id: str | None
+    task_id: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> SessionRow:
+        data = dict(row)
+        data["checkpoints"] = json.loads(data["checkpoints"] or "{}")
+        data["summary"] = json.loads(data["summary"]) if data["summary"] else None
+        for flag in ("ended", "close_pending", "paused", "dirty"):
+            data[flag] = bool(data[flag])
+        return cls(**data)
+
+
+@dataclass
+class RecordRow:
+    id: int
+    agent: str
+    session_id: str
+    kind: str
+    key: str
+    spent_date: str
+    payload: dict[str, Any]
+    payload_hash: str
+    sent_hash: str | None
+    remote_id: str | None
+    status: str
+    attempts: int
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    sent_at: float | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> RecordRow:
+        data = dict(row)
+        data["payload"] = json.loads(data["payload"])
+        return cls(**data)
+
+
+class Ledger:
+    """A connection to the ledger database; cheap to open, safe across processes."""
+
+    def __init__(self, path: Path | None = None, *, timeout: float = 30.0) -> None:
+        self.path = path or skill_home() / "ledger.sqlite3"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            with self.write() as db:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken up front so concurrent writers queue, not fail."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def session(self, agent: str, session_id: str) -> SessionRow | None:
+        row = self._db.execute(
+            "SELECT * FROM sessions WHERE agent = ? AND session_id = ?", (agent, session_id)
+        ).fetchone()
+        return SessionRow.from_row(row) if row else None
+
+    def sessions(self, where: str = "1", params: tuple[Any, ...] = ()) -> list[SessionRow]:
+        rows = self._db.execute(
+            f"SELECT * FROM sessions WHERE {where} ORDER BY updated_at DESC", params
+        ).fetchall()
+        return [SessionRow.from_row(r) for r in rows]
+
+    def touch_session(
+        self,
+        agent: str,
+        session_id: str,
+        *,
+        transcript_path: str | None = None,
+        cwd: str | None = None,
+        git_branch: str | None = None,
+        git_rev: str | None = None,
+        model: str | None = None,
+        origin: str = "hook",
+        reopen: bool = False,
+    ) -> SessionRow:
+        """Create the session if new; fill in what is known; ``reopen`` after a resume."""
+        now = time.time()
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO sessions (agent, session_id, origin, first_seen, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (agent, session_id, origin, now, now),
+            )
+            db.execute(
+                "UPDATE sessions SET"
+                " transcript_path = COALESCE(?, transcript_path), cwd = COALESCE(?, cwd),"
+                " git_branch = COALESCE(?, git_branch), git_rev = COALESCE(?, git_rev),"
+                " model = COALESCE(?, model), updated_at = ?, dirty = 1,"
+                " ended = CASE WHEN ? THEN 0 ELSE ended END"
+                " WHERE agent = ? AND session_id = ?",
+                (transcript_path, cwd, git_branch, git_rev, model, now, reopen, agent, session_id),
+            )
+        found = self.session(agent, session_id)
+        assert found is not None
+        return found
+
+    def save_checkpoints(
+        self,
+        agent: str,
+        session_id: str,
+        checkpoints: dict[str, Any],
+        *,
+        expected_version: int,
+        end: str | None = None,
+    ) -> bool:
+        """Store new checkpoints if nobody else did since ``expected_version`` was read.
+
+        ``end`` (the reason) marks the session ended and asks for its usage segment to be
+        closed. Returns False when another process won the race; the caller re-reads.
+        """
+        now = time.time()
+        with self.write() as db:
+            cursor = db.execute(
+                "UPDATE sessions SET checkpoints = ?, version = version + 1, dirty = 1,"
+                " updated_at = ?,"
+                " ended = CASE WHEN ? THEN 1 ELSE ended END,"
+                " ended_at = CASE WHEN ? THEN ? ELSE ended_at END,"
+                " end_reason = COALESCE(?, end_reason),"
+                " close_pending = CASE WHEN ? THEN 1 ELSE close_pending END"
+                " WHERE agent = ? AND session_id = ? AND version = ?",
+                (
+                    json.dumps(checkpoints, separators=(",", ":")),
+                    now,
+                    end is not None,
+                    end is not None,
+                    now,
+                    end,
+                    end is not None,
+                    agent,
+                    session_id,
+                    expected_version,
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def set_session(self, agent: str, session_id: str, **fields: Any) -> None:
+        """Update named columns of one session (JSON-encodes dict values)."""
+        if not fields:
+            return
+        encoded = {
+            k: json.dumps(v, separators=(",", ":"), default=str) if isinstance(v, dict) else v
+            for k, v in fields.items()
+        }
+        assignments = ", ".join(f"{name} = ?" for name in encoded)
+        with self.write() as db:
+            db.execute(
+                f"UPDATE sessions SET {assignments} WHERE agent = ? AND session_id = ?",
+                (*encoded.values(), agent, session_id),
+            )
+
+    # -- records ----------------------------------------------------------------------
+
+    def records(self, where: str = "1", params: tuple[Any, ...] = ()) -> list[RecordRow]:
+        rows = self._db.execute(
+            f"SELECT * FROM records WHERE {where} ORDER BY agent, session_id, kind DESC, key",
+            params,
+        ).fetchall()
+        return [RecordRow.from_row(r) for r in rows]
+
+    def put_record(
+        self,
+        db: sqlite3.Connection,
+        agent: str,
+        session_id: str,
+        kind: str,
+        key: str,
+        spent_date: str,
+        payload: dict[str, Any],
+        *,
+        held: str | None = None,
+    ) -> None:
+        """Insert or refresh the wanted payload of a record (inside a :meth:`write`).
+
+        A record whose payload equals what was last sent stays ``sent``; a changed one goes
+        back to ``pending`` (keeping its remote id, so the update is a PATCH). ``held``
+        parks a record with a reason (e.g. below the minimum duration) without losing it.
+        """
+        now = time.time()
+        digest = payload_hash(payload)
+        blob = json.dumps(payload, separators=(",", ":"), default=str)
+        row = db.execute(
+            "SELECT id, status, sent_hash, payload_hash FROM records"
+            " WHERE agent = ? AND session_id = ? AND kind = ? AND key = ?",
+            (agent, session_id, kind, key),
+        ).fetchone()
+        if row is None:
+            db.execute(
+                "INSERT INTO records (agent, session_id, kind, key, spent_date, payload,"
+                " payload_hash, status, last_error, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    agent,
+                    session_id,
+                    kind,
+                    key,
+                    spent_date,
+                    blob,
+                    digest,
+                    HELD if held else PENDING,
+                    held,
+                    now,
+                    now,
+                ),
+            )
+            return
+        if row["payload_hash"] == digest and (held is None) == (row["status"] != HELD):
+            return
+        if held:
+            status, error = (row["status"], None) if row["sent_hash"] else (HELD, held)
+        elif row["sent_hash"] == digest:
+            status, error = SENT, None
+        elif row["status"] == SENDING:
+            status, error = SENDING, None  # keep the look-up-first marker
+        else:
+            status, error = PENDING, None
+        db.execute(
+            "UPDATE records SET payload = ?, payload_hash = ?, status = ?, last_error = ?,"
+            " updated_at = ? WHERE id = ?",
+            (blob, digest, status, error, now, row["id"]),
+        )
+
+    def mark_record(self, record_id: int, **fields: Any) -> None:
+        fields["updated_at"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self.write() as db:
+            db.execute(
+                f"UPDATE records SET {assignments} WHERE id = ?", (*fields.values(), record_id)
+            )
+
+    def counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, COUNT(*) FROM records GROUP BY status").fetchall()
+        return {status: count for status, count in rows}
+
+    # -- events (what went wrong, for ``status``) -------------------------------------
+
+    def log_event(self, level: str, source: str, message: str, *, keep: int = 500) -> None:
+        with self.write() as db:
+            db.execute(
+                "INSERT INTO events (at, level, source, message) VALUES (?, ?, ?, ?)",
+                (time.time(), level, source, message[:2000]),
+            )
+            db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
+
+    def recent_events(self, limit: int = 10, level: str | None = None) -> list[dict[str, Any]]:
+        query = "SELECT at, level, source, message FROM events"
+        params: tuple[Any, ...] = ()
+        if level:
+            query += " WHERE level = ?"
+            params = (level,)
+        rows = self._db.execute(query + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+        return [dict(r) for r in rows]
+
+    def check(self) -> str:
+        """SQLite's own integrity check: ``ok`` when the file is healthy."""
+        return str(self._db.execute("PRAGMA quick_check").fetchone()[0])

@@ -1,0 +1,80 @@
+"""Sync: ledger → Keito. Safe to run any number of times, from anywhere, at once.
+
+``run_sync`` materialises what the hooks recorded into records (no network), then sends
+what is pending. Without credentials it stops after the first step: everything stays
+recorded locally and a later ``sync`` sends it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from keito_skill.ledger import FAILED, PENDING, Ledger, skill_home
+from keito_skill.sync._lock import sync_lock
+from keito_skill.sync._materialize import materialize, summary_of
+from keito_skill.sync._send import SendReport, send_pending
+
+__all__ = ["SyncReport", "materialize_all", "run_sync", "summary_of"]
+
+_PASSES = 5
+
+
+@dataclass
+class SyncReport:
+    ran: bool = True
+    offline: str | None = None
+    sessions: dict[str, int] = field(default_factory=dict)
+    sent: SendReport = field(default_factory=SendReport)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def materialize_all(ledger: Ledger, report: SyncReport | None = None) -> None:
+    """Materialise every session that changed or might map now (mapping fixed later)."""
+    for _ in range(_PASSES):
+        rows = ledger.sessions(
+            "dirty = 1 OR close_pending = 1 OR mapping_status IN ('new', 'unmapped', 'broken')"
+        )
+        changed = False
+        for row in rows:
+            status = materialize(ledger, row)
+            if status == "changed":
+                changed = True
+                continue
+            if report is not None:
+                report.sessions[status] = report.sessions.get(status, 0) + 1
+        if not changed:
+            return
+
+
+def run_sync(
+    ledger: Ledger,
+    client: Any | None,
+    *,
+    offline_reason: str | None = None,
+    wait: float = 120.0,
+    retry_failed: bool = False,
+) -> SyncReport:
+    """Materialise and send. ``client`` is a ``KeitoClient`` or None (offline)."""
+    report = SyncReport()
+    with sync_lock(skill_home() if ledger.path is None else ledger.path.parent, wait=wait) as mine:
+        if not mine:
+            report.ran = False
+            return report
+        if retry_failed:
+            with ledger.write() as db:
+                db.execute("UPDATE records SET status = ? WHERE status = ?", (PENDING, FAILED))
+        for _ in range(_PASSES):
+            materialize_all(ledger, report)
+            if client is None:
+                report.offline = offline_reason or "no Keito credentials"
+                return report
+            send_pending(ledger, client, report.sent)
+            if report.sent.aborted:
+                ledger.log_event("error", "sync", report.sent.aborted)
+                return report
+            if not ledger.sessions("dirty = 1 OR close_pending = 1"):
+                return report
+    return report

@@ -1,0 +1,48 @@
+"""One sync at a time, and never a lost wake-up.
+
+Hooks start a background sync after every prompt. Two locks make that cheap and safe: the
+*run* lock is held by the sync doing the work; the *queue* lock by at most one sync
+waiting for it. A sync that finds both taken exits at once — the waiting one will start
+after the running one and see everything recorded so far.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _try(handle: int) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextmanager
+def sync_lock(home: Path, *, wait: float = 120.0) -> Iterator[bool]:
+    """Yields True when this process may sync, False when another will do it."""
+    home.mkdir(parents=True, exist_ok=True)
+    run = os.open(home / "sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    queue = os.open(home / "sync.queue.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if not _try(run):
+            if not _try(queue):
+                yield False
+                return
+            deadline = time.monotonic() + wait
+            while not _try(run):
+                if time.monotonic() > deadline:
+                    yield False
+                    return
+                time.sleep(0.05)
+            fcntl.flock(queue, fcntl.LOCK_UN)
+        yield True
+    finally:
+        os.close(queue)
+        os.close(run)

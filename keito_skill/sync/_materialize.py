@@ -1,0 +1,190 @@
+"""Turning recorded sessions into records to send (ledger → ledger, no network).
+
+For each session that changed: summarise its checkpoints, find its repo mapping, and put
+one time-entry record per day. When the session ended (or was finalised), close its usage
+segment: whatever usage no expense carries yet becomes new expense records, one per
+(day, model). Expenses cannot be updated in Keito, so a later resume only ever adds a new
+segment; the expenses of a session therefore always add up to its transcript totals.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from keito_skill.ledger import Ledger, SessionRow
+from keito_skill.mapping import ConfigProblem, Mapping, resolve
+from keito_skill.recorder import restore
+from keito_skill.summary import SessionSummary, summarize
+from keito_skill.sync._payloads import expense, time_entry
+from keito_skill.transcripts import parse_session
+
+MAPPED, UNMAPPED, BROKEN, DISABLED, EMPTY = "mapped", "unmapped", "broken", "disabled", "empty"
+_TOKEN_KEYS = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+    "reasoning_output_tokens",
+)
+
+
+def summary_of(row: SessionRow) -> SessionSummary | None:
+    """The session's summary from its stored checkpoints (no file is read)."""
+    states = restore(row.checkpoints)
+    if not states:
+        return None
+    return summarize(list(states.values()), list(states))
+
+
+def _reparse(ledger: Ledger, row: SessionRow, idle_seconds: int) -> SessionRow:
+    """Re-read a session with the repo's idle threshold (it was recorded with another)."""
+    if not row.transcript_path or not Path(row.transcript_path).exists():
+        ledger.set_session(row.agent, row.session_id, idle_seconds=idle_seconds)
+    else:
+        states, paths = parse_session(
+            Path(row.transcript_path), agent=row.agent, idle_seconds=idle_seconds
+        )
+        checkpoints = {str(p): s.to_dict() for p, s in zip(paths, states, strict=True)}
+        with ledger.write() as db:
+            db.execute(
+                "UPDATE sessions SET checkpoints = ?, idle_seconds = ?, version = version + 1"
+                " WHERE agent = ? AND session_id = ?",
+                (json.dumps(checkpoints), idle_seconds, row.agent, row.session_id),
+            )
+    fresh = ledger.session(row.agent, row.session_id)
+    assert fresh is not None
+    return fresh
+
+
+def _expensed(ledger: Ledger, row: SessionRow) -> tuple[int, dict[tuple[str, str], dict[str, Any]]]:
+    """Highest segment number so far, and what expenses already carry per (day, model)."""
+    carried: dict[tuple[str, str], dict[str, Any]] = {}
+    last_segment = 0
+    for record in ledger.records(
+        "agent = ? AND session_id = ? AND kind = 'expense'", (row.agent, row.session_id)
+    ):
+        meta = record.payload.get("metadata", {})
+        last_segment = max(last_segment, int(meta.get("segment_number", 0)))
+        slot = carried.setdefault(
+            (record.spent_date, str(meta.get("model"))),
+            {**dict.fromkeys(_TOKEN_KEYS, 0), "cost": 0.0},
+        )
+        for key in _TOKEN_KEYS:
+            slot[key] += int(meta.get(key, 0))
+        slot["cost"] += float(meta.get("cost_usd") or 0.0)
+    return last_segment, carried
+
+
+def materialize(ledger: Ledger, row: SessionRow) -> str:
+    """Bring one session's records up to date; returns its mapping status."""
+    try:
+        mapping: Mapping | None = resolve(row.cwd) if row.cwd else None
+    except ConfigProblem as problem:
+        return _set_status(ledger, row, BROKEN, str(problem))
+    if mapping is None or not mapping.config.is_mapped:
+        detail = (
+            "no .keito/config.yml" if mapping is None else f"{mapping.config_path}: no project/task"
+        )
+        return _set_status(ledger, row, UNMAPPED, detail)
+    config = mapping.config
+    if not config.agent_tracking.enabled:
+        return _set_status(ledger, row, DISABLED, f"{mapping.config_path}: tracking disabled")
+    if config.idle_seconds != row.idle_seconds:
+        row = _reparse(ledger, row, config.idle_seconds)
+    summary = summary_of(row)
+    if summary is None or not summary.days:
+        return _set_status(ledger, row, EMPTY, "nothing recorded yet")
+    if summary.session_id is None:
+        summary = summary.model_copy(update={"session_id": row.session_id})
+
+    closing = row.ended or row.close_pending
+    segment, carried = _expensed(ledger, row) if closing else (0, {})
+    with ledger.write() as db:
+        version = db.execute(
+            "SELECT version FROM sessions WHERE agent = ? AND session_id = ?",
+            (row.agent, row.session_id),
+        ).fetchone()[0]
+        if version != row.version:
+            return "changed"  # a hook wrote meanwhile; the caller goes round again
+        for day in summary.days:
+            body, held = time_entry(summary, day, config, git_rev=row.git_rev, cwd=row.cwd)
+            ledger.put_record(
+                db,
+                row.agent,
+                row.session_id,
+                "time_entry",
+                day.date.isoformat(),
+                day.date.isoformat(),
+                body,
+                held=held,
+            )
+        if closing:
+            _close_segment(ledger, db, row, summary, mapping, segment + 1, carried)
+        db.execute(
+            "UPDATE sessions SET dirty = 0, close_pending = 0, summary = ?, mapping_status = ?,"
+            " mapping_detail = ?, project_id = ?, task_id = ? WHERE agent = ? AND session_id = ?",
+            (
+                summary.model_dump_json(),
+                MAPPED,
+                str(mapping.config_path),
+                config.project_id,
+                config.task_id,
+                row.agent,
+                row.session_id,
+            ),
+        )
+    return MAPPED
+
+
+def _close_segment(
+    ledger: Ledger,
+    db: Any,
+    row: SessionRow,
+    summary: SessionSummary,
+    mapping: Mapping,
+    segment: int,
+    carried: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    for day in summary.days:
+        spent = day.date.isoformat()
+        for model, usage in day.models.items():
+            done = carried.get((spent, model), {})
+            delta = {k: max(0, int(getattr(usage, k)) - int(done.get(k, 0))) for k in _TOKEN_KEYS}
+            if not any(delta[k] for k in _TOKEN_KEYS if k != "reasoning_output_tokens"):
+                continue
+            cost = None
+            if usage.cost_usd is not None:
+                cost = max(0.0, usage.cost_usd - float(done.get("cost", 0.0)))
+            body = expense(
+                summary,
+                mapping.config,
+                segment=segment,
+                spent_date=spent,
+                model=model,
+                tokens=delta,
+                cost_usd=cost,
+            )
+            ledger.put_record(
+                db, row.agent, row.session_id, "expense", body["metadata"]["segment"], spent, body
+            )
+
+
+def _set_status(ledger: Ledger, row: SessionRow, status: str, detail: str) -> str:
+    summary = summary_of(row)
+    with ledger.write() as db:
+        db.execute(
+            "UPDATE sessions SET mapping_status = ?, mapping_detail = ?, summary = ?,"
+            " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
+            " WHERE agent = ? AND session_id = ?",
+            (
+                status,
+                detail,
+                summary.model_dump_json() if summary else None,
+                row.version,
+                row.agent,
+                row.session_id,
+            ),
+        )
+    return status

@@ -1,0 +1,172 @@
+"""What gets sent: Keito time-entry and expense bodies built from a session summary.
+
+A time entry bills one session-day; an expense carries one model's usage in one usage
+segment on one day. Both carry the same correlation keys (``session_id``, ``agent_id``,
+``agent_type``) in their metadata so Keito can tie an expense to its time entry.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from datetime import datetime
+from typing import Any
+
+from keito_skill import __version__
+from keito_skill.mapping import RepoConfig
+from keito_skill.summary import DaySlice, SessionSummary, TokenCounts
+
+SKILL = f"keito-skill/{__version__}"
+_NOTES_CHARS = 1000
+_TOKEN_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "reasoning_output_tokens",
+)
+
+
+def agent_id(agent: str) -> str:
+    """Which agent installation did the work: the agent type on this machine."""
+    return f"{agent}@{socket.gethostname()}"
+
+
+def _hhmm(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M")
+
+
+def _tokens(counts: TokenCounts) -> dict[str, int]:
+    return {key: int(getattr(counts, key)) for key in _TOKEN_KEYS}
+
+
+def notes_for(summary: SessionSummary, config: RepoConfig) -> str:
+    """The entry's notes, per ``notes.mode`` (``redact_notes`` wins)."""
+    label = {"claude-code": "Claude Code", "codex": "Codex"}.get(summary.agent, summary.agent)
+    mode = "redacted" if config.agent_tracking.redact_notes else config.notes.mode
+    text: str | None = None
+    if mode == "last_message":
+        text = summary.last_assistant_message
+    elif mode == "first_prompt":
+        text = summary.first_prompt
+    elif mode == "summary":
+        models = ", ".join(summary.models) or "no model"
+        text = f"{summary.turns} prompts, {summary.tool_calls} tool calls ({models})"
+    if not text:
+        return f"{label} session {(summary.session_id or '')[:8]}"
+    text = " ".join(text.split())
+    if len(text) > _NOTES_CHARS:
+        text = text[: _NOTES_CHARS - 1] + "…"
+    return f"{label}: {text}"
+
+
+def billed_seconds(day: DaySlice, config: RepoConfig) -> tuple[float, str | None]:
+    """Seconds to bill for a day and, when it must not be sent yet, the reason."""
+    seconds = day.wall_seconds if config.billing.duration == "wall" else day.active_seconds
+    tracking = config.agent_tracking
+    if tracking.max_duration_seconds is not None:
+        seconds = min(seconds, float(tracking.max_duration_seconds))
+    if seconds < tracking.min_duration_seconds:
+        return seconds, f"below min_duration_seconds ({tracking.min_duration_seconds}s)"
+    return seconds, None
+
+
+def time_entry(
+    summary: SessionSummary,
+    day: DaySlice,
+    config: RepoConfig,
+    *,
+    git_rev: str | None,
+    cwd: str | None,
+) -> tuple[dict[str, Any], str | None]:
+    """The time-entry body for one day of a session, and a hold reason if any."""
+    seconds, held = billed_seconds(day, config)
+    primary = max(day.models.items(), key=lambda kv: kv[1].total, default=(None, None))[0]
+    metadata: dict[str, Any] = {
+        **config.metadata,
+        "session_id": summary.session_id,
+        "agent_id": agent_id(summary.agent),
+        "agent_type": summary.agent,
+        "agent_version": summary.agent_version,
+        "model": primary,
+        "models": sorted(day.models),
+        **_tokens(day.totals),
+        "cost_usd": day.cost_usd,
+        "cost_source": summary.cost_source,
+        "duration_seconds": round(day.wall_seconds, 3),
+        "active_seconds": round(day.active_seconds, 3),
+        "billed_seconds": round(seconds, 3),
+        "billing_duration": config.billing.duration,
+        "turns": summary.turns,
+        "tool_calls": summary.tool_calls,
+        "git_branch": summary.git_branch,
+        "git_rev": git_rev or summary.git_commit,
+        "cwd": cwd or summary.cwd,
+        "skill": SKILL,
+    }
+    if config.agent_tracking.draft:
+        metadata["draft"] = True
+    body = {
+        "project_id": config.project_id,
+        "task_id": config.task_id,
+        "spent_date": day.date.isoformat(),
+        "hours": round(seconds / 3600.0, 4),
+        "started_time": _hhmm(day.started_at),
+        "ended_time": _hhmm(day.ended_at),
+        "notes": notes_for(summary, config),
+        "billable": config.billing.billable,
+        "source": "agent",
+        "metadata": metadata,
+    }
+    return body, held
+
+
+def expense(
+    summary: SessionSummary,
+    config: RepoConfig,
+    *,
+    segment: int,
+    spent_date: str,
+    model: str,
+    tokens: dict[str, int],
+    cost_usd: float | None,
+) -> dict[str, Any]:
+    """The expense body for one model's new usage in one segment on one day."""
+    total = sum(tokens[k] for k in _TOKEN_KEYS if k != "reasoning_output_tokens")
+    parts = [
+        f"{tokens['input_tokens']:,} input",
+        f"{tokens['cache_creation_input_tokens']:,} cache write",
+        f"{tokens['cache_read_input_tokens']:,} cache read",
+        f"{tokens['output_tokens']:,} output",
+    ]
+    if tokens["reasoning_output_tokens"]:
+        parts.append(f"of which {tokens['reasoning_output_tokens']:,} reasoning")
+    key = f"{segment}/{spent_date}/{model}"
+    body: dict[str, Any] = {
+        "project_id": config.project_id,
+        "expense_category_id": config.expense_category_id,
+        "spent_date": spent_date,
+        "units": max(1, math.ceil(total / 1000)),
+        "notes": f"LLM usage, {model}: {', '.join(parts)} tokens",
+        "billable": config.billing.billable,
+        "source": "agent",
+        "metadata": {
+            **config.metadata,
+            "session_id": summary.session_id,
+            "agent_id": agent_id(summary.agent),
+            "agent_type": summary.agent,
+            "model": model,
+            "segment": key,
+            "segment_number": segment,
+            **tokens,
+            "total_tokens": total,
+            "cost_usd": cost_usd,
+            "cost_source": summary.cost_source if cost_usd is not None else None,
+            "skill": SKILL,
+        },
+    }
+    if cost_usd is not None:
+        body["total_cost"] = round(cost_usd, 6)
+    else:
+        body["metadata"]["cost_unknown"] = True
+    return body

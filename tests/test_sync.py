@@ -1,0 +1,447 @@
+"""Ledger + sync against the local Keito server over HTTP: once, never lost, never twice."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keito_skill.keito import KeitoClient
+from keito_skill.ledger import Ledger
+from keito_skill.recorder import record
+from keito_skill.sync import run_sync
+from tests.keito_server import KeitoServer
+from tests.sessions_kit import (
+    ROOT,
+    cli,
+    copy_session,
+    expense_tokens,
+    make_repo,
+    remote,
+    skill_env,
+    split_at_first_end,
+)
+from tests.transcript_data import CLAUDE_DIR, CODEX_DIR, TOKEN_KEYS, truth
+
+AGENTS = ["claude-code", "codex"]
+
+
+def _truth_totals(agent: str) -> dict[str, int]:
+    per_model = truth(CLAUDE_DIR if agent == "claude-code" else CODEX_DIR)
+    return {k: sum(m[k] for m in per_model.values()) for k in TOKEN_KEYS}
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Day slices are local days: pin the zone so the fixtures' dates are known."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    skill_home = tmp_path / "skill-home"
+    monkeypatch.setenv("KEITO_SKILL_HOME", str(skill_home))
+    return skill_home
+
+
+@pytest.fixture
+def ledger(home: Path) -> Iterator[Ledger]:
+    with Ledger() as opened:
+        yield opened
+
+
+def _client(server: KeitoServer, **kw: float) -> KeitoClient:
+    return KeitoClient(
+        server.url,
+        server.api_key,
+        server.account_id,
+        timeout=kw.get("timeout", 5.0),
+        max_retries=int(kw.get("max_retries", 2)),
+        backoff_base=0.01,
+    )
+
+
+def _record_full(ledger: Ledger, agent: str, repo: Path, folder: Path) -> tuple[str, Path]:
+    session_id, path = copy_session(agent, folder)
+    record(ledger, agent, session_id, path, cwd=str(repo), end_reason="exit")
+    return session_id, path
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_session_becomes_one_entry_and_expenses_equal_truth(
+    agent: str, keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server, metadata={"client_ref": "ACME-42"})
+    session_id, _ = _record_full(ledger, agent, repo, tmp_path / "transcripts")
+    with _client(keito_server) as client:
+        report = run_sync(ledger, client)
+    assert report.sent.created >= 2 and report.sent.failed == 0
+    entries = remote(keito_server, "time_entries")
+    assert len(entries) == 1
+    entry = entries[0]
+    meta = entry["metadata"]
+    assert entry["source"] == "agent"
+    assert entry["project_id"] == keito_server.project_id
+    assert entry["task_id"] == keito_server.task_id
+    assert entry["spent_date"] == "2026-11-21"
+    assert meta["session_id"] == session_id
+    assert meta["agent_type"] == agent
+    assert meta["client_ref"] == "ACME-42"
+    assert {k: meta[k] for k in TOKEN_KEYS} == _truth_totals(agent)
+    for key in (
+        "agent_id",
+        "model",
+        "cost_usd",
+        "duration_seconds",
+        "active_seconds",
+        "cwd",
+        "skill",
+    ):
+        assert key in meta
+    assert meta["cwd"] == str(repo)
+    expenses = remote(keito_server, "expenses")
+    assert expenses and all(e["metadata"]["session_id"] == session_id for e in expenses)
+    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    assert sum(e["total_cost"] for e in expenses) == pytest.approx(meta["cost_usd"], abs=1e-6)
+
+    # Sync again: nothing new is sent, nothing is duplicated.
+    with _client(keito_server) as client:
+        again = run_sync(ledger, client)
+    assert (again.sent.created, again.sent.updated) == (0, 0)
+    assert len(remote(keito_server, "time_entries")) == 1
+    assert len(remote(keito_server, "expenses")) == len(expenses)
+
+
+def test_new_one_day_session_costs_three_api_calls(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    _record_full(ledger, "codex", repo, tmp_path / "t")
+    keito_server.clear_requests()
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    calls = [(r["method"], r["path"]) for r in keito_server.requests()]
+    assert calls == [
+        ("GET", "/api/v2/time_entries"),
+        ("POST", "/api/v2/time_entries"),
+        ("POST", "/api/v2/expenses"),
+    ]
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_resumed_session_adds_a_segment_and_sums_to_truth(
+    agent: str, keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    session_id, path = copy_session(agent, tmp_path / "t")
+    first, rest = split_at_first_end(agent, path.read_text())
+    path.write_text(first)
+    record(ledger, agent, session_id, path, cwd=str(repo), end_reason="exit")
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    after_first = remote(keito_server, "expenses")
+    first_tokens = expense_tokens(after_first, session_id)
+    assert 0 < first_tokens["output_tokens"] < _truth_totals(agent)["output_tokens"]
+
+    # The resume: same session id, more usage appended to the same transcript.
+    record(ledger, agent, session_id, path, cwd=str(repo), reopen=True)
+    path.write_text(first + rest)
+    record(ledger, agent, session_id, path, end_reason="exit")
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    expenses = remote(keito_server, "expenses")
+    assert len(expenses) > len(after_first)
+    assert {e["metadata"]["segment_number"] for e in expenses} == {1, 2}
+    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    entries = remote(keito_server, "time_entries")
+    assert len(entries) == 1
+    assert entries[0]["metadata"]["output_tokens"] == _truth_totals(agent)["output_tokens"]
+
+
+def test_dropped_answer_after_commit_is_found_not_duplicated(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    session_id, _ = _record_full(ledger, "claude-code", repo, tmp_path / "t")
+    keito_server.add_fault(method="POST", path="/api/v2/time_entries", drop="after", count=1)
+    keito_server.add_fault(method="POST", path="/api/v2/expenses", drop="after", count=1)
+    with _client(keito_server) as client:
+        first = run_sync(ledger, client)
+        assert first.sent.aborted
+        second = run_sync(ledger, client)
+        assert second.sent.aborted  # the expense's answer was dropped this time
+        third = run_sync(ledger, client)
+    assert third.sent.aborted is None
+    assert len(remote(keito_server, "time_entries")) == 1
+    expenses = remote(keito_server, "expenses")
+    assert len(expenses) == 1
+    assert expense_tokens(expenses, session_id) == _truth_totals("claude-code")
+    assert all(r.status == "sent" for r in ledger.records())
+
+
+def test_sync_killed_between_sent_and_marked_sent(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """SIGKILL the sync process while Keito is committing its POST; sync again: one copy."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    env = skill_env(home, keito_server, keito_config_dir)
+    with Ledger() as ledger:
+        session_id, _ = _record_full(ledger, "codex", repo, tmp_path / "t")
+    for path in ("/api/v2/time_entries", "/api/v2/expenses"):
+        keito_server.clear_requests()
+        keito_server.add_fault(method="POST", path=path, latency=2.0, count=1)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "keito_skill", "sync"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not any(r["method"] == "POST" and r["path"] == path for r in keito_server.requests()):
+            assert time.monotonic() < deadline, "the POST never reached the server"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        time.sleep(2.5)  # the server finishes the write it received
+    result = cli("sync", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(remote(keito_server, "time_entries")) == 1
+    expenses = remote(keito_server, "expenses")
+    assert len(expenses) == 1
+    assert expense_tokens(expenses, session_id) == _truth_totals("codex")
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_outage_then_recovery_sends_everything_once(
+    status: int, keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    ids = [_record_full(ledger, agent, repo, tmp_path / agent)[0] for agent in AGENTS]
+    keito_server.add_fault(status=status, retry_after="0", count=None)
+    with _client(keito_server) as client:
+        down = run_sync(ledger, client)
+    assert down.sent.aborted and down.sent.created == 0
+    keito_server.clear_faults()
+    assert remote(keito_server, "time_entries") == []
+    with _client(keito_server) as client:
+        up = run_sync(ledger, client)
+    assert up.sent.aborted is None
+    entries = remote(keito_server, "time_entries")
+    assert sorted(e["metadata"]["session_id"] for e in entries) == sorted(ids)
+    expenses = remote(keito_server, "expenses")
+    for agent, session_id in zip(AGENTS, ids, strict=True):
+        assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+
+
+def test_server_unreachable_then_back(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    session_id, _ = _record_full(ledger, "claude-code", repo, tmp_path / "t")
+    dead = KeitoClient(
+        "http://127.0.0.1:9", "k", "a", timeout=1.0, max_retries=1, backoff_base=0.01
+    )
+    with dead:
+        report = run_sync(ledger, dead)
+    assert report.sent.aborted
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [
+        session_id
+    ]
+
+
+def test_twenty_processes_record_at_once(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    env = skill_env(home, keito_server, keito_config_dir)
+    jobs = []
+    for index in range(20):
+        agent = AGENTS[index % 2]
+        session_id, path = copy_session(agent, tmp_path / f"t{index}")
+        jobs.append((agent, session_id, path))
+    script = (
+        "import sys\n"
+        "from keito_skill.ledger import Ledger\n"
+        "from keito_skill.recorder import record\n"
+        "agent, sid, path, cwd = sys.argv[1:5]\n"
+        "with Ledger() as l:\n"
+        "    record(l, agent, sid, path, cwd=cwd)\n"
+        "    record(l, agent, sid, path, end_reason='exit')\n"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, agent, sid, str(path), str(repo)], env=env, cwd=ROOT
+        )
+        for agent, sid, path in jobs
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 20
+    result = cli("sync", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    entries = remote(keito_server, "time_entries")
+    assert sorted(e["metadata"]["session_id"] for e in entries) == sorted(s for _, s, _ in jobs)
+    expenses = remote(keito_server, "expenses")
+    for agent, session_id, _ in jobs:
+        assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    assert len({e["metadata"]["segment"] + e["metadata"]["session_id"] for e in expenses}) == len(
+        expenses
+    )
+
+
+def test_oversized_metadata_is_shrunk_and_a_400_fails_only_its_record(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    big = make_repo(tmp_path / "big", keito_server, metadata={"notes_blob": "x" * 6000})
+    fine = make_repo(tmp_path / "fine", keito_server)
+    big_id, _ = _record_full(ledger, "claude-code", big, tmp_path / "a")
+    fine_id, _ = _record_full(ledger, "codex", fine, tmp_path / "b")
+    keito_server.add_fault(
+        method="POST",
+        path="/api/v2/expenses",
+        status=400,
+        count=1,
+        error="invalid_request",
+        error_description="expense_category_id is archived",
+    )
+    with _client(keito_server) as client:
+        report = run_sync(ledger, client)
+    assert report.sent.failed == 1
+    assert report.sent.errors[0]["reason"].endswith("expense_category_id is archived")
+    entries = {e["metadata"]["session_id"]: e for e in remote(keito_server, "time_entries")}
+    assert set(entries) == {big_id, fine_id}
+    meta = entries[big_id]["metadata"]
+    assert len(json.dumps(meta, separators=(",", ":")).encode()) <= 4096
+    assert meta["session_id"] == big_id and meta["input_tokens"] > 0
+    failed = ledger.records("status = 'failed'")
+    assert len(failed) == 1 and "archived" in (failed[0].last_error or "")
+    # Everything else arrived; the rejected expense waits for --retry-failed.
+    with _client(keito_server) as client:
+        retried = run_sync(ledger, client, retry_failed=True)
+    assert retried.sent.failed == 0 and retried.sent.created == 1
+    expenses = remote(keito_server, "expenses")
+    assert expense_tokens(expenses, big_id) == _truth_totals("claude-code")
+    assert expense_tokens(expenses, fine_id) == _truth_totals("codex")
+
+
+def test_offline_records_locally_then_sync_sends_it_all(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    offline_env = skill_env(home, None, keito_config_dir)
+    with Ledger() as ledger:
+        session_id, _ = _record_full(ledger, "claude-code", repo, tmp_path / "t")
+    result = cli("sync", "--json", env=offline_env)
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["offline"]
+    status = json.loads(cli("status", "--json", env=offline_env).stdout)
+    assert status["credentials"]["configured"] is False
+    assert status["records"]["pending"] >= 2
+    assert remote(keito_server, "time_entries") == []
+    online = skill_env(home, keito_server, keito_config_dir)
+    sent = json.loads(cli("sync", "--json", env=online).stdout)
+    assert sent["sent"]["created"] >= 2
+    assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [
+        session_id
+    ]
+    status = json.loads(cli("status", "--json", env=online).stdout)
+    assert status["records"]["pending"] == 0 and status["records"]["sent"] >= 2
+
+
+def test_unmapped_and_broken_repos_are_kept_and_shown(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    env = skill_env(home, keito_server, keito_config_dir)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    subprocess.run(["git", "init", "-q", str(bare)], check=True)
+    broken = make_repo(tmp_path / "broken", keito_server)
+    (broken / ".keito" / "config.yml").write_text(
+        f"project_id: {keito_server.project_id}\ntask_id: {keito_server.task_id}\n"
+        "billing:\n  duration: sometimes\n"
+    )
+    with Ledger() as ledger:
+        unmapped_id, _ = _record_full(ledger, "codex", bare, tmp_path / "a")
+        broken_id, _ = _record_full(ledger, "claude-code", broken, tmp_path / "b")
+    cli("sync", env=env)
+    status = json.loads(cli("status", "--json", env=env).stdout)
+    attention = {a["session_id"]: a for a in status["sessions"]["needs_attention"]}
+    assert attention[unmapped_id]["status"] == "unmapped"
+    assert attention[broken_id]["status"] == "broken"
+    assert "config.yml:4" in attention[broken_id]["detail"]
+    assert remote(keito_server, "time_entries") == []
+    # Fix the file: the kept session is sent on the next sync.
+    make_repo(broken, keito_server)
+    cli("sync", env=env)
+    assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [
+        broken_id
+    ]
+
+
+def test_api_key_never_leaks(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    env = skill_env(home, keito_server, keito_config_dir)
+    with Ledger() as ledger:
+        _record_full(ledger, "claude-code", repo, tmp_path / "t")
+    outputs = [
+        cli(*args, env=env)
+        for args in (
+            ["sync"],
+            ["sync", "--json"],
+            ["status"],
+            ["status", "--json"],
+            ["report", "--json"],
+        )
+    ]
+    keito_server.add_fault(status=401, count=None)
+    with Ledger() as ledger:
+        _record_full(ledger, "codex", repo, tmp_path / "u")
+    outputs.append(cli("sync", "--json", env=env))
+    outputs.append(cli("status", "--json", env=env))
+    key = keito_server.api_key
+    for out in outputs:
+        assert key not in out.stdout and key not in out.stderr
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+    keito_server.clear_faults()
+    for kind in ("time_entries", "expenses"):
+        assert key not in json.dumps(remote(keito_server, kind))
+
+
+def test_report_groups_hours_tokens_cost(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    env = skill_env(home, keito_server, keito_config_dir)
+    with Ledger() as ledger:
+        _record_full(ledger, "claude-code", repo, tmp_path / "a")
+        _record_full(ledger, "codex", repo, tmp_path / "b")
+    cli("sync", env=env)
+    by_agent = json.loads(cli("report", "--by", "agent", "--json", env=env).stdout)["rows"]
+    assert {r["agent"]: r["output_tokens"] for r in by_agent} == {
+        a: _truth_totals(a)["output_tokens"] for a in AGENTS
+    }
+    by_model = json.loads(cli("report", "--by", "model", "--json", env=env).stdout)["rows"]
+    assert {r["model"] for r in by_model} == {"claude-opus-5-5", "gpt-5-codex"}
+    by_project = json.loads(cli("report", "--by", "project", "--json", env=env).stdout)["rows"]
+    assert [r["project"] for r in by_project] == [keito_server.project_id]
+    assert by_project[0]["sessions"] == 2
+    assert by_project[0]["cost_usd"] > 0
+    empty = json.loads(cli("report", "--since", "2030-01-01", "--json", env=env).stdout)["rows"]
+    assert empty == []
+    table = cli("report", env=env)
+    assert table.returncode == 0 and "Agent work by day" in table.stdout
