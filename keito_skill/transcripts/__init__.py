@@ -7,6 +7,7 @@ package sees only :class:`ParseState` (the checkpointable running state) and, th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ from keito_skill.transcripts._reader import LineSource, decode
 from keito_skill.transcripts._state import DEFAULT_IDLE_SECONDS, ParseState
 
 AGENTS = (claude_code.AGENT, codex.AGENT)
+_UUID_TAIL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 __all__ = [
     "AGENTS",
@@ -27,6 +29,7 @@ __all__ = [
     "discover",
     "parse_file",
     "parse_session",
+    "session_id_for",
     "side_files",
     "skip_ahead",
 ]
@@ -202,3 +205,27 @@ def skip_ahead(path: Path, state: ParseState) -> ParseState:
     state.session_id = state.session_id or scratch.session_id
     state.cwd = state.cwd or scratch.cwd
     return state
+
+
+def session_id_for(agent: str, path: Path) -> str:
+    """The session id hooks report for the transcript at ``path``, read cheaply.
+
+    Claude Code names the file after the session; Codex writes it in the first line's
+    ``session_meta`` (and at the end of the file name). Falls back to the file's stem.
+    """
+    if agent == codex.AGENT:
+        try:
+            with path.open("rb") as handle:
+                for _ in range(5):
+                    obj = decode(handle.readline())
+                    payload = obj.get("payload") if obj else None
+                    if isinstance(payload, dict) and obj and obj.get("type") == "session_meta":
+                        sid = payload.get("id") or payload.get("session_id")
+                        if isinstance(sid, str) and sid:
+                            return sid
+        except OSError:
+            pass
+        match = _UUID_TAIL.search(path.stem)
+        if match:
+            return match.group(0)
+    return path.stem
