@@ -1,5 +1,5 @@
-"""``python -m keito_skill`` runs the CLI."""
+"""``python -m keito_skill`` runs the CLI (hooks take the fast path, as the script does)."""
 
-from keito_skill.cli import main
+from keito_skill._entry import main
 
 main()

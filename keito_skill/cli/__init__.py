@@ -19,8 +19,13 @@ from keito_skill.errors import KeitoSkillError
 _COMMANDS: dict[str, str] = {
     "auth": "keito_skill.cli.auth_cmd:auth",
     "dev-server": "keito_skill.cli.devserver_cmd:dev_server",
+    "disable": "keito_skill.cli.control_cmd:disable",
+    "enable": "keito_skill.cli.control_cmd:enable",
+    "hook": "keito_skill.cli.hook_cmd:hook",
     "parse": "keito_skill.cli.parse_cmd:parse",
+    "pause": "keito_skill.cli.control_cmd:pause",
     "report": "keito_skill.cli.report_cmd:report",
+    "resume": "keito_skill.cli.control_cmd:resume",
     "sessions": "keito_skill.cli.parse_cmd:sessions",
     "status": "keito_skill.cli.sync_cmd:status",
     "sync": "keito_skill.cli.sync_cmd:sync",

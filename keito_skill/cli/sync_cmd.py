@@ -13,7 +13,7 @@ from keito_skill.ledger import Ledger
 from keito_skill.logs import file_logger
 
 
-def open_client() -> tuple[Any | None, str | None, dict[str, Any]]:
+def open_client(*, max_retries: int = 4) -> tuple[Any | None, str | None, dict[str, Any]]:
     """A Keito client from the user's credentials, or None with the reason."""
     from keito_skill.keito import KeitoClient, KeitoCredentialsError, load_credentials
 
@@ -28,7 +28,7 @@ def open_client() -> tuple[Any | None, str | None, dict[str, Any]]:
         "api_key_source": creds.api_key_source,
         "account_id_source": creds.account_id_source,
     }
-    return KeitoClient.from_credentials(creds), None, info
+    return KeitoClient.from_credentials(creds, max_retries=max_retries), None, info
 
 
 @click.command()
@@ -40,7 +40,8 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
     from keito_skill.sync import run_sync
 
     log = file_logger()
-    client, offline, _ = open_client()
+    # A background sync gives up sooner: the next hook starts another one anyway.
+    client, offline, _ = open_client(max_retries=1 if background else 4)
     with Ledger() as ledger:
         try:
             report = run_sync(
@@ -48,7 +49,8 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
                 client,
                 offline_reason=offline,
                 retry_failed=retry_failed,
-                wait=120.0 if background else 30.0,
+                wait=120.0,
+                background=background,
             )
         finally:
             if client is not None:

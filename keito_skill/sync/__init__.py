@@ -56,10 +56,12 @@ def run_sync(
     offline_reason: str | None = None,
     wait: float = 120.0,
     retry_failed: bool = False,
+    background: bool = False,
 ) -> SyncReport:
     """Materialise and send. ``client`` is a ``KeitoClient`` or None (offline)."""
     report = SyncReport()
-    with sync_lock(skill_home() if ledger.path is None else ledger.path.parent, wait=wait) as mine:
+    home = skill_home() if ledger.path is None else ledger.path.parent
+    with sync_lock(home, wait=wait, queue_up=background) as mine:
         if not mine:
             report.ran = False
             return report

@@ -25,14 +25,18 @@ def _try(handle: int) -> bool:
 
 
 @contextmanager
-def sync_lock(home: Path, *, wait: float = 120.0) -> Iterator[bool]:
-    """Yields True when this process may sync, False when another will do it."""
+def sync_lock(home: Path, *, wait: float = 120.0, queue_up: bool = True) -> Iterator[bool]:
+    """Yields True when this process may sync, False when another will do it.
+
+    ``queue_up=False`` (a person ran ``sync``) skips the queue and waits for the run lock:
+    they asked for a sync now, not for someone else's.
+    """
     home.mkdir(parents=True, exist_ok=True)
     run = os.open(home / "sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
     queue = os.open(home / "sync.queue.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         if not _try(run):
-            if not _try(queue):
+            if queue_up and not _try(queue):
                 yield False
                 return
             deadline = time.monotonic() + wait
@@ -41,7 +45,8 @@ def sync_lock(home: Path, *, wait: float = 120.0) -> Iterator[bool]:
                     yield False
                     return
                 time.sleep(0.05)
-            fcntl.flock(queue, fcntl.LOCK_UN)
+            if queue_up:
+                fcntl.flock(queue, fcntl.LOCK_UN)
         yield True
     finally:
         os.close(queue)

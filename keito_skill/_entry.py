@@ -1,0 +1,20 @@
+"""The console entry point: hooks skip click entirely, everything else gets the full CLI.
+
+``keito-skill hook ...`` runs inside the agent's hooks on every prompt; importing click and
+the command registry would cost it time for nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if argv[:1] == ["hook"] and not {"-h", "--help"} & set(argv):
+        from keito_skill.hooks import main as hook_main
+
+        sys.exit(hook_main(argv[1:]))
+    from keito_skill.cli import main as cli_main
+
+    cli_main()

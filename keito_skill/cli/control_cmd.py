@@ -1,0 +1,105 @@
+"""``pause``/``resume`` (the current session) and ``disable``/``enable`` (this repo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from keito_skill.errors import KeitoSkillError
+from keito_skill.ledger import Ledger, SessionRow
+
+# Set by the agents in the environment of the commands they run.
+_SESSION_ENV = ("CLAUDE_CODE_SESSION_ID", "CODEX_SESSION_ID", "CODEX_THREAD_ID")
+
+
+class NoSessionError(KeitoSkillError):
+    """No recorded session matches: nothing to pause or resume."""
+
+
+def _inside(child: str | None, parent: Path) -> bool:
+    if not child:
+        return False
+    try:
+        Path(child).resolve().relative_to(parent)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def current_session(ledger: Ledger, session_id: str | None, cwd: Path) -> SessionRow:
+    """The session meant by "this session": given, from the agent's env, or the latest here."""
+    wanted = session_id or next((os.environ[k] for k in _SESSION_ENV if os.environ.get(k)), None)
+    if wanted:
+        rows = ledger.sessions("session_id = ?", (wanted,))
+        if rows:
+            return rows[0]
+        raise NoSessionError(f"no recorded session {wanted}")
+    from keito_skill.mapping import find_config
+
+    config = find_config(cwd)
+    root = config.parent.parent if config else cwd.resolve()
+    for row in ledger.sessions("ended = 0"):
+        if _inside(row.cwd, root):
+            return row
+    raise NoSessionError(f"no active session recorded under {root}; pass --session ID")
+
+
+def _set_paused(session_id: str | None, paused: bool) -> SessionRow:
+    from keito_skill.recorder import record
+
+    with Ledger() as ledger:
+        row = current_session(ledger, session_id, Path.cwd())
+        if row.transcript_path and Path(row.transcript_path).exists():
+            # Bring the record up to now first: counted before a pause, skipped before a resume.
+            record(ledger, row.agent, row.session_id, row.transcript_path)
+        ledger.set_session(row.agent, row.session_id, paused=int(paused), dirty=1)
+        fresh = ledger.session(row.agent, row.session_id)
+    assert fresh is not None
+    return fresh
+
+
+@click.command()
+@click.option("--session", "session_id", default=None, help="Session id (default: current).")
+def pause(session_id: str | None) -> None:
+    """Stop billing the current session until ``resume`` (work meanwhile is not billed)."""
+    row = _set_paused(session_id, True)
+    click.echo(f"Paused tracking of {row.agent} session {row.session_id}.")
+
+
+@click.command()
+@click.option("--session", "session_id", default=None, help="Session id (default: current).")
+def resume(session_id: str | None) -> None:
+    """Bill the current session again from now on."""
+    row = _set_paused(session_id, False)
+    click.echo(f"Resumed tracking of {row.agent} session {row.session_id}.")
+
+
+def _set_repo(enabled: bool) -> Path:
+    from keito_skill.mapping import RepoConfig, find_config, set_enabled, write_config
+
+    config = find_config(Path.cwd())
+    if config is not None:
+        set_enabled(config, enabled)
+        return config
+    root = Path.cwd()
+    for folder in (root, *root.parents):
+        if (folder / ".git").exists():
+            root = folder
+            break
+    return write_config(root, RepoConfig.model_validate({"agent_tracking": {"enabled": enabled}}))
+
+
+@click.command()
+def disable() -> None:
+    """Stop tracking agent sessions in this repository (undo with enable)."""
+    path = _set_repo(False)
+    click.echo(f"Tracking disabled for this repository ({path}).")
+
+
+@click.command()
+def enable() -> None:
+    """Track agent sessions in this repository again."""
+    path = _set_repo(True)
+    click.echo(f"Tracking enabled for this repository ({path}).")
