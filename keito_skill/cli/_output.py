@@ -23,7 +23,10 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
 
     table = Table(title=title, show_lines=False)
     for index, column in enumerate(columns):
-        table.add_column(column, justify="left" if index == 0 else "right")
+        if index == 0:  # names (model, session, date) must never be cut short
+            table.add_column(column, justify="left", no_wrap=True, min_width=len(column))
+        else:
+            table.add_column(column, justify="right")
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
     Console().print(table)

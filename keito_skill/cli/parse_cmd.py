@@ -55,7 +55,11 @@ def parse(path: Path, agent: str | None, as_json: bool, idle_minutes: int) -> No
 def _print_summary(summary: SessionSummary) -> None:
     click.echo(f"session   {summary.session_id}  ({summary.agent} {summary.agent_version or ''})")
     click.echo(f"cwd       {summary.cwd}  branch {summary.git_branch}")
-    click.echo(f"time      {summary.started_at} → {summary.ended_at}")
+
+    def stamp(moment: Any) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M:%S %z") if moment else "-"
+
+    click.echo(f"time      {stamp(summary.started_at)} → {stamp(summary.ended_at)}")
     click.echo(
         f"duration  active {human_seconds(summary.active_seconds)}, "
         f"wall {human_seconds(summary.wall_seconds)}; {summary.turns} prompts, "
