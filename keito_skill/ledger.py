@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     mapping_detail TEXT,
     project_id TEXT,
     task_id TEXT,
+    override_project_id TEXT,
+    override_task_id TEXT,
     PRIMARY KEY (agent, session_id)
 );
 CREATE TABLE IF NOT EXISTS records (
@@ -99,6 +101,21 @@ def skill_home() -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".keito" / "skill"
 
 
+# Columns added after version 1: (table, column, type). ``CREATE TABLE IF NOT EXISTS``
+# leaves an existing table alone, so an older ledger gains them here, keeping its rows.
+_ADDED_COLUMNS = (
+    ("sessions", "override_project_id", "TEXT"),
+    ("sessions", "override_task_id", "TEXT"),
+)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, column, kind in _ADDED_COLUMNS:
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 def payload_hash(payload: dict[str, Any]) -> str:
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -130,6 +147,9 @@ class SessionRow:
     mapping_detail: str | None
     project_id: str | None
     task_id: str | None
+    # Set by ``backfill --project/--task``: used only while the session has no mapping.
+    override_project_id: str | None = None
+    override_task_id: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SessionRow:
@@ -183,6 +203,7 @@ class Ledger:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
+                _add_missing_columns(db)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keito_skill.ledger import Ledger, SessionRow
-from keito_skill.mapping import ConfigProblem, Mapping, resolve
+from keito_skill.mapping import ConfigProblem, Mapping, RepoConfig, resolve
 from keito_skill.recorder import restore
 from keito_skill.summary import SessionSummary, summarize
 from keito_skill.sync._payloads import expense, time_entry
@@ -83,11 +83,13 @@ def materialize(ledger: Ledger, row: SessionRow) -> str:
         mapping: Mapping | None = resolve(row.cwd) if row.cwd else None
     except ConfigProblem as problem:
         return _set_status(ledger, row, BROKEN, str(problem))
+    where = str(mapping.config_path) if mapping is not None else ""
     if mapping is None or not mapping.config.is_mapped:
-        detail = (
-            "no .keito/config.yml" if mapping is None else f"{mapping.config_path}: no project/task"
-        )
-        return _set_status(ledger, row, UNMAPPED, detail)
+        overridden = _override(row, mapping)
+        if overridden is None:
+            detail = "no .keito/config.yml" if mapping is None else f"{where}: no project/task"
+            return _set_status(ledger, row, UNMAPPED, detail)
+        mapping, where = overridden, "override (backfill --project/--task)"
     config = mapping.config
     if not config.agent_tracking.enabled:
         return _set_status(ledger, row, DISABLED, f"{mapping.config_path}: tracking disabled")
@@ -128,7 +130,7 @@ def materialize(ledger: Ledger, row: SessionRow) -> str:
             (
                 summary.model_dump_json(),
                 MAPPED,
-                str(mapping.config_path),
+                where,
                 config.project_id,
                 config.task_id,
                 row.agent,
@@ -169,6 +171,23 @@ def _close_segment(
             ledger.put_record(
                 db, row.agent, row.session_id, "expense", body["metadata"]["segment"], spent, body
             )
+
+
+def _override(row: SessionRow, mapping: Mapping | None) -> Mapping | None:
+    """The project/task ``backfill --project/--task`` gave a session that has none of its own.
+
+    Only a session without a usable mapping takes it: a repo's own ``.keito/config.yml``
+    always wins, and a broken one is reported rather than papered over. Everything else
+    (billing, notes, metadata) comes from the repo's config when there is one.
+    """
+    if not (row.override_project_id and row.override_task_id):
+        return None
+    base = mapping.config if mapping is not None else RepoConfig()
+    config = base.model_copy(
+        update={"project_id": row.override_project_id, "task_id": row.override_task_id}
+    )
+    root = mapping.repo_root if mapping is not None else Path(row.cwd or ".")
+    return Mapping(config_path=root / ".keito" / "config.yml", repo_root=root, config=config)
 
 
 def _set_status(ledger: Ledger, row: SessionRow, status: str, detail: str) -> str:
