@@ -32,7 +32,9 @@ def _served(box: AgentSandbox, api: str) -> dict[str, int]:
     }
 
 
-def _track(box: AgentSandbox, server: KeitoServer, *, keito_url: str | None = None) -> dict[str, str]:
+def _track(
+    box: AgentSandbox, server: KeitoServer, *, keito_url: str | None = None
+) -> dict[str, str]:
     """Map the project, install our hooks with our installer, and give the agents our env."""
     make_repo(box.project, server)
     extra = {
@@ -49,7 +51,14 @@ def _track(box: AgentSandbox, server: KeitoServer, *, keito_url: str | None = No
     install_env = {**box.codex_env(), **box.claude_env()}
     keito_bin = str(Path(sys.executable).parent / "keito-skill")
     result = cli(
-        "install", "--agent", "all", "--yes", "--bin", keito_bin, "--codex-bin", str(box.bins.codex),
+        "install",
+        "--agent",
+        "all",
+        "--yes",
+        "--bin",
+        keito_bin,
+        "--codex-bin",
+        str(box.bins.codex),
         env=install_env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -65,12 +74,16 @@ def _sync(env: dict[str, str]) -> dict[str, Any]:
 
 
 def _one_entry_per_day(server: KeitoServer, session_id: str) -> dict[str, Any]:
-    entries = [e for e in remote(server, "time_entries") if e["metadata"]["session_id"] == session_id]
+    entries = [
+        e for e in remote(server, "time_entries") if e["metadata"]["session_id"] == session_id
+    ]
     assert len(entries) == 1, entries
     return entries[0]
 
 
-def test_claude_code_multi_prompt_resumed_session(agent_sandbox: AgentSandbox, keito_server: KeitoServer) -> None:
+def test_claude_code_multi_prompt_resumed_session(
+    agent_sandbox: AgentSandbox, keito_server: KeitoServer
+) -> None:
     box = agent_sandbox
     env = _track(box, keito_server)
     first = box.run_claude("Review the authentication module").check()
@@ -87,7 +100,9 @@ def test_claude_code_multi_prompt_resumed_session(agent_sandbox: AgentSandbox, k
     assert {k: tokens[k] for k in KEYS} == served
 
 
-def test_codex_multi_prompt_resumed_session(agent_sandbox: AgentSandbox, keito_server: KeitoServer) -> None:
+def test_codex_multi_prompt_resumed_session(
+    agent_sandbox: AgentSandbox, keito_server: KeitoServer
+) -> None:
     box = agent_sandbox
     env = _track(box, keito_server)
     first = box.run_codex("Review the authentication module").check()
@@ -132,7 +147,9 @@ def test_two_sessions_at_once(agent_sandbox: AgentSandbox, keito_server: KeitoSe
     assert len(remote(keito_server, "time_entries")) == 2
 
 
-def test_keito_down_during_the_session(agent_sandbox: AgentSandbox, keito_server: KeitoServer) -> None:
+def test_keito_down_during_the_session(
+    agent_sandbox: AgentSandbox, keito_server: KeitoServer
+) -> None:
     box = agent_sandbox
     env = _track(box, keito_server, keito_url="http://127.0.0.1:9")
     first = box.run_claude("Review the authentication module").check()
