@@ -18,6 +18,7 @@ from keito_skill.errors import KeitoSkillError
 # command name -> "module:attribute"; one line per command, kept sorted.
 _COMMANDS: dict[str, str] = {
     "auth": "keito_skill.cli.auth_cmd:auth",
+    "backfill": "keito_skill.cli.backfill_cmd:backfill",
     "dev-server": "keito_skill.cli.devserver_cmd:dev_server",
     "disable": "keito_skill.cli.control_cmd:disable",
     "enable": "keito_skill.cli.control_cmd:enable",

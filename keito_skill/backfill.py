@@ -1,0 +1,687 @@
+"""Backfill: record the sessions the hooks missed, straight from the agents' transcript files.
+
+Hooks miss sessions: an agent killed before its SessionEnd, work done before the skill was
+installed, an agent run with hooks disabled, a Codex hook not yet trusted. The transcripts
+are still on disk, so backfill reads them and records what the ledger does not hold yet.
+
+It shares everything with the hooks so nothing is ever recorded twice:
+
+* the same ledger key: ``(agent, session_id_for(agent, path))``, the id hooks report; an
+  existing row is also found by its ``transcript_path``, whatever id it was stored under;
+* the same checkpoints: parsing resumes from the row's stored offset, so a second run reads
+  only new bytes, and a file whose size equals its checkpoint offset is not even opened;
+* the same optimistic write (``save_checkpoints(expected_version=...)``): if a hook wrote
+  the session while we parsed, :func:`keito_skill.recorder.record` redoes it from the
+  hook's newer checkpoint.
+
+Parsing is the slow part (a heavy user has gigabytes of transcripts) and each session is
+independent, so sessions are parsed in worker processes; workers return checkpoints as
+plain dicts and only this process writes the ledger. A session quiet for longer than its
+repo's idle threshold is finished and recorded ended (``end_reason="backfill"``) so its
+usage is expensed; a recently active one is left open for its hook or ``watch`` to end.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from keito_skill.errors import ConfigError, TranscriptError
+from keito_skill.ledger import Ledger, SessionRow, skill_home
+from keito_skill.recorder import record, restore
+from keito_skill.transcripts import (
+    DEFAULT_IDLE_SECONDS,
+    discover,
+    parse_session,
+    session_id_for,
+    side_files,
+)
+
+ORIGIN = "backfill"
+END_REASON = "backfill"
+# Sessions we ended ourselves (not a real SessionEnd): new bytes mean the agent was alive.
+OUR_END_REASONS = frozenset({"backfill", "idle"})
+# Below this much to read, starting worker processes costs more than it saves.
+_PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+
+
+# ---- mapping, as materialize sees it -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a session would be billed: its mapping status and the config that applies.
+
+    ``status`` is one of ``mapped``, ``override`` (no mapping of its own; ``--project``/
+    ``--task`` given), ``unmapped``, ``broken`` or ``disabled`` — the same decisions
+    :mod:`keito_skill.sync._materialize` takes, made early so the idle threshold and the
+    dry-run table are right.
+    """
+
+    status: str
+    detail: str
+    repo: str | None
+    project_id: str | None
+    task_id: str | None
+    idle_seconds: int
+    config: Any | None = None  # a RepoConfig when the session is billable
+
+    @property
+    def billable(self) -> bool:
+        return self.status in ("mapped", "override")
+
+
+_POLICIES: dict[tuple[str | None, str | None, str | None], Policy] = {}
+
+
+def policy_for(
+    cwd: str | None, project_id: str | None = None, task_id: str | None = None
+) -> Policy:
+    """The :class:`Policy` of a session started in ``cwd`` (cached per process and cwd)."""
+    key = (cwd, project_id, task_id)
+    found = _POLICIES.get(key)
+    if found is None:
+        found = _POLICIES[key] = _policy(cwd, project_id, task_id)
+    return found
+
+
+def _policy(cwd: str | None, project_id: str | None, task_id: str | None) -> Policy:
+    from keito_skill.mapping import ConfigProblem, RepoConfig, resolve
+
+    try:
+        mapping = resolve(cwd) if cwd else None
+    except ConfigProblem as problem:
+        return Policy("broken", str(problem), cwd, None, None, DEFAULT_IDLE_SECONDS)
+    except (ConfigError, OSError) as problem:
+        return Policy("broken", str(problem), cwd, None, None, DEFAULT_IDLE_SECONDS)
+    repo = str(mapping.repo_root) if mapping is not None else cwd
+    config = mapping.config if mapping is not None else None
+    status = "mapped"
+    if config is None or not config.is_mapped:
+        if not (project_id and task_id):
+            detail = "no .keito/config.yml" if mapping is None else "config has no project/task"
+            idle = config.idle_seconds if config is not None else DEFAULT_IDLE_SECONDS
+            return Policy("unmapped", detail, repo, None, None, idle)
+        base = config if config is not None else RepoConfig()
+        config = base.model_copy(update={"project_id": project_id, "task_id": task_id})
+        status = "override"
+    detail = str(mapping.config_path) if mapping is not None else "--project/--task"
+    if not config.agent_tracking.enabled:
+        return Policy("disabled", f"{detail}: tracking disabled", repo, None, None, 0)
+    return Policy(
+        status, detail, repo, config.project_id, config.task_id, config.idle_seconds, config
+    )
+
+
+# ---- parsing (runs in worker processes) ----------------------------------------------
+
+
+def parse_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Parse one session from its checkpoints; a plain-dict in, plain-dict out worker task.
+
+    Parses with the threshold the ledger row already uses (so its checkpoints resume), then,
+    if the session's repo asks for another idle threshold, once more from the start with
+    that one — exactly what materialize would do later, done here while the file is hot.
+    """
+    agent = job["agent"]
+    main = Path(job["path"])
+    sides = [Path(p) for p in job["sides"]]
+    idle = int(job["idle_seconds"] or DEFAULT_IDLE_SECONDS)
+    known = restore(job["checkpoints"])
+    before = {path: state.offset for path, state in known.items()}
+    try:
+        states, paths = parse_session(
+            main, agent=agent, sides=sides, states=known, idle_seconds=idle
+        )
+    except TranscriptError as exc:
+        return {"error": str(exc)}
+    read = sum(s.offset - before.get(str(p), 0) for s, p in zip(states, paths, strict=True))
+    policy = policy_for(states[0].cwd, job.get("project_id"), job.get("task_id"))
+    if policy.billable and policy.idle_seconds != idle:
+        idle = policy.idle_seconds
+        states, paths = parse_session(main, agent=agent, sides=sides, idle_seconds=idle)
+        read += sum(s.offset for s in states)
+    return {
+        "checkpoints": {str(p): s.to_dict() for p, s in zip(paths, states, strict=True)},
+        "idle_seconds": idle,
+        "cwd": states[0].cwd,
+        "bytes_read": max(0, read),
+    }
+
+
+# ---- what a run finds and does -------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    """One session on disk, matched to its ledger row when it has one."""
+
+    agent: str
+    session_id: str
+    path: Path
+    paths: list[Path]
+    sizes: list[int]
+    mtime: float
+    row: SessionRow | None
+
+    def new_bytes(self) -> int:
+        """Bytes past the stored checkpoints (everything when a file has none)."""
+        checkpoints = self.row.checkpoints if self.row else {}
+        total = 0
+        for path, size in zip(self.paths, self.sizes, strict=True):
+            offset = (checkpoints.get(str(path)) or {}).get("offset")
+            if not isinstance(offset, int) or offset > size:
+                offset = 0  # no checkpoint, or the file shrank: read from the start
+            total += size - offset
+        return total
+
+    def unchanged(self) -> bool:
+        """True when every file's size equals its checkpoint offset: nothing to open."""
+        if self.row is None:
+            return False
+        for path, size in zip(self.paths, self.sizes, strict=True):
+            checkpoint = self.row.checkpoints.get(str(path))
+            if not isinstance(checkpoint, dict) or checkpoint.get("offset") != size:
+                return False
+        return True
+
+
+@dataclass
+class SessionResult:
+    """One session a run recorded (or, in a dry run, would record)."""
+
+    agent: str
+    session_id: str
+    transcript_path: str
+    status: str
+    policy: Policy
+    recorded: str  # new | updated | ended | override
+    ended: bool
+    summary: Any | None  # SessionSummary
+    bytes_read: int = 0
+    error: str | None = None
+
+    def day_rows(self) -> list[dict[str, Any]]:
+        """One dict per session-day: what its time entry would carry."""
+        if self.summary is None:
+            return []
+        from keito_skill.mapping import RepoConfig
+        from keito_skill.sync._payloads import billed_seconds
+
+        config = self.policy.config or RepoConfig()
+        rows = []
+        for day in self.summary.days:
+            seconds, held = billed_seconds(day, config)
+            rows.append(
+                {
+                    "date": day.date.isoformat(),
+                    "hours": round(seconds / 3600.0, 4),
+                    "held": held,
+                    "tokens": day.totals.total,
+                    "cost_usd": day.cost_usd,
+                }
+            )
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        summary = self.summary
+        days = self.day_rows()
+        totals = (
+            summary.totals.model_dump()
+            if summary is not None
+            else dict.fromkeys(
+                (
+                    "input_tokens",
+                    "cache_creation_input_tokens",
+                    "cache_read_input_tokens",
+                    "output_tokens",
+                    "reasoning_output_tokens",
+                ),
+                0,
+            )
+        )
+        return {
+            "session_id": self.session_id,
+            "agent": self.agent,
+            "repo": self.policy.repo,
+            "project_id": self.policy.project_id,
+            "task_id": self.policy.task_id,
+            "spent_dates": [d["date"] for d in days],
+            "hours": round(sum(d["hours"] for d in days), 4),
+            "totals": totals,
+            "cost_usd": summary.cost_usd if summary is not None else None,
+            "status": self.status,
+            "recorded": self.recorded,
+            "ended": self.ended,
+            "transcript_path": self.transcript_path,
+            "detail": self.error or self.policy.detail,
+        }
+
+
+@dataclass
+class BackfillOptions:
+    agent: str | None = None
+    since: date | None = None
+    until: date | None = None
+    project_id: str | None = None
+    task_id: str | None = None
+    dry_run: bool = False
+    claude_dirs: list[Path] | None = None
+    codex_dirs: list[Path] | None = None
+    quiet_seconds: int | None = None  # finish threshold override (default: the repo's)
+    workers: int | None = None
+    now: float | None = None
+
+
+@dataclass
+class BackfillReport:
+    dry_run: bool
+    sessions: list[SessionResult] = field(default_factory=list)
+    found: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # outside --since/--until, or unreadable
+    files: int = 0
+    bytes_total: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    workers: int = 1
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        by_status: dict[str, int] = {}
+        for result in self.sessions:
+            by_status[result.status] = by_status.get(result.status, 0) + 1
+        mb = self.bytes_read / 1_000_000
+        return {
+            "dry_run": self.dry_run,
+            "sessions_found": self.found,
+            "sessions_recorded": len(self.sessions),
+            "sessions_unchanged": self.unchanged,
+            "sessions_skipped": self.skipped,
+            "sessions_ended": sum(1 for r in self.sessions if r.recorded == "ended" or r.ended),
+            "by_status": by_status,
+            "files": self.files,
+            "bytes_total": self.bytes_total,
+            "bytes_read": self.bytes_read,
+            "seconds": round(self.seconds, 3),
+            "mb_per_second": round(mb / self.seconds, 1) if self.seconds > 0 else None,
+            "workers": self.workers,
+            "errors": self.errors,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sessions": [r.to_dict() for r in self.sessions],
+            "summary": self.summary(),
+        }
+
+
+class Progress:
+    """Progress callbacks: a no-op by default; the command plugs a rich bar in."""
+
+    def start(self, files: int, total_bytes: int) -> None:
+        """Called once with how much will be read."""
+
+    def advance(self, files: int, read_bytes: int) -> None:
+        """Called as sessions finish parsing."""
+
+
+# ---- the run -------------------------------------------------------------------------
+
+
+def read_rows(path: Path) -> list[SessionRow]:
+    """The ledger's sessions, read without writing anything (for ``--dry-run``).
+
+    Opening :class:`Ledger` would create the file and its schema; a dry run must leave the
+    ledger exactly as it found it (or absent), so this opens it read-only.
+    """
+    if not path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return []
+    try:
+        db.row_factory = sqlite3.Row
+        return [SessionRow.from_row(r) for r in db.execute("SELECT * FROM sessions")]
+    except sqlite3.Error:
+        return []
+    finally:
+        db.close()
+
+
+def _real(path: str | Path) -> str:
+    try:
+        return os.path.realpath(path)
+    except OSError:
+        return str(path)
+
+
+def find_candidates(
+    options: BackfillOptions, rows: Iterable[SessionRow], report: BackfillReport
+) -> list[Candidate]:
+    """Every transcript session on disk, matched to the ledger row that already holds it."""
+    by_key: dict[tuple[str, str], SessionRow] = {}
+    by_path: dict[str, SessionRow] = {}
+    for known in rows:
+        by_key[(known.agent, known.session_id)] = known
+        if known.transcript_path:
+            by_path[_real(known.transcript_path)] = known
+    found: list[Candidate] = []
+    for agent, main, sides in discover(
+        options.agent, claude_dirs=options.claude_dirs, codex_dirs=options.codex_dirs
+    ):
+        report.found += 1
+        try:
+            main_stat = main.stat()
+        except OSError:
+            report.skipped += 1
+            continue
+        if options.since and date.fromtimestamp(main_stat.st_mtime) < options.since:
+            report.skipped += 1  # not written since then: it has no activity in range
+            continue
+        row = by_path.get(_real(main)) or by_key.get((agent, session_id_for(agent, main)))
+        path = main
+        if row is not None and row.transcript_path and _real(row.transcript_path) == _real(main):
+            path = Path(row.transcript_path)  # the form the checkpoints are keyed by
+            sides = side_files(agent, path)
+        session_id = row.session_id if row is not None else session_id_for(agent, main)
+        paths, sizes, mtime = [], [], 0.0
+        for item in [path, *sides]:
+            try:
+                stat = item.stat()
+            except OSError:
+                continue
+            paths.append(item)
+            sizes.append(stat.st_size)
+            mtime = max(mtime, stat.st_mtime)
+        if not paths or paths[0] != path:
+            report.skipped += 1
+            continue
+        found.append(Candidate(agent, session_id, path, paths, sizes, mtime, row))
+    return found
+
+
+def _in_range(summary: Any, options: BackfillOptions) -> bool:
+    if options.since is None and options.until is None:
+        return True
+    for day in summary.days:
+        if options.since and day.date < options.since:
+            continue
+        if options.until and day.date > options.until:
+            continue
+        return True
+    return False
+
+
+def _executor(workers: int, jobs: int, total_bytes: int) -> Executor | None:
+    if workers <= 1 or jobs <= 1 or total_bytes < _PARALLEL_MIN_BYTES:
+        return None
+    # fork is cheap and safe here (no threads yet); elsewhere use the platform's default.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    return ProcessPoolExecutor(max_workers=min(workers, jobs), mp_context=context)
+
+
+def _job(candidate: Candidate, options: BackfillOptions) -> dict[str, Any]:
+    row = candidate.row
+    return {
+        "agent": candidate.agent,
+        "path": str(candidate.path),
+        "sides": [str(p) for p in candidate.paths[1:]],
+        "checkpoints": row.checkpoints if row is not None else {},
+        "idle_seconds": row.idle_seconds if row is not None else None,
+        "project_id": options.project_id,
+        "task_id": options.task_id,
+    }
+
+
+def parse_all(
+    candidates: list[Candidate],
+    options: BackfillOptions,
+    progress: Progress,
+    report: BackfillReport,
+) -> list[tuple[Candidate, dict[str, Any]]]:
+    """Parse every candidate with new bytes, in parallel when it pays; results in order."""
+    todo = sorted(candidates, key=lambda c: c.new_bytes(), reverse=True)  # largest first
+    sizes = [c.new_bytes() for c in todo]
+    total = sum(sizes)
+    report.files = sum(len(c.paths) for c in todo)
+    report.bytes_total = total
+    workers = options.workers or os.cpu_count() or 1
+    pool = _executor(workers, len(todo), total)
+    report.workers = min(workers, len(todo)) if pool is not None else 1
+    results: dict[int, dict[str, Any]] = {}
+    files_done = 0
+    if pool is None:
+        progress.start(report.files, total)
+        done_bytes = 0
+        for index, candidate in enumerate(todo):
+            results[index] = parse_job(_job(candidate, options))
+            files_done += len(candidate.paths)
+            done_bytes += sizes[index]
+            progress.advance(files_done, done_bytes)
+    else:
+        with pool:
+            futures: dict[Future[dict[str, Any]], int] = {
+                pool.submit(parse_job, _job(c, options)): i for i, c in enumerate(todo)
+            }
+            progress.start(report.files, total)  # after the fork: no progress thread in workers
+            done_bytes = 0
+            for future in as_completed(futures):
+                index = futures[future]
+                try:
+                    results[index] = future.result()
+                except Exception as exc:  # a worker died: report it, keep the rest
+                    results[index] = {"error": f"parser failed: {exc!r}"}
+                files_done += len(todo[index].paths)
+                done_bytes += sizes[index]
+                progress.advance(files_done, done_bytes)
+    return [(todo[i], results[i]) for i in range(len(todo))]
+
+
+def run_backfill(
+    options: BackfillOptions,
+    ledger: Ledger | None = None,
+    progress: Progress | None = None,
+) -> BackfillReport:
+    """Find, parse and record (or, with ``dry_run``, only show) every session missed.
+
+    ``ledger`` is required unless ``options.dry_run``; a dry run reads the ledger file
+    read-only (for checkpoints and what is already recorded) and writes nothing anywhere.
+    """
+    started = time.monotonic()
+    _POLICIES.clear()  # repo configs may have changed since the last run in this process
+    progress = progress or Progress()
+    report = BackfillReport(dry_run=options.dry_run)
+    now = options.now if options.now is not None else time.time()
+    if options.dry_run:
+        rows = read_rows(ledger.path if ledger is not None else skill_home() / "ledger.sqlite3")
+    else:
+        if ledger is None:
+            raise ValueError("a ledger is needed to record (or pass dry_run)")
+        rows = ledger.sessions()
+    candidates = find_candidates(options, rows, report)
+    changed = [c for c in candidates if not c.unchanged()]
+    settled = [c for c in candidates if c.unchanged()]
+
+    for candidate, parsed in parse_all(changed, options, progress, report):
+        if "error" in parsed:
+            report.errors.append(f"{candidate.path}: {parsed['error']}")
+            report.skipped += 1
+            continue
+        report.bytes_read += int(parsed["bytes_read"])
+        result = _settle_parsed(candidate, parsed, options, now, ledger)
+        if result is None:
+            report.skipped += 1
+        else:
+            report.sessions.append(result)
+
+    for candidate in settled:
+        result = _settle_unchanged(candidate, options, now, ledger)
+        if result is None:
+            report.unchanged += 1
+        else:
+            report.sessions.append(result)
+    report.sessions.sort(key=_sort_key)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _sort_key(result: SessionResult) -> tuple[str, str, str]:
+    started = result.summary.started_at.isoformat() if result.summary is not None else ""
+    return (started or "", result.agent, result.session_id)
+
+
+def _quiet(candidate: Candidate, policy: Policy, options: BackfillOptions, now: float) -> bool:
+    """Finished: its files have not changed for longer than the session's idle threshold."""
+    threshold = options.quiet_seconds or policy.idle_seconds or DEFAULT_IDLE_SECONDS
+    return now - candidate.mtime > threshold
+
+
+def _summary(checkpoints: dict[str, Any]) -> Any | None:
+    from keito_skill.summary import summarize
+
+    states = restore(checkpoints)
+    if not states:
+        return None
+    return summarize(list(states.values()), list(states))
+
+
+def _settle_parsed(
+    candidate: Candidate,
+    parsed: dict[str, Any],
+    options: BackfillOptions,
+    now: float,
+    ledger: Ledger | None,
+) -> SessionResult | None:
+    checkpoints: dict[str, Any] = parsed["checkpoints"]
+    summary = _summary(checkpoints)
+    if summary is None or not _in_range(summary, options):
+        return None
+    cwd = parsed["cwd"] or (candidate.row.cwd if candidate.row else None)
+    policy = policy_for(cwd, options.project_id, options.task_id)
+    row = candidate.row
+    finishing = _quiet(candidate, policy, options, now) and not (row is not None and row.ended)
+    # A session we ended ourselves that grew again was alive after all: reopen it, unless it
+    # is quiet again now (then the new usage is a new segment of the ended session).
+    reopen = bool(
+        row is not None
+        and row.ended
+        and row.end_reason in OUR_END_REASONS
+        and not _quiet(candidate, policy, options, now)
+    )
+    result = SessionResult(
+        agent=candidate.agent,
+        session_id=candidate.session_id,
+        transcript_path=str(candidate.path),
+        status=_status(policy, row),
+        policy=policy,
+        recorded="new" if row is None else "updated",
+        ended=finishing or bool(row is not None and row.ended and not reopen),
+        summary=summary,
+        bytes_read=int(parsed["bytes_read"]),
+    )
+    if ledger is None or options.dry_run:
+        return result
+    fresh = ledger.touch_session(
+        candidate.agent,
+        candidate.session_id,
+        transcript_path=None if row is not None and row.transcript_path else str(candidate.path),
+        cwd=cwd if row is None or not row.cwd else None,
+        origin=ORIGIN,
+        reopen=reopen,
+    )
+    _store_override(ledger, fresh, policy)
+    if fresh.idle_seconds != parsed["idle_seconds"]:
+        ledger.set_session(
+            candidate.agent, candidate.session_id, idle_seconds=parsed["idle_seconds"]
+        )
+    expected = row.version if row is not None else 0
+    end = END_REASON if finishing else None
+    if not ledger.save_checkpoints(
+        candidate.agent, candidate.session_id, checkpoints, expected_version=expected, end=end
+    ):
+        # A hook wrote this session while we parsed: redo it from the hook's checkpoint.
+        try:
+            record(
+                ledger,
+                candidate.agent,
+                candidate.session_id,
+                None,
+                end_reason=end,
+                origin=ORIGIN,
+            )
+        except TranscriptError as exc:
+            result.error = str(exc)
+        fresh_row = ledger.session(candidate.agent, candidate.session_id)
+        if fresh_row is not None:
+            result.summary = _summary(fresh_row.checkpoints) or result.summary
+    return result
+
+
+def _settle_unchanged(
+    candidate: Candidate, options: BackfillOptions, now: float, ledger: Ledger | None
+) -> SessionResult | None:
+    """A session with no new bytes: end it if it went quiet, give it an override if asked."""
+    row = candidate.row
+    assert row is not None
+    policy = policy_for(row.cwd, options.project_id, options.task_id)
+    finishing = not row.ended and not row.paused and _quiet(candidate, policy, options, now)
+    wants_override = policy.status == "override" and (
+        (row.override_project_id, row.override_task_id) != (options.project_id, options.task_id)
+    )
+    if not finishing and not wants_override:
+        return None
+    summary = _summary(row.checkpoints)
+    if summary is None or not _in_range(summary, options):
+        return None
+    result = SessionResult(
+        agent=row.agent,
+        session_id=row.session_id,
+        transcript_path=str(candidate.path),
+        status=_status(policy, row),
+        policy=policy,
+        recorded="ended" if finishing else "override",
+        ended=finishing or row.ended,
+        summary=summary,
+    )
+    if ledger is None or options.dry_run:
+        return result
+    if wants_override:
+        _store_override(ledger, row, policy)
+    if finishing:
+        try:
+            record(ledger, row.agent, row.session_id, None, end_reason=END_REASON, origin=ORIGIN)
+        except TranscriptError as exc:
+            result.error = str(exc)
+    return result
+
+
+def _status(policy: Policy, row: SessionRow | None) -> str:
+    """The JSON ``status``: a mapping problem when there is one, else new/updated."""
+    if not policy.billable:
+        return policy.status
+    return "new" if row is None else "updated"
+
+
+def _store_override(ledger: Ledger, row: SessionRow, policy: Policy) -> None:
+    if policy.status != "override":
+        return
+    if (row.override_project_id, row.override_task_id) == (policy.project_id, policy.task_id):
+        return
+    ledger.set_session(
+        row.agent,
+        row.session_id,
+        override_project_id=policy.project_id,
+        override_task_id=policy.task_id,
+        dirty=1,
+    )

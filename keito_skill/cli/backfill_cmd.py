@@ -1,0 +1,238 @@
+"""``backfill``: record the sessions hooks missed, from the agents' transcript directories."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import click
+
+from keito_skill.backfill import BackfillOptions, BackfillReport, Progress, run_backfill
+from keito_skill.cli._output import emit_json, human_tokens, print_table
+from keito_skill.ledger import Ledger
+from keito_skill.transcripts import AGENTS
+
+
+class _RichProgress(Progress):
+    """A files-and-bytes bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._task: Any = None
+        self._files = 0
+
+    def __enter__(self) -> _RichProgress:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def start(self, files: int, total_bytes: int) -> None:
+        if not files or not sys.stderr.isatty():
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._files = files
+        self._bar = Progress(
+            TextColumn("[bold]Reading transcripts[/] {task.fields[files]}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = self._bar.add_task("read", total=max(total_bytes, 1), files=f"0/{files}")
+        self._bar.start()
+
+    def advance(self, files: int, read_bytes: int) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=read_bytes, files=f"{files}/{self._files}")
+
+
+_DATE = click.DateTime(["%Y-%m-%d"])
+
+
+def _day(value: datetime | None) -> Any:
+    return value.date() if value else None
+
+
+@click.command()
+@click.option(
+    "--agent",
+    type=click.Choice([*AGENTS, "all"]),
+    default="all",
+    show_default=True,
+    help="Which agent's transcripts to read.",
+)
+@click.option("--since", type=_DATE, help="YYYY-MM-DD: only sessions active since then.")
+@click.option("--until", type=_DATE, help="YYYY-MM-DD: only sessions active until then.")
+@click.option("--project", "project_id", help="Keito project for sessions with no mapping.")
+@click.option("--task", "task_id", help="Keito task for sessions with no mapping.")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object for the run.")
+@click.option(
+    "--claude-dir",
+    "claude_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Claude Code config dir (default: CLAUDE_CONFIG_DIR or ~/.claude). Repeatable.",
+)
+@click.option(
+    "--codex-dir",
+    "codex_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Codex home (default: CODEX_HOME or ~/.codex). Repeatable.",
+)
+@click.option("--no-sync", is_flag=True, help="Record only; send on the next sync.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Parser processes (default: one per CPU).",
+)
+@click.option("--idle-seconds", type=click.IntRange(min=1), default=None, hidden=True)
+def backfill(
+    agent: str,
+    since: datetime | None,
+    until: datetime | None,
+    project_id: str | None,
+    task_id: str | None,
+    dry_run: bool,
+    as_json: bool,
+    claude_dirs: tuple[Path, ...],
+    codex_dirs: tuple[Path, ...],
+    no_sync: bool,
+    workers: int | None,
+    idle_seconds: int | None,
+) -> None:
+    """Record every session the hooks missed, then sync.
+
+    Reads the agents' transcript directories, builds the same summaries the hooks do, maps
+    each session by its working directory's .keito/config.yml and records what the ledger
+    does not hold yet. Safe to run any number of times, before or after the hooks.
+    --project/--task apply only to sessions with no mapping of their own.
+    """
+    if bool(project_id) != bool(task_id):
+        raise click.UsageError("--project and --task go together")
+    options = BackfillOptions(
+        agent=None if agent == "all" else agent,
+        since=_day(since),
+        until=_day(until),
+        project_id=project_id,
+        task_id=task_id,
+        dry_run=dry_run,
+        claude_dirs=[p.expanduser() for p in claude_dirs] or None,
+        codex_dirs=[p.expanduser() for p in codex_dirs] or None,
+        quiet_seconds=idle_seconds,
+        workers=workers,
+    )
+    sync_report: dict[str, Any] | None = None
+    with _RichProgress() if not as_json else _NoProgress() as progress:
+        if dry_run:
+            report = run_backfill(options, None, progress)
+        else:
+            with Ledger() as ledger:
+                report = run_backfill(options, ledger, progress)
+                if not no_sync:
+                    sync_report = _sync(ledger)
+    if as_json:
+        out = report.to_dict()
+        out["sync"] = sync_report
+        emit_json(out)
+        return
+    _print(report, sync_report)
+
+
+class _NoProgress(Progress):
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _sync(ledger: Ledger) -> dict[str, Any]:
+    from keito_skill.cli.sync_cmd import open_client
+    from keito_skill.sync import run_sync
+
+    client, offline, _ = open_client()
+    try:
+        return run_sync(ledger, client, offline_reason=offline, wait=60.0).to_dict()
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _print(report: BackfillReport, sync_report: dict[str, Any] | None) -> None:
+    rows: list[list[Any]] = []
+    for result in report.sessions:
+        policy = result.policy
+        target = f"{policy.project_id}/{policy.task_id}" if policy.billable else policy.status
+        for day in result.day_rows():
+            rows.append(
+                [
+                    day["date"],
+                    result.agent,
+                    policy.repo or "?",
+                    target,
+                    f"{day['hours']:.2f}" + (" (held)" if day["held"] else ""),
+                    human_tokens(day["tokens"]),
+                    "?" if day["cost_usd"] is None else f"${day['cost_usd']:.4f}",
+                    result.recorded + (", ended" if result.ended else ""),
+                ]
+            )
+    verb = "would record" if report.dry_run else "recorded"
+    if rows:
+        print_table(
+            f"Backfill: {verb} {len(report.sessions)} sessions",
+            ["date", "agent", "repo", "project/task", "hours", "tokens", "cost", "status"],
+            rows,
+        )
+    s = report.summary()
+    click.echo(
+        f"{s['sessions_found']} sessions found: {verb} {s['sessions_recorded']}, "
+        f"{s['sessions_unchanged']} already recorded, {s['sessions_skipped']} skipped."
+    )
+    unmapped = s["by_status"].get("unmapped", 0)
+    if unmapped:
+        click.echo(
+            f"{unmapped} sessions have no Keito mapping: add .keito/config.yml to their repo, "
+            "or pass --project and --task."
+        )
+    if report.bytes_read:
+        click.echo(
+            f"Read {report.bytes_read / 1e6:.1f} MB in {report.seconds:.1f} s "
+            f"({s['mb_per_second']} MB/s, {report.workers} workers)."
+        )
+    for error in report.errors[:10]:
+        click.echo(f"  unreadable: {error}")
+    if report.dry_run:
+        click.echo("Dry run: nothing was written or sent.")
+    elif sync_report is not None:
+        sent = sync_report["sent"]
+        if sync_report.get("offline"):
+            click.echo(f"Not sent: {sync_report['offline']}. Everything stays recorded locally.")
+        else:
+            click.echo(
+                f"Sync: created {sent['created']}, updated {sent['updated']}, "
+                f"already there {sent['existing']}, failed {sent['failed']}."
+            )
