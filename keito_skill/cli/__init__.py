@@ -21,8 +21,11 @@ _COMMANDS: dict[str, str] = {
     "backfill": "keito_skill.cli.backfill_cmd:backfill",
     "dev-server": "keito_skill.cli.devserver_cmd:dev_server",
     "disable": "keito_skill.cli.control_cmd:disable",
+    "doctor": "keito_skill.cli.doctor_cmd:doctor",
     "enable": "keito_skill.cli.control_cmd:enable",
     "hook": "keito_skill.cli.hook_cmd:hook",
+    "init": "keito_skill.cli.init_cmd:init",
+    "install": "keito_skill.cli.install_cmd:install",
     "parse": "keito_skill.cli.parse_cmd:parse",
     "pause": "keito_skill.cli.control_cmd:pause",
     "report": "keito_skill.cli.report_cmd:report",
@@ -30,6 +33,8 @@ _COMMANDS: dict[str, str] = {
     "sessions": "keito_skill.cli.parse_cmd:sessions",
     "status": "keito_skill.cli.sync_cmd:status",
     "sync": "keito_skill.cli.sync_cmd:sync",
+    "uninstall": "keito_skill.cli.install_cmd:uninstall",
+    "watch": "keito_skill.cli.watch_cmd:watch",
 }
 
 

@@ -1,0 +1,204 @@
+"""``keito-skill init``: map this repository to a Keito project and task.
+
+Writes ``<repo root>/.keito/config.yml`` (the git root of ``--cwd``, else ``--cwd``
+itself) with :func:`keito_skill.mapping.write_config`, which also keeps the file out of
+git. Projects and tasks may be given by id or by name; names are matched
+case-insensitively against what the API returns, because people type "acme website", not
+``prj_8f2...``. An ambiguous or unknown name is an error that lists the candidates, never
+a guess: a wrong guess bills the wrong client.
+
+Without ``--project``/``--task`` on a terminal, a numbered picker asks; without a terminal
+(or with ``--yes``) the flags are required. Settings already in the file (billing, notes,
+metadata, ...) are kept; only the mapping fields change.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from keito_skill.errors import KeitoSkillError
+from keito_skill.keito import KeitoClient, Project, Task, load_credentials
+from keito_skill.mapping import CONFIG_RELPATH, ConfigProblem, RepoConfig, load_config, write_config
+
+_Item = TypeVar("_Item", Project, Task)
+_LIST_LIMIT = 15
+
+
+class InitError(KeitoSkillError):
+    """The mapping cannot be made as asked (unknown or ambiguous name, nothing to pick)."""
+
+
+def repo_root(cwd: Path) -> Path:
+    """The git root containing ``cwd``; ``cwd`` itself outside any git checkout."""
+    cwd = cwd.resolve()
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        out = None
+    if out is not None and out.returncode == 0 and out.stdout.strip():
+        return Path(out.stdout.strip())
+    for directory in (cwd, *cwd.parents):  # git missing: look for the marker ourselves
+        if (directory / ".git").exists():
+            return directory
+    return cwd
+
+
+def _label(item: Project | Task) -> str:
+    extra = ""
+    if isinstance(item, Project):
+        parts = [p for p in (item.code, item.client.name if item.client else None) if p]
+        extra = f" — {', '.join(parts)}" if parts else ""
+    return f"{item.name} ({item.id}){extra}"
+
+
+def _listing(items: Sequence[Project | Task]) -> str:
+    shown = ", ".join(_label(i) for i in items[:_LIST_LIMIT])
+    more = len(items) - _LIST_LIMIT
+    return shown + (f", and {more} more" if more > 0 else "")
+
+
+def pick(kind: str, items: Sequence[_Item], query: str) -> _Item:
+    """The one item ``query`` names: an exact id, else a case-insensitive name (or project
+    code). Raises :class:`InitError` listing the candidates when none or several match."""
+    wanted = query.strip()
+    by_id = [i for i in items if i.id == wanted]
+    if by_id:
+        return by_id[0]
+    folded = wanted.casefold()
+    matches = [i for i in items if i.name.strip().casefold() == folded]
+    if not matches and kind == "project":
+        matches = [
+            i
+            for i in items
+            if isinstance(i, Project) and i.code and i.code.strip().casefold() == folded
+        ]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise InitError(
+            f"{kind} {query!r} is ambiguous: {_listing(matches)}; pass the id with --{kind}"
+        )
+    if not items:
+        raise InitError(f"no {kind}s are visible to this Keito API key")
+    raise InitError(f"no {kind} named {query!r}; available: {_listing(items)}")
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _choose(kind: str, items: Sequence[_Item], default: str | None) -> _Item:
+    """Numbered list on the terminal; the answer may be a number, an id or a name."""
+    click.echo(f"{kind.capitalize()}s:")
+    for number, item in enumerate(items, 1):
+        click.echo(f"  {number:>3}. {_label(item)}")
+    suggested = next((str(n) for n, i in enumerate(items, 1) if i.id == default), None)
+    if suggested is None and len(items) == 1:
+        suggested = "1"
+    while True:
+        answer = str(click.prompt(f"{kind.capitalize()} (number, id or name)", default=suggested))
+        if answer.strip().isdigit() and 1 <= int(answer) <= len(items):
+            return items[int(answer) - 1]
+        try:
+            return pick(kind, items, answer)
+        except InitError as exc:
+            click.echo(str(exc), err=True)
+
+
+def _existing(path: Path, yes: bool) -> RepoConfig:
+    if not path.exists():
+        return RepoConfig()
+    try:
+        return load_config(path).config
+    except ConfigProblem as exc:
+        if yes:
+            return RepoConfig()
+        raise InitError(f"{exc} — fix it, or pass --yes to replace the file") from None
+
+
+@click.command()
+@click.option("--project", default=None, help="Keito project id or name.")
+@click.option("--task", default=None, help="Keito task id or name.")
+@click.option(
+    "--expense-category",
+    default=None,
+    metavar="ID",
+    help="Expense category for LLM costs (default: keep, else cat_llm_usage).",
+)
+@click.option(
+    "--cwd",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A directory in the repository (default: the current directory).",
+)
+@click.option("--yes", "-y", is_flag=True, help="Never prompt; replace an existing mapping.")
+def init(
+    project: str | None,
+    task: str | None,
+    expense_category: str | None,
+    cwd: Path | None,
+    yes: bool,
+) -> None:
+    """Map this repository to a Keito project and task (writes .keito/config.yml)."""
+    root = repo_root((cwd or Path.cwd()).absolute())
+    config_path = root / CONFIG_RELPATH
+    config = _existing(config_path, yes)
+    ask = _interactive() and not yes
+    if (project is None or task is None) and not ask:
+        raise InitError(
+            "pass --project and --task (ids or names), or run on a terminal to pick them"
+        )
+    creds = load_credentials()
+    with KeitoClient.from_credentials(creds, timeout=15.0, max_retries=2) as client:
+        projects = [p for p in client.list_projects() if p.is_active]
+        if project is not None:
+            chosen_project = pick("project", projects, project)
+        else:
+            if not projects:
+                raise InitError("no active projects are visible to this Keito API key")
+            chosen_project = _choose("project", projects, config.project_id)
+        tasks = [t for t in client.list_tasks(project_id=chosen_project.id) if t.is_active]
+        if task is not None:
+            chosen_task = pick("task", tasks, task)
+        else:
+            if not tasks:
+                raise InitError(f"project {_label(chosen_project)} has no active tasks")
+            chosen_task = _choose("task", tasks, config.task_id)
+    if (
+        ask
+        and config.project_id
+        and (config.project_id, config.task_id) != (chosen_project.id, chosen_task.id)
+        and not click.confirm(
+            f"{config_path} maps to {config.project_name or config.project_id} / "
+            f"{config.task_name or config.task_id}. Replace?",
+            default=True,
+        )
+    ):
+        raise InitError("left the existing mapping unchanged")
+    updated = config.model_copy(
+        update={
+            "workspace_id": creds.account_id,
+            "client_id": chosen_project.client.id if chosen_project.client else None,
+            "project_id": chosen_project.id,
+            "project_name": chosen_project.name,
+            "task_id": chosen_task.id,
+            "task_name": chosen_task.name,
+            **({"expense_category_id": expense_category} if expense_category else {}),
+        }
+    )
+    written = write_config(root, updated)
+    click.echo(f"Mapped {root} to {chosen_project.name} / {chosen_task.name}.")
+    click.echo(f"Wrote {written} (kept out of git via .gitignore).")

@@ -1,0 +1,166 @@
+"""``keito-skill install`` / ``uninstall``: put the skill and its hooks into the agents.
+
+Claude Code runs user hooks as soon as they are in ``settings.json``. Codex runs a hook
+only once the user has trusted it, and an untrusted hook fails *silently* — the worst
+failure a time tracker can have. So installing for Codex also records the trust, with
+consent: a prompt on a terminal, ``--yes`` otherwise. Without a terminal and without
+``--yes`` the hooks are installed untrusted and the exact command to finish is printed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+AGENT_CHOICES = ("claude-code", "codex", "all")
+
+
+def _agents(choice: str) -> list[str]:
+    return ["claude-code", "codex"] if choice == "all" else [choice]
+
+
+def _interactive() -> bool:
+    """Whether we may ask the user: the answer comes from stdin, so it must be a terminal."""
+    return sys.stdin.isatty()
+
+
+def _finish_command(bin_override: str | None, codex_bin: str | None) -> str:
+    parts = ["keito-skill", "install", "--agent", "codex", "--yes"]
+    if bin_override:
+        parts += ["--bin", bin_override]
+    if codex_bin:
+        parts += ["--codex-bin", str(Path(codex_bin).expanduser().absolute())]
+    return shlex.join(parts)
+
+
+def _say(change_agent: str, message: str) -> None:
+    click.echo(f"{change_agent:<12}{message}")
+
+
+def _trust_codex(yes: bool, bin_override: str | None, codex_bin_opt: str | None) -> bool | None:
+    """Trust our Codex hooks if we may and can; returns whether they will run.
+
+    ``None`` when trust was not attempted — no consent (the finishing command is printed),
+    or codex is not installed, which is not an error for someone who uses only Claude
+    Code, so ``install --agent all --yes`` still succeeds. ``False`` (exit 1) when it was
+    attempted and failed.
+    """
+    from keito_skill.install import codex
+    from keito_skill.install.codex_trust import CodexTrustError
+
+    finish = _finish_command(bin_override, codex_bin_opt)
+    codex_bin = codex.find_codex(codex_bin_opt)
+    if codex_bin is None:
+        where = f"at {codex_bin_opt}" if codex_bin_opt else "on PATH"
+        _say("codex", f"hooks NOT trusted yet: codex not found {where}.")
+        _say("", f"Once codex is installed, finish with: {finish}")
+        _say("", "(or run 'keito-skill doctor' to see what is missing)")
+        return None
+    if not yes:
+        if not _interactive():
+            _say("codex", "hooks installed but NOT trusted: Codex skips untrusted hooks.")
+            _say("", f"To trust them (as Codex's /hooks screen would), run: {finish}")
+            return None
+        if not click.confirm(
+            "Codex runs a hook only once you trust it. Trust keito-skill's 3 hooks "
+            "(session-start, stop, session-end) now?",
+            default=True,
+        ):
+            _say("codex", f"hooks NOT trusted. Trust them later with: {finish}")
+            return None
+    try:
+        written = codex.trust(codex_bin)
+        left = [h for h in codex.our_hook_infos(codex_bin) if not h.trusted or not h.enabled]
+    except CodexTrustError as exc:
+        _say("codex", f"hooks NOT trusted: {exc}")
+        _say("", f"Retry with: {finish}  (or trust them in Codex's /hooks screen)")
+        return False
+    if left:
+        states = ", ".join(
+            f"{h.event}: {h.trust_status if h.enabled else 'disabled'}" for h in left
+        )
+        _say("codex", f"hooks still not runnable ({states}); enable them in Codex's /hooks")
+        return False
+    detail = f"{len(written)} trust entries written to" if written else "already trusted in"
+    _say("codex", f"hooks trusted ({detail} {codex.codex_home() / 'config.toml'})")
+    return True
+
+
+@click.command()
+@click.option(
+    "--agent",
+    type=click.Choice(AGENT_CHOICES),
+    default="all",
+    show_default=True,
+    help="Which agent to install into.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Consent to trusting our Codex hooks; no prompts.")
+@click.option(
+    "--bin",
+    "bin_override",
+    metavar="PATH",
+    default=None,
+    help="keito-skill executable the hooks run (default: the one on PATH, else beside Python).",
+)
+@click.option("--codex-bin", metavar="PATH", default=None, help="codex executable (default: PATH).")
+def install(agent: str, yes: bool, bin_override: str | None, codex_bin: str | None) -> None:
+    """Install the Keito skill and session hooks into Claude Code and/or Codex.
+
+    Safe to run again: hooks are merged (never duplicated), other settings are kept,
+    and the file changed is backed up as <file>.keito-skill.bak.
+    """
+    from keito_skill.install import bundle, claude, codex
+
+    bin_path = bundle.resolve_bin(bin_override)
+    if not bin_path.is_file():
+        click.echo(
+            f"warning: {bin_path} does not exist yet; hooks will do nothing until it does "
+            "(pass --bin PATH to choose the executable)",
+            err=True,
+        )
+    bundle.record_bin(bin_path)
+    ok = True
+    for name in _agents(agent):
+        change = claude.install(bin_path) if name == "claude-code" else codex.install(bin_path)
+        _say(name, f"skill   {change.skill_dir}")
+        state = "updated" if change.hooks_changed else "already up to date"
+        backup = f" (backup: {change.backup})" if change.backup else ""
+        _say("", f"hooks   {change.hooks_file} {state}{backup}")
+        if name == "codex":
+            ok = _trust_codex(yes, bin_override, codex_bin) is not False and ok
+    click.echo(f"Hooks run {bin_path}. Next: 'keito-skill auth login', then 'keito-skill init'.")
+    if not ok:
+        sys.exit(1)
+
+
+@click.command()
+@click.option(
+    "--agent",
+    type=click.Choice(AGENT_CHOICES),
+    default="all",
+    show_default=True,
+    help="Which agent to remove keito-skill from.",
+)
+@click.option("--codex-bin", metavar="PATH", default=None, help="codex executable (default: PATH).")
+def uninstall(agent: str, codex_bin: str | None) -> None:
+    """Remove keito-skill's hooks (only ours), skill directories and Codex trust entries.
+
+    Recorded sessions and the Keito credentials are left alone.
+    """
+    from keito_skill.install import claude, codex
+
+    for name in _agents(agent):
+        if name == "claude-code":
+            change = claude.uninstall()
+        else:
+            change = codex.uninstall(codex_bin=codex.find_codex(codex_bin))
+        removed = f"removed {change.skill_dir}" if change.skill_dir else "no skill of ours"
+        _say(name, f"skill   {removed}")
+        state = "hooks removed" if change.hooks_changed else "no hooks of ours"
+        backup = f" (backup: {change.backup})" if change.backup else ""
+        _say("", f"hooks   {change.hooks_file}: {state}{backup}")
+        for note in change.notes:
+            _say("", note)

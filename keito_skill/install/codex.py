@@ -1,0 +1,288 @@
+"""Installing keito-skill into OpenAI Codex: the skill, the hooks, and the hooks' trust.
+
+Codex reads user hooks from ``$CODEX_HOME/hooks.json`` (``~/.codex`` by default) in the
+same shape as Claude Code, but caps a SessionEnd hook's timeout (about 3 s observed), so
+ours asks for 2 s there and 10 s elsewhere.
+
+An installed hook is not enough: Codex silently skips a hook the user has not trusted,
+and trust is bound to a hash of the hook's definition. Trust is recorded the way Codex's
+own ``/hooks`` screen records it, through :mod:`keito_skill.install.codex_trust` (which
+asks ``codex app-server`` for each hook's key and hash). This module selects *our* hooks
+for it — by command, and only from the user-level ``hooks.json`` — and adds what
+``codex_trust`` lacks: forgetting our trust entries on uninstall.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from keito_skill.install import bundle
+from keito_skill.install._jsonfile import (
+    HookSpec,
+    atomic_write_text,
+    is_our_command,
+    merge_hooks,
+    our_handlers,
+    read_json,
+    remove_hooks,
+    write_json,
+)
+from keito_skill.install.claude import AgentChange, hook_command
+from keito_skill.install.codex_trust import (
+    CodexConfigEditError,
+    HookInfo,
+    list_hooks,
+    trust_hooks,
+)
+
+__all__ = [
+    "AGENT",
+    "EVENTS",
+    "TIMEOUTS",
+    "codex_home",
+    "find_codex",
+    "forget_trust",
+    "hook_specs",
+    "hooks_path",
+    "install",
+    "missing_events",
+    "our_hook_infos",
+    "trust",
+    "uninstall",
+]
+
+AGENT: Final = "codex"
+EVENTS: Final = {"SessionStart": "session-start", "Stop": "stop", "SessionEnd": "session-end"}
+TIMEOUTS: Final = {"SessionStart": 10, "Stop": 10, "SessionEnd": 2}
+#: hooks.json event names as they appear in Codex's hook keys.
+_KEY_EVENTS: Final = {"SessionStart": "session_start", "Stop": "stop", "SessionEnd": "session_end"}
+
+
+def codex_home(env: Mapping[str, str] | None = None) -> Path:
+    """``$CODEX_HOME``, else ``~/.codex``."""
+    env = os.environ if env is None else env
+    configured = env.get("CODEX_HOME", "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".codex"
+
+
+def hooks_path(env: Mapping[str, str] | None = None) -> Path:
+    """The user-level hooks file."""
+    return codex_home(env) / "hooks.json"
+
+
+def find_codex(override: str | Path | None = None) -> str | None:
+    """The codex executable: ``--codex-bin`` when given (must exist), else PATH."""
+    if override:
+        path = Path(override).expanduser()
+        return str(path) if path.is_file() and os.access(path, os.X_OK) else None
+    return shutil.which("codex")
+
+
+def hook_specs(bin_path: Path) -> list[HookSpec]:
+    """Our three handlers with Codex's timeouts."""
+    return [
+        HookSpec(event, hook_command(bin_path, arg, AGENT), TIMEOUTS[event])
+        for event, arg in EVENTS.items()
+    ]
+
+
+def missing_events(hooks_doc: Mapping[str, object]) -> list[str]:
+    """Events among :data:`EVENTS` that have no handler of ours."""
+    found = our_handlers(hooks_doc)
+    return [event for event in EVENTS if event not in found]
+
+
+def _same_file(a: str | Path, b: Path) -> bool:
+    try:
+        return os.path.realpath(a) == os.path.realpath(b)
+    except (OSError, ValueError):
+        return False
+
+
+def _selector(env: Mapping[str, str] | None) -> Callable[[HookInfo], bool]:
+    path = hooks_path(env)
+
+    def ours(info: HookInfo) -> bool:
+        return is_our_command(info.command) and _same_file(info.source_path, path)
+
+    return ours
+
+
+def our_hook_infos(
+    codex_bin: str, env: Mapping[str, str] | None = None, timeout: float = 20
+) -> list[HookInfo]:
+    """Our hooks as Codex sees them (key, hash, trust status, enabled)."""
+    home = codex_home(env)
+    select = _selector(env)
+    return [
+        h for h in list_hooks(codex_bin, home, timeout=timeout, env=_child_env(env)) if select(h)
+    ]
+
+
+def _child_env(env: Mapping[str, str] | None) -> dict[str, str] | None:
+    return None if env is None else dict(env)
+
+
+def trust(codex_bin: str, env: Mapping[str, str] | None = None, timeout: float = 20) -> list[str]:
+    """Trust our hooks (only ours) in ``config.toml``; returns the keys newly trusted."""
+    return trust_hooks(
+        codex_bin, codex_home(env), _selector(env), timeout=timeout, env=_child_env(env)
+    )
+
+
+def install(bin_path: Path, env: Mapping[str, str] | None = None) -> AgentChange:
+    """Copy the skill and merge our hooks into ``hooks.json`` (idempotent). Trust is separate:
+    it needs the user's consent and the codex binary (see :func:`trust`)."""
+    path = hooks_path(env)
+    change = AgentChange(AGENT, path)
+    change.skill_dir = bundle.install_skill(codex_home(env) / "skills", codex=True)
+    before = read_json(path)
+    after = merge_hooks(before, hook_specs(bin_path))
+    if after != before or not path.exists():
+        change.backup = write_json(path, after)
+        change.hooks_changed = True
+    return change
+
+
+def _our_keys_from_file(path: Path, doc: Mapping[str, Any]) -> list[str]:
+    """Codex's keys for our handlers, derived from their position in ``hooks.json``.
+
+    Used only to *forget* trust when codex itself is not available to list them.
+    """
+    keys: list[str] = []
+    hooks = doc.get("hooks")
+    if not isinstance(hooks, dict):
+        return keys
+    for event, groups in hooks.items():
+        name = _KEY_EVENTS.get(event, re.sub(r"(?<!^)(?=[A-Z])", "_", str(event)).lower())
+        if not isinstance(groups, list):
+            continue
+        for g, group in enumerate(groups):
+            handlers = group.get("hooks") if isinstance(group, dict) else None
+            for h, handler in enumerate(handlers if isinstance(handlers, list) else []):
+                if isinstance(handler, dict) and is_our_command(handler.get("command")):
+                    keys.append(f"{path}:{name}:{g}:{h}")
+    return keys
+
+
+def uninstall(env: Mapping[str, str] | None = None, codex_bin: str | None = None) -> AgentChange:
+    """Remove our hooks, our trust entries and our skill directory."""
+    path = hooks_path(env)
+    change = AgentChange(AGENT, path)
+    change.skill_dir = bundle.remove_skill(codex_home(env) / "skills")
+    before = read_json(path)
+    keys = set(_our_keys_from_file(path, before))
+    if codex_bin is not None:
+        try:
+            keys |= {h.key for h in our_hook_infos(codex_bin, env)}
+        except Exception as exc:  # the derived keys still cover a normal install
+            change.notes.append(f"could not ask codex for hook keys ({exc})")
+    after = remove_hooks(before)
+    if after != before:
+        change.backup = write_json(path, after)
+        change.hooks_changed = True
+    try:
+        forgotten = forget_trust(codex_home(env) / "config.toml", sorted(keys))
+    except CodexConfigEditError as exc:
+        change.notes.append(f"trust entries left in config.toml: {exc}")
+    else:
+        if forgotten:
+            change.notes.append(f"removed {len(forgotten)} trust entries from config.toml")
+    return change
+
+
+# --------------------------------------------------------------------------------------------
+# forgetting trust: the inverse of codex_trust.set_trusted_hashes
+# --------------------------------------------------------------------------------------------
+
+_HEADER = re.compile(r"^[ \t]*\[(?P<double>\[)?(?P<inner>[^\n]*?)\]\]?[ \t]*(?:#[^\n]*)?$")
+
+
+def _header_path(inner: str) -> tuple[str, ...] | None:
+    try:
+        doc: Any = tomllib.loads(f"[{inner}]\n")
+    except tomllib.TOMLDecodeError:
+        return None
+    path: list[str] = []
+    while isinstance(doc, dict) and len(doc) == 1:
+        ((name, doc),) = doc.items()
+        path.append(name)
+    return tuple(path) if path else None
+
+
+def _without_keys(text: str, keys: set[str]) -> str:
+    """``text`` with the ``[hooks.state."<key>"]`` tables for ``keys`` cut out.
+
+    A table is a header line up to the next header line. Multi-line strings are not
+    expected in trust tables; the caller's parse-and-compare check catches any surprise.
+    """
+    lines = text.splitlines(keepends=True)
+    headers = [i for i, line in enumerate(lines) if _HEADER.match(line.rstrip("\r\n")) is not None]
+    drop: set[int] = set()
+    for n, start in enumerate(headers):
+        match = _HEADER.match(lines[start].rstrip("\r\n"))
+        assert match is not None
+        if match.group("double"):
+            continue
+        path = _header_path(match.group("inner"))
+        if path is None or len(path) != 3 or path[:2] != ("hooks", "state") or path[2] not in keys:
+            continue
+        end = headers[n + 1] if n + 1 < len(headers) else len(lines)
+        drop.update(range(start, end))
+    kept = [line for i, line in enumerate(lines) if i not in drop]
+    return re.sub(r"\n{3,}", "\n\n", "".join(kept))
+
+
+def forget_trust(config_path: Path, keys: list[str]) -> list[str]:
+    """Remove ``[hooks.state."<key>"]`` for ``keys`` from Codex's ``config.toml``.
+
+    Verified like the trust edit: the result must parse to the original document minus
+    exactly those entries, or nothing is written (:class:`CodexConfigEditError`). Atomic,
+    with a backup. Returns the keys removed.
+    """
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CodexConfigEditError(f"cannot read {config_path}: {exc}") from None
+    try:
+        original = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CodexConfigEditError(f"{config_path} is not valid TOML: {exc}") from None
+    hooks = original.get("hooks")
+    state = hooks.get("state") if isinstance(hooks, dict) else None
+    present = [k for k in keys if isinstance(state, dict) and k in state]
+    if not present:
+        return []
+    edited = _without_keys(text, set(present))
+    expected: dict[str, Any] = json.loads(json.dumps(original, default=str))
+    for key in present:
+        del expected["hooks"]["state"][key]
+    try:
+        result = tomllib.loads(edited)
+    except tomllib.TOMLDecodeError as exc:
+        raise CodexConfigEditError(f"removing trust would break {config_path}: {exc}") from None
+    normalised = json.loads(json.dumps(result, default=str, sort_keys=True))
+    # An emptied [hooks.state] / [hooks] table may or may not survive the cut; both are fine.
+    for doc in (normalised, expected):
+        hooks_doc = doc.get("hooks")
+        if isinstance(hooks_doc, dict):
+            if hooks_doc.get("state") == {}:
+                del hooks_doc["state"]
+            if hooks_doc == {}:
+                del doc["hooks"]
+    if normalised != json.loads(json.dumps(expected, sort_keys=True)):
+        raise CodexConfigEditError(
+            f"cannot remove keito-skill's hook trust from {config_path} without changing "
+            "other settings; remove the [hooks.state] entries by hand"
+        )
+    atomic_write_text(config_path, edited)
+    return present
