@@ -6,13 +6,29 @@ hear back (crash, dropped connection), the next attempt looks the record up in K
 always looked up first, which also protects against a lost ledger. A 400 marks that record
 failed with the server's reason and the rest go on; an outage stops the pass, leaving
 everything pending for the next sync.
+
+Sessions are sent by a small pool of threads (:data:`WORKERS`). One session's records
+stay on one thread, in order (its time entries before its expenses), and every ledger
+write is made by the calling thread: a worker hands it over and waits until it is
+committed, so "marked ``sending`` before the POST leaves" still holds. A 429 (or a 503
+with ``Retry-After``) seen by any worker holds back every worker's next request until
+the server's delay has passed, and an outage stops all of them from starting new records.
+
+Look-ups are shared: time entries still to be looked up are grouped by (date, project)
+and each group is listed once up front, so a backfill of many sessions on one day costs
+one list per day instead of one per session.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from keito_skill.keito import (
     KeitoAuthError,
@@ -23,7 +39,14 @@ from keito_skill.keito import (
     KeitoNotFoundError,
     KeitoValidationError,
 )
+from keito_skill.keito._http import MAX_RETRY_AFTER, parse_retry_after
 from keito_skill.ledger import FAILED, PENDING, SENDING, SENT, Ledger, RecordRow
+
+# Sessions sent at once. Small on purpose: Keito rate-limits per account, and the
+# requests are tiny, so a few connections already keep the latency hidden.
+WORKERS = 4
+# How long everyone pauses after a 429 that carried no usable Retry-After.
+DEFAULT_RATE_PAUSE = 1.0
 
 
 @dataclass
@@ -37,19 +60,27 @@ class SendReport:
     aborted: str | None = None
 
 
-class _Abort(Exception):
-    pass
+class _Marker(Protocol):
+    def mark_record(self, record_id: int, **fields: Any) -> None: ...
 
 
-def _send_one(client: KeitoClient, ledger: Ledger, record: RecordRow) -> str:
+def _send_one(
+    client: KeitoClient,
+    ledger: _Marker,
+    record: RecordRow,
+    known: dict[str, str] | None = None,
+) -> str:
+    """Send one record. ``known`` maps session ids to the entry already in Keito for the
+    record's (date, project), from a shared look-up; a miss there means "create"."""
     action: str
     if record.kind == "time_entry":
         uncertain = record.remote_id is None
         if uncertain:
             ledger.mark_record(record.id, status=SENDING, attempts=record.attempts + 1)
-        entry, upserted = client.upsert_time_entry(
-            record.payload, known_id=record.remote_id, lookup=uncertain
-        )
+        known_id, lookup = record.remote_id, uncertain
+        if uncertain and known is not None:
+            known_id, lookup = known.get(record.session_id), False
+        entry, upserted = client.upsert_time_entry(record.payload, known_id=known_id, lookup=lookup)
         remote_id, action = entry.id, upserted
     else:
         if record.remote_id:
@@ -70,22 +101,162 @@ def _send_one(client: KeitoClient, ledger: Ledger, record: RecordRow) -> str:
     return action
 
 
-def send_pending(ledger: Ledger, client: KeitoClient, report: SendReport) -> None:
-    """Send every pending record; stops early (recording why) when Keito is unreachable."""
-    records = ledger.records("status IN (?, ?)", (PENDING, SENDING))
-    for index, record in enumerate(records):
+# -- shared state between workers ------------------------------------------------------
+
+
+class _Pacer:
+    """One "not before" time for every request of the pass (a server-asked pause)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until = 0.0
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def wait(self) -> None:
+        while True:
+            with self._lock:
+                left = self._until - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 1.0))
+
+
+@contextmanager
+def _paced(client: KeitoClient, pacer: _Pacer) -> Iterator[None]:
+    """Make every request of ``client`` wait for ``pacer``, and feed it 429s as they come.
+
+    Hooks into the transport's httpx client (its request/response event hooks), so the
+    transport's own retries are paced too. A client without one is left alone.
+    """
+    transport = getattr(client, "_http", None)
+    http = getattr(transport, "_client", None)
+    hooks = getattr(http, "event_hooks", None)
+    if http is None or not isinstance(hooks, dict):
+        yield
+        return
+
+    def before(_request: Any) -> None:
+        pacer.wait()
+
+    def after(response: Any) -> None:
+        status = getattr(response, "status_code", 200)
+        if status not in (429, 503):
+            return
+        hinted = parse_retry_after(response.headers.get("retry-after"))
+        if hinted is None:
+            if status == 429:
+                pacer.hold(DEFAULT_RATE_PAUSE)
+        elif hinted <= MAX_RETRY_AFTER:
+            pacer.hold(hinted)
+
+    hooks.setdefault("request", []).append(before)
+    hooks.setdefault("response", []).append(after)
+    http.event_hooks = hooks
+    try:
+        yield
+    finally:
+        current = http.event_hooks
+        for name, hook in (("request", before), ("response", after)):
+            if hook in current.get(name, []):
+                current[name].remove(hook)
+        http.event_hooks = current
+
+
+class _LedgerDesk:
+    """Ledger writes asked for by workers, made one at a time by the thread that owns
+    the ledger (SQLite connections stay on their thread); each worker waits for its own."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._owner = threading.get_ident()
+        self._jobs: queue.Queue[tuple[Callable[[], None], threading.Event, list[BaseException]]]
+        self._jobs = queue.Queue()
+
+    def mark_record(self, record_id: int, **fields: Any) -> None:
+        if threading.get_ident() == self._owner:
+            self._ledger.mark_record(record_id, **fields)
+            return
+        done = threading.Event()
+        errors: list[BaseException] = []
+        self._jobs.put((lambda: self._ledger.mark_record(record_id, **fields), done, errors))
+        done.wait()
+        if errors:
+            raise errors[0]
+
+    def serve(self, until: threading.Event) -> None:
+        """Run workers' writes until ``until`` is set and nothing is left to write."""
+        while True:
+            try:
+                job, done, errors = self._jobs.get(timeout=0.05)
+            except queue.Empty:
+                if until.is_set() and self._jobs.empty():
+                    return
+                continue
+            try:
+                job()
+            except BaseException as exc:  # handed back to the worker that asked
+                errors.append(exc)
+            finally:
+                done.set()
+
+
+@dataclass
+class _Pass:
+    """What the workers share: the report, the stop flag, and the tallies."""
+
+    report: SendReport
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stop: threading.Event = field(default_factory=threading.Event)
+    settled: int = 0  # records sent or failed (not left pending)
+
+    def count(self, action: str) -> None:
+        with self.lock:
+            self.settled += 1
+            if action == "created":
+                self.report.created += 1
+            elif action == "updated":
+                self.report.updated += 1
+            else:
+                self.report.existing += 1
+
+    def fail(self, record: RecordRow, reason: str) -> None:
+        with self.lock:
+            self.settled += 1
+            self.report.failed += 1
+            self.report.errors.append(_error(record, reason))
+
+    def abort(self, reason: str) -> None:
+        with self.lock:
+            if self.report.aborted is None:
+                self.report.aborted = reason
+        self.stop.set()
+
+
+def _send_session(
+    client: KeitoClient,
+    ledger: _Marker,
+    records: list[RecordRow],
+    state: _Pass,
+    known: dict[tuple[str, str | None], dict[str, str]],
+) -> None:
+    """Send one session's records in order; stop at an outage (here or elsewhere)."""
+    for record in records:
+        if state.stop.is_set():
+            return
+        shared = known.get(_lookup_key(record)) if record.kind == "time_entry" else None
         try:
-            action = _send_one(client, ledger, record)
+            action = _send_one(client, ledger, record, shared)
         except (KeitoValidationError, KeitoNotFoundError) as exc:
             reason = str(exc)
             ledger.mark_record(record.id, status=FAILED, last_error=reason)
-            report.failed += 1
-            report.errors.append(_error(record, reason))
+            state.fail(record, reason)
             continue
         except (KeitoAuthError, KeitoForbiddenError) as exc:
             ledger.mark_record(record.id, status=PENDING, last_error=str(exc))
-            report.aborted = str(exc)
-            report.pending += len(records) - index
+            state.abort(str(exc))
             return
         except KeitoError as exc:
             maybe_sent = isinstance(exc, KeitoNetworkError) and exc.maybe_sent
@@ -93,15 +264,110 @@ def send_pending(ledger: Ledger, client: KeitoClient, report: SendReport) -> Non
             if record.kind == "time_entry" and record.remote_id is not None:
                 status = PENDING  # a PATCH is safe to repeat
             ledger.mark_record(record.id, status=status, last_error=str(exc))
-            report.aborted = str(exc)
-            report.pending += len(records) - index
+            state.abort(str(exc))
             return
-        if action == "created":
-            report.created += 1
-        elif action == "updated":
-            report.updated += 1
+        state.count(action)
+
+
+def _lookup_key(record: RecordRow) -> tuple[str, str | None]:
+    project = record.payload.get("project_id")
+    day = str(record.payload.get("spent_date") or record.spent_date)
+    return day, str(project) if project is not None else None
+
+
+def _shared_lookups(
+    client: KeitoClient, records: list[RecordRow]
+) -> dict[tuple[str, str | None], dict[str, str]]:
+    """For each (date, project) with two or more time entries to look up, list Keito's
+    agent entries once: session id → entry id. A failed list is skipped (each record
+    then looks itself up, and meets the outage the usual way)."""
+    wanted: dict[tuple[str, str | None], int] = {}
+    for record in records:
+        if record.kind == "time_entry" and record.remote_id is None:
+            key = _lookup_key(record)
+            wanted[key] = wanted.get(key, 0) + 1
+    known: dict[tuple[str, str | None], dict[str, str]] = {}
+    for (day, project), count in sorted(wanted.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        if count < 2:
+            continue
+        index: dict[str, str] = {}
+        try:
+            for entry in client.list_time_entries(
+                from_date=day, to_date=day, source="agent", project_id=project
+            ):
+                session_id = (entry.metadata or {}).get("session_id")
+                if isinstance(session_id, str):
+                    index.setdefault(session_id, entry.id)
+        except KeitoError:
+            return known
+        known[(day, project)] = index
+    return known
+
+
+def _by_session(records: list[RecordRow]) -> list[list[RecordRow]]:
+    """Records grouped per session, each group in the ledger's order (entries first)."""
+    groups: dict[tuple[str, str], list[RecordRow]] = {}
+    for record in records:
+        groups.setdefault((record.agent, record.session_id), []).append(record)
+    return list(groups.values())
+
+
+def send_pending(
+    ledger: Ledger, client: KeitoClient, report: SendReport, *, workers: int = WORKERS
+) -> None:
+    """Send every pending record; stops early (recording why) when Keito is unreachable."""
+    records = ledger.records("status IN (?, ?)", (PENDING, SENDING))
+    if not records:
+        return
+    state = _Pass(report)
+    pacer = _Pacer()
+    sessions = _by_session(records)
+    with _paced(client, pacer):
+        known = _shared_lookups(client, records)
+        threads = max(1, min(workers, len(sessions)))
+        if threads == 1:
+            for group in sessions:
+                _send_session(client, ledger, group, state, known)
         else:
-            report.existing += 1
+            _send_in_pool(client, ledger, sessions, state, known, threads)
+    report.pending += len(records) - state.settled
+
+
+def _send_in_pool(
+    client: KeitoClient,
+    ledger: Ledger,
+    sessions: list[list[RecordRow]],
+    state: _Pass,
+    known: dict[tuple[str, str | None], dict[str, str]],
+    threads: int,
+) -> None:
+    desk = _LedgerDesk(ledger)
+    finished = threading.Event()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="keito-send") as pool:
+
+        def run(group: list[RecordRow]) -> None:
+            try:
+                _send_session(client, desk, group, state, known)
+            except BaseException:
+                state.stop.set()  # a bug, not an outage: stop the others, re-raised below
+                raise
+
+        futures = [pool.submit(run, group) for group in sessions]
+        remaining = len(futures)
+        lock = threading.Lock()
+
+        def one_done(_future: object) -> None:
+            nonlocal remaining
+            with lock:
+                remaining -= 1
+                if remaining == 0:
+                    finished.set()
+
+        for future in futures:
+            future.add_done_callback(one_done)
+        desk.serve(finished)
+    for future in futures:
+        future.result()  # a bug in a worker surfaces here, not silently
 
 
 def _error(record: RecordRow, reason: str) -> dict[str, Any]:
