@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import shutil
 import tempfile
@@ -47,6 +48,7 @@ __all__ = [
 
 BACKUP_SUFFIX = ".keito-skill.bak"
 EXECUTABLE = "keito-skill"
+_WRAPPERS = frozenset({"env", "exec", "command", "nohup"})
 
 
 class SettingsFileError(KeitoSkillError):
@@ -69,8 +71,9 @@ class HookSpec:
 def is_our_command(command: object) -> bool:
     """Whether a hook command runs ``keito-skill hook ...`` (from any path).
 
-    Token-based so ``/opt/x/keito-skill hook stop`` and ``'/a b/keito-skill' hook stop``
-    both match while ``echo keito-skill`` or ``keito-skill-foo hook`` do not.
+    Token-based so ``/opt/x/keito-skill hook stop``, ``'/a b/keito-skill' hook stop`` and
+    ``env X=1 keito-skill hook stop`` match while ``echo keito-skill hook`` or
+    ``keito-skill-foo hook`` do not.
     """
     if not isinstance(command, str) or EXECUTABLE not in command:
         return False
@@ -78,9 +81,16 @@ def is_our_command(command: object) -> bool:
         tokens = shlex.split(command)
     except ValueError:  # unbalanced quotes: fall back to whitespace
         tokens = command.split()
-    return any(
-        os.path.basename(token) == EXECUTABLE and tokens[index + 1] == "hook"
-        for index, token in enumerate(tokens[:-1])
+    # The program is the first word after any ``VAR=value`` prefixes and wrappers.
+    index = 0
+    while index < len(tokens) and (
+        tokens[index] in _WRAPPERS or re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", tokens[index])
+    ):
+        index += 1
+    return (
+        index + 1 < len(tokens)
+        and os.path.basename(tokens[index]) == EXECUTABLE
+        and tokens[index + 1] == "hook"
     )
 
 
