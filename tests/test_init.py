@@ -1,0 +1,203 @@
+"""``keito-skill init`` against the local Keito dev server (real HTTP, real files).
+
+The dev server seeds one client, project and task (``Demo Client`` / ``Demo Project`` /
+``Software Development``), which is what the names below resolve to.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from keito_skill.cli import init_cmd
+from keito_skill.cli.init_cmd import InitError, pick, repo_root
+from keito_skill.keito import Project, Task
+from keito_skill.mapping import load_config
+from tests.keito_server import KeitoServer
+from tests.sessions_kit import cli, make_repo, skill_env
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def env(tmp_path: Path, keito_server: KeitoServer, keito_config_dir: Path) -> dict[str, str]:
+    return skill_env(tmp_path / "skill-home", keito_server, keito_config_dir)
+
+
+def _repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    return path
+
+
+def test_names_resolve_case_insensitively_from_a_subdirectory(
+    tmp_path: Path, env: dict[str, str], keito_server: KeitoServer
+) -> None:
+    repo = _repo(tmp_path / "repo")
+    sub = repo / "src" / "deep"
+    sub.mkdir(parents=True)
+    proc = cli(
+        "init",
+        "--project",
+        "  demo PROJECT ",
+        "--task",
+        "software development",
+        "--cwd",
+        str(sub),
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Mapped" in proc.stdout and "Demo Project / Software Development" in proc.stdout
+    mapping = load_config(repo / ".keito" / "config.yml")
+    config = mapping.config
+    assert (config.project_id, config.task_id) == (keito_server.project_id, keito_server.task_id)
+    assert (config.project_name, config.task_name) == ("Demo Project", "Software Development")
+    assert config.client_id == keito_server.client_id
+    assert config.workspace_id == keito_server.account_id
+    assert config.expense_category_id == "cat_llm_usage"
+    assert mapping.warnings == ()
+    assert ".keito/config.yml" in (repo / ".gitignore").read_text().splitlines()
+    assert keito_server.api_key not in (repo / ".keito" / "config.yml").read_text()
+
+
+def test_ids_work_and_other_settings_are_kept(
+    tmp_path: Path, env: dict[str, str], keito_server: KeitoServer
+) -> None:
+    repo = make_repo(
+        tmp_path / "repo",
+        None,
+        project_id="prj_old",
+        billing={"idle_minutes": 9},
+        metadata={"team": "blue"},
+    )
+    proc = cli(
+        "init",
+        "--project",
+        keito_server.project_id,
+        "--task",
+        keito_server.task_id,
+        "--expense-category",
+        "cat_other",
+        "--cwd",
+        str(repo),
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    config = load_config(repo / ".keito" / "config.yml").config
+    assert config.project_id == keito_server.project_id
+    assert config.billing.idle_minutes == 9
+    assert config.metadata == {"team": "blue"}
+    assert config.expense_category_id == "cat_other"
+
+
+def test_outside_git_the_directory_itself_is_mapped(
+    tmp_path: Path, env: dict[str, str], keito_server: KeitoServer
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert repo_root(plain) == plain.resolve()
+    proc = cli("init", "--project", "DEMO", "--task", "tsk_demo", "--cwd", str(plain), env=env)
+    assert proc.returncode == 0, proc.stderr  # "DEMO" is the project's code
+    assert yaml.safe_load((plain / ".keito" / "config.yml").read_text())["project_id"] == (
+        keito_server.project_id
+    )
+
+
+def test_unknown_name_lists_the_candidates(tmp_path: Path, env: dict[str, str]) -> None:
+    repo = _repo(tmp_path / "repo")
+    proc = cli("init", "--project", "Acme", "--task", "x", "--cwd", str(repo), env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "keito-skill: error: no project named 'Acme'; available: "
+        "Demo Project (prj_demo) — DEMO, Demo Client"
+    )
+    assert not (repo / ".keito").exists()
+    task = cli("init", "--project", "prj_demo", "--task", "Design", "--cwd", str(repo), env=env)
+    assert task.returncode == 2
+    assert "no task named 'Design'; available: Software Development (tsk_demo)" in task.stderr
+
+
+def test_without_flags_and_without_a_terminal_it_says_what_to_pass(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    repo = _repo(tmp_path / "repo")
+    proc = cli("init", "--cwd", str(repo), env=env, stdin="")
+    assert proc.returncode == 2
+    assert "pass --project and --task" in proc.stderr
+
+
+def test_rejected_credentials_are_one_line_without_the_key(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    repo = _repo(tmp_path / "repo")
+    env = {**env, "KEITO_API_KEY": "kto_wrong_secret_123"}
+    proc = cli("init", "--project", "prj_demo", "--task", "tsk_demo", "--cwd", str(repo), env=env)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "kto_wrong_secret_123" not in proc.stderr + proc.stdout
+
+
+def test_broken_existing_config_needs_yes(tmp_path: Path, env: dict[str, str]) -> None:
+    repo = _repo(tmp_path / "repo")
+    (repo / ".keito").mkdir()
+    (repo / ".keito" / "config.yml").write_text("version: 1\nbilling:\n  idle_minutes: zero\n")
+    args = ("init", "--project", "prj_demo", "--task", "tsk_demo", "--cwd", str(repo))
+    refused = cli(*args, env=env)
+    assert refused.returncode == 2
+    assert "config.yml:3:" in refused.stderr and "--yes" in refused.stderr
+    assert cli(*args, "--yes", env=env).returncode == 0
+    assert load_config(repo / ".keito" / "config.yml").config.is_mapped
+
+
+def test_interactive_picker(
+    tmp_path: Path,
+    keito_server: KeitoServer,
+    keito_config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    repo = _repo(tmp_path / "repo")
+    monkeypatch.setenv("KEITO_API_KEY", keito_server.api_key)
+    monkeypatch.setenv("KEITO_ACCOUNT_ID", keito_server.account_id)
+    monkeypatch.setenv("KEITO_API_URL", keito_server.url)
+    monkeypatch.setattr(init_cmd, "_interactive", lambda: True)  # CliRunner has no TTY
+    result = CliRunner().invoke(
+        init_cmd.init, ["--cwd", str(repo)], input="nope\n1\nsoftware development\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "1. Demo Project (prj_demo) — DEMO, Demo Client" in result.output
+    assert "no project named 'nope'" in result.output
+    config = load_config(repo / ".keito" / "config.yml").config
+    assert (config.project_id, config.task_id) == (keito_server.project_id, keito_server.task_id)
+
+
+# ---- name resolution (pure) ---------------------------------------------------------
+
+
+def _project(id_: str, name: str, **extra: Any) -> Project:
+    return Project.model_validate({"id": id_, "name": name, **extra})
+
+
+def test_pick_ambiguous_names_list_every_match() -> None:
+    projects = [
+        _project("p1", "Website", client={"id": "c1", "name": "Acme"}),
+        _project("p2", "website", client={"id": "c2", "name": "Globex"}),
+        _project("p3", "Mobile app"),
+    ]
+    with pytest.raises(InitError) as caught:
+        pick("project", projects, "WEBSITE")
+    assert str(caught.value) == (
+        "project 'WEBSITE' is ambiguous: Website (p1) — Acme, website (p2) — Globex; "
+        "pass the id with --project"
+    )
+    assert pick("project", projects, "p2").id == "p2"
+    assert pick("project", projects, "mobile APP").id == "p3"
+    tasks = [Task.model_validate({"id": f"t{n}", "name": f"Task {n}"}) for n in range(20)]
+    with pytest.raises(InitError, match=r"and 5 more$"):
+        pick("task", tasks, "nothing")
+    with pytest.raises(InitError, match="no tasks are visible"):
+        pick("task", [], "x")
