@@ -153,7 +153,7 @@ def _check_codex(codex_bin_opt: str | None) -> list[Check]:
             Check(
                 name,
                 False,
-                f"Codex loads only {sorted(seen) or 'none'} of our hooks from {path} "
+                f"Codex loads {', '.join(sorted(seen)) or 'none'} of our 3 hooks from {path} "
                 "(hooks turned off in config.toml [features]?)",
                 "enable hooks in $CODEX_HOME/config.toml, then " + fix,
             )

@@ -1,0 +1,184 @@
+"""``keito-skill doctor``: every check, passing and failing, with the fix it prints.
+
+Real files in a throw-away HOME, the local Keito dev server for credentials, and the real
+``codex app-server`` (from the e2e cache; those tests skip with the reason without it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keito_skill.install.codex_trust import list_hooks
+from keito_skill.ledger import Ledger
+from tests.keito_server import KeitoServer
+from tests.sessions_kit import ROOT, make_repo, skill_env
+
+pytestmark = pytest.mark.timeout(90)
+
+VENV_BIN = Path(sys.executable).parent
+
+
+class Box:
+    """HOME, skill home and Keito credentials for one doctor run."""
+
+    def __init__(self, tmp: Path, server: KeitoServer, config_dir: Path) -> None:
+        self.tmp = tmp
+        self.home = tmp / "home"
+        self.home.mkdir()
+        self.env = skill_env(tmp / "skill-home", server, config_dir)
+        for name in [k for k in self.env if k.startswith(("CLAUDE_", "CODEX_"))]:
+            del self.env[name]
+        self.env.update(HOME=str(self.home), PATH=f"{VENV_BIN}:/usr/bin:/bin")
+        self.repo = make_repo(tmp / "repo", server)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "keito_skill", *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+
+    def doctor(self, *extra: str) -> tuple[int, dict[str, Any]]:
+        proc = self.run("doctor", "--json", "--cwd", str(self.repo), *extra)
+        assert proc.returncode in (0, 1), proc.stderr
+        report = json.loads(proc.stdout)
+        assert report["ok"] is (proc.returncode == 0)
+        return proc.returncode, {c["name"]: c for c in report["checks"]}
+
+    def install(self, *args: str) -> None:
+        proc = self.run("install", *args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture
+def box(tmp_path: Path, keito_server: KeitoServer, keito_config_dir: Path) -> Box:
+    return Box(tmp_path, keito_server, keito_config_dir)
+
+
+def _codex_bin() -> str:
+    from tests.e2e.agents import agents_unavailable_reason, ensure_agents
+
+    reason = agents_unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"real codex binary unavailable: {reason}")
+    return str(ensure_agents().codex)
+
+
+def test_all_checks_pass_after_install_with_claude_code_only(box: Box) -> None:
+    box.install("--agent", "claude-code")
+    code, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    assert code == 0, checks
+    assert checks["keito-skill binary"]["detail"] == str(VENV_BIN / "keito-skill")
+    assert checks["claude-code hooks"]["detail"].startswith("SessionStart, Stop, SessionEnd")
+    assert checks["codex hooks"]["detail"] == "Codex not found here; skipped"
+    assert "Demo User" not in checks["keito credentials"]["detail"]
+    assert "demo@keito.invalid" in checks["keito credentials"]["detail"]
+    assert checks["repo mapping"]["ok"]
+    assert checks["ledger"]["detail"].startswith("0 pending, 0 sent, 0 failed")
+    assert all(c["fix"] is None for c in checks.values())
+
+
+def test_every_failure_names_its_fix(box: Box) -> None:
+    (box.home / ".claude").mkdir()  # Claude Code is in use, but no hooks
+    box.env["KEITO_API_KEY"] = "kto_revoked_secret_77"
+    unmapped = box.tmp / "elsewhere"
+    unmapped.mkdir()
+    (unmapped / ".git").mkdir()
+    proc = box.run("doctor", "--cwd", str(unmapped))
+    assert proc.returncode == 1
+    assert "kto_revoked_secret_77" not in proc.stdout + proc.stderr
+    assert "fix: keito-skill install --agent claude-code" in proc.stdout
+    assert "fix: keito-skill auth login" in proc.stdout
+    assert f"fix: keito-skill init --cwd {unmapped}" in proc.stdout
+    assert proc.stdout.rstrip().endswith("Some checks failed; run the fixes above.")
+
+    _, checks = box.doctor("--cwd", str(unmapped))
+    assert not checks["keito credentials"]["ok"]
+    assert "rejected" in checks["keito credentials"]["detail"]
+
+
+def test_missing_credentials_and_broken_mapping(box: Box) -> None:
+    for name in ("KEITO_API_KEY", "KEITO_ACCOUNT_ID", "KEITO_API_URL"):
+        del box.env[name]
+    config = box.repo / ".keito" / "config.yml"
+    config.write_text("version: 1\nproject_id: p\ntask_id: t\nbilling:\n  duration: hourly\n")
+    code, checks = box.doctor()
+    assert code == 1
+    assert checks["keito credentials"]["fix"] == "keito-skill auth login"
+    mapping = checks["repo mapping"]
+    assert mapping["detail"].startswith(f"{config}:5: billing.duration")
+    assert mapping["fix"].startswith(f"fix line 5 of {config}")
+
+
+def test_stale_hook_binary_and_failed_records(box: Box) -> None:
+    box.install("--agent", "claude-code", "--bin", str(box.tmp / "gone" / "keito-skill"))
+    with Ledger(box.tmp / "skill-home" / "ledger.sqlite3") as ledger:
+        with ledger.write() as db:
+            ledger.put_record(db, "claude-code", "s1", "time_entry", "k1", "2026-11-21", {"a": 1})
+        (record,) = ledger.records()
+        ledger.mark_record(record.id, status="failed", last_error="422 project archived")
+    code, checks = box.doctor()
+    assert code == 1
+    hooks = checks["claude-code hooks"]
+    assert not hooks["ok"] and "gone/keito-skill, which does not exist" in hooks["detail"]
+    assert hooks["fix"] == "keito-skill install --agent claude-code"
+    ledger_check = checks["ledger"]
+    assert not ledger_check["ok"] and "1 failed" in ledger_check["detail"]
+    assert "keito-skill sync --retry-failed" in ledger_check["fix"]
+
+
+def test_codex_untrusted_modified_and_disabled(box: Box) -> None:
+    codex = _codex_bin()
+    codex_home = box.home / ".codex"
+    box.install("--agent", "codex", "--codex-bin", codex)  # no --yes, no TTY: untrusted
+    code, checks = box.doctor("--codex-bin", codex)
+    trust = checks["codex hooks trusted"]
+    assert code == 1 and checks["codex hooks"]["ok"]
+    assert "untrusted" in trust["detail"]
+    assert trust["fix"] == f"keito-skill install --agent codex --yes --codex-bin {codex}"
+
+    box.install("--agent", "codex", "--yes", "--codex-bin", codex)
+    code, checks = box.doctor("--codex-bin", codex)
+    assert code == 0, checks
+    assert checks["codex hooks trusted"]["detail"] == "3 hooks trusted and enabled"
+
+    # Someone edits our hook: its hash changes and Codex stops running it.
+    hooks_file = codex_home / "hooks.json"
+    doc = json.loads(hooks_file.read_text())
+    doc["hooks"]["Stop"][0]["hooks"][0]["timeout"] = 11
+    hooks_file.write_text(json.dumps(doc))
+    _, checks = box.doctor("--codex-bin", codex)
+    assert "stop: modified" in checks["codex hooks trusted"]["detail"]
+
+    # Re-install restores it; then the user disables one in Codex's /hooks screen.
+    box.install("--agent", "codex", "--yes", "--codex-bin", codex)
+    env = {**os.environ, "HOME": str(box.home)}
+    key = next(h.key for h in list_hooks(codex, codex_home, env=env) if h.event == "sessionEnd")
+    config = codex_home / "config.toml"
+    header = f'[hooks.state."{key}"]\n'
+    assert header in config.read_text()
+    config.write_text(config.read_text().replace(header, header + "enabled = false\n"))
+    _, checks = box.doctor("--codex-bin", codex)
+    trust = checks["codex hooks trusted"]
+    assert trust["detail"] == "Codex will not run: sessionEnd: disabled"
+    assert trust["fix"] == "enable keito-skill's hooks in Codex's /hooks screen"
+
+
+def test_codex_hooks_without_codex_binary(box: Box) -> None:
+    box.install("--agent", "codex", "--codex-bin", str(box.tmp / "none"))
+    code, checks = box.doctor("--codex-bin", str(box.tmp / "none"))
+    assert code == 1
+    assert checks["codex hooks"]["ok"]
+    trust = checks["codex hooks trusted"]
+    assert not trust["ok"] and "codex not found" in trust["detail"]
