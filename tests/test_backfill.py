@@ -1,0 +1,520 @@
+"""Backfill against real transcripts, a real ledger and the local Keito server over HTTP.
+
+The bar: whatever order hooks and backfill run in, and however often, every session ends
+up as one time entry per session-day with expenses summing to the transcript's truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.corpus import generate
+from keito_skill.backfill import BackfillOptions, run_backfill
+from keito_skill.keito import KeitoClient
+from keito_skill.ledger import Ledger
+from keito_skill.recorder import record
+from keito_skill.summary import summarize
+from keito_skill.sync import run_sync
+from keito_skill.transcripts import discover, parse_session, session_id_for
+from tests.keito_server import KeitoServer
+from tests.sessions_kit import (
+    cli,
+    copy_session,
+    expense_tokens,
+    make_repo,
+    remote,
+    skill_env,
+    split_at_first_end,
+)
+from tests.transcript_data import CLAUDE_DIR, CODEX_DIR, TOKEN_KEYS, truth
+
+AGENTS = ["claude-code", "codex"]
+FIXTURE_CWD = "/home/dev/src/acme-api"
+HOUR_AGO = time.time() - 3600
+
+
+def _truth_totals(agent: str) -> dict[str, int]:
+    per_model = truth(CLAUDE_DIR if agent == "claude-code" else CODEX_DIR)
+    return {k: sum(m[k] for m in per_model.values()) for k in TOKEN_KEYS}
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Day slices are local days: pin the zone so the fixtures' and corpus' dates are known."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    skill_home = tmp_path / "skill-home"
+    monkeypatch.setenv("KEITO_SKILL_HOME", str(skill_home))
+    return skill_home
+
+
+@pytest.fixture
+def ledger(home: Path) -> Iterator[Ledger]:
+    with Ledger() as opened:
+        yield opened
+
+
+def _client(server: KeitoServer) -> KeitoClient:
+    return KeitoClient(
+        server.url, server.api_key, server.account_id, timeout=5.0, max_retries=2, backoff_base=0.01
+    )
+
+
+def place(
+    agent: str, base: Path, cwd: Path, *, text: str | None = None, mtime: float | None = HOUR_AGO
+) -> tuple[str, Path]:
+    """A fixture session where its agent keeps transcripts under ``base``, run in ``cwd``.
+
+    ``text`` replaces the transcript's content (e.g. only its first half); ``mtime`` is when
+    the agent last wrote it (an hour ago by default: a finished session), None for now.
+    """
+    folder = (
+        base / "claude" / "projects" / "-repo"
+        if agent == "claude-code"
+        else base / "codex" / "sessions" / "2026" / "11" / "21"
+    )
+    session_id, path = copy_session(agent, folder)
+    body = path.read_text().replace(FIXTURE_CWD, str(cwd))
+    if text is not None:
+        body = text.replace(FIXTURE_CWD, str(cwd))
+    path.write_text(body)
+    if mtime is not None:
+        os.utime(path, (mtime, mtime))
+    return session_id, path
+
+
+def _options(base: Path, **kw: object) -> BackfillOptions:
+    return BackfillOptions(
+        claude_dirs=[base / "claude"],
+        codex_dirs=[base / "codex"],
+        workers=1,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---- fixtures through the CLI, end to end --------------------------------------------
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_backfill_sends_each_session_once_and_again_sends_nothing(
+    agent: str, keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    base = tmp_path / "agents"
+    session_id, path = place(agent, base, repo)
+    env = skill_env(home, keito_server, keito_config_dir)
+    args = ["backfill", "--json", "--claude-dir", str(base / "claude")]
+    args += ["--codex-dir", str(base / "codex")]
+    first = cli(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    out = json.loads(first.stdout)
+    assert [s["session_id"] for s in out["sessions"]] == [session_id]
+    item = out["sessions"][0]
+    assert item["agent"] == agent
+    assert item["status"] == "new" and item["ended"] is True
+    assert item["repo"] == str(repo)
+    assert (item["project_id"], item["task_id"]) == (keito_server.project_id, keito_server.task_id)
+    assert item["spent_dates"] == ["2026-11-21"]
+    assert item["totals"] == _truth_totals(agent)
+    assert item["cost_usd"] > 0 and item["hours"] > 0
+    assert out["summary"]["bytes_read"] == path.stat().st_size
+    assert out["sync"]["sent"]["created"] >= 2
+
+    entries = remote(keito_server, "time_entries")
+    assert [e["metadata"]["session_id"] for e in entries] == [session_id]
+    assert entries[0]["spent_date"] == "2026-11-21"
+    assert entries[0]["hours"] == pytest.approx(item["hours"], abs=1e-4)
+    expenses = remote(keito_server, "expenses")
+    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    assert sum(e["total_cost"] for e in expenses) == pytest.approx(item["cost_usd"], abs=1e-6)
+
+    with Ledger() as ledger:
+        row = ledger.session(agent, session_id)
+    assert row is not None
+    assert (row.origin, row.ended, row.end_reason) == ("backfill", True, "backfill")
+    assert row.transcript_path == str(path) and row.cwd == str(repo)
+
+    again = json.loads(cli(*args, env=env).stdout)
+    assert again["sessions"] == []
+    assert again["summary"]["sessions_unchanged"] == 1
+    assert again["summary"]["bytes_read"] == 0
+    assert len(remote(keito_server, "time_entries")) == 1
+    assert len(remote(keito_server, "expenses")) == len(expenses)
+
+
+def test_dry_run_writes_nothing_and_lists_unmapped_sessions(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    base = tmp_path / "agents"
+    mapped_id, mapped_path = place("claude-code", base, repo)
+    unmapped_id, unmapped_path = place("codex", base, bare)
+    env = skill_env(home, keito_server, keito_config_dir)
+    args = ["backfill", "--dry-run", "--json", "--claude-dir", str(base / "claude")]
+    args += ["--codex-dir", str(base / "codex")]
+
+    result = cli(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert not (home / "ledger.sqlite3").exists()
+    by_id = {s["session_id"]: s for s in out["sessions"]}
+    assert by_id[unmapped_id]["status"] == "unmapped"
+    assert by_id[unmapped_id]["project_id"] is None
+    assert by_id[unmapped_id]["totals"] == _truth_totals("codex")
+    assert by_id[mapped_id]["status"] == "new"
+    assert by_id[mapped_id]["project_id"] == keito_server.project_id
+    assert by_id[mapped_id]["totals"] == _truth_totals("claude-code")
+    assert out["summary"]["dry_run"] is True and out["sync"] is None
+
+    # An existing ledger is read (checkpoints) but not changed by a byte.
+    with Ledger() as ledger:
+        record(ledger, "claude-code", mapped_id, mapped_path, cwd=str(repo))
+    before = _digest(home / "ledger.sqlite3")
+    out = json.loads(cli(*args, env=env).stdout)
+    assert _digest(home / "ledger.sqlite3") == before
+    assert {s["session_id"] for s in out["sessions"]} == {mapped_id, unmapped_id}
+    # The recorded Claude session is not re-read (its checkpoint is at the end of its file).
+    assert out["summary"]["bytes_read"] == unmapped_path.stat().st_size
+    table = cli(*args[:1], "--dry-run", *args[3:], env=env)
+    assert table.returncode == 0 and "Dry run: nothing was written or sent." in table.stdout
+    assert remote(keito_server, "time_entries") == []
+
+
+# ---- idempotent with the hooks ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_hooks_then_backfill_records_nothing_new(
+    agent: str, keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    base = tmp_path / "agents"
+    session_id, path = place(agent, base, repo)
+    record(ledger, agent, session_id, path, cwd=str(repo), end_reason="exit")
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    sent = len(remote(keito_server, "expenses"))
+
+    report = run_backfill(_options(base), ledger)
+    assert report.sessions == [] and report.unchanged == 1 and report.bytes_read == 0
+    with _client(keito_server) as client:
+        again = run_sync(ledger, client)
+    assert (again.sent.created, again.sent.updated) == (0, 0)
+    assert len(remote(keito_server, "time_entries")) == 1
+    expenses = remote(keito_server, "expenses")
+    assert len(expenses) == sent
+    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    row = ledger.session(agent, session_id)
+    assert row is not None and row.origin == "hook" and row.end_reason == "exit"
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_backfill_then_hooks_still_one_entry(
+    agent: str, keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Backfill meets a live session (recent writes: recorded, not ended); its hooks finish."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    base = tmp_path / "agents"
+    session_id, path = place(agent, base, repo, mtime=None)
+    report = run_backfill(_options(base), ledger)
+    assert [(r.session_id, r.ended) for r in report.sessions] == [(session_id, False)]
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    assert len(remote(keito_server, "time_entries")) == 1
+    assert remote(keito_server, "expenses") == []  # not ended: usage not expensed yet
+
+    # The agent's SessionEnd hook, as the hooks call it.
+    record(ledger, agent, session_id, str(path), cwd=str(repo), end_reason="exit")
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    assert len(remote(keito_server, "time_entries")) == 1
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == _truth_totals(agent)
+    # And backfill afterwards: nothing changes.
+    assert run_backfill(_options(base), ledger).sessions == []
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_killed_agent_is_finished_by_backfill(
+    agent: str, keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Hooks saw the first prompt; the agent was killed later with no SessionEnd."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    base = tmp_path / "agents"
+    session_id, path = place(agent, base, repo)
+    full = path.read_text()
+    first, _ = split_at_first_end(agent, full)
+    path.write_text(first)
+    record(ledger, agent, session_id, path, cwd=str(repo))  # a Stop hook, mid-session
+    recorded = path.stat().st_size
+    path.write_text(full)  # the agent went on, then died: no hook ran again
+    os.utime(path, (HOUR_AGO, HOUR_AGO))
+
+    report = run_backfill(_options(base), ledger)
+    assert [(r.session_id, r.recorded, r.ended) for r in report.sessions] == [
+        (session_id, "updated", True)
+    ]
+    assert report.bytes_read == len(full.encode()) - recorded  # only the new bytes
+    row = ledger.session(agent, session_id)
+    assert row is not None and (row.ended, row.end_reason, row.origin) == (True, "backfill", "hook")
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    assert len(remote(keito_server, "time_entries")) == 1
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == _truth_totals(agent)
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_resume_after_backfill_adds_a_segment_summing_to_truth(
+    agent: str, keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    base = tmp_path / "agents"
+    session_id, path = place(agent, base, repo)
+    full = path.read_text()
+    first, _ = split_at_first_end(agent, full)
+    path.write_text(first)
+    os.utime(path, (HOUR_AGO, HOUR_AGO))
+    run_backfill(_options(base), ledger)
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    part = expense_tokens(remote(keito_server, "expenses"), session_id)
+    assert 0 < part["output_tokens"] < _truth_totals(agent)["output_tokens"]
+
+    path.write_text(full)  # resumed later, without hooks, and finished
+    os.utime(path, (HOUR_AGO + 60, HOUR_AGO + 60))
+    report = run_backfill(_options(base), ledger)
+    assert [r.recorded for r in report.sessions] == ["updated"]
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    expenses = remote(keito_server, "expenses")
+    assert {e["metadata"]["segment_number"] for e in expenses} == {1, 2}
+    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    assert len(remote(keito_server, "time_entries")) == 1
+
+
+def test_recent_session_is_recorded_open_then_ended_without_rereading(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(
+        tmp_path / "repo", None, project_id="p", task_id="t", billing={"idle_minutes": 2}
+    )
+    base = tmp_path / "agents"
+    session_id, path = place("codex", base, repo, mtime=time.time() - 60)
+    first = run_backfill(_options(base), ledger)
+    assert [r.ended for r in first.sessions] == [False]  # quiet 1 min < idle 2 min
+    row = ledger.session("codex", session_id)
+    assert row is not None and not row.ended and row.idle_seconds == 120
+    os.utime(path, (time.time() - 180, time.time() - 180))
+    second = run_backfill(_options(base), ledger)
+    assert [(r.recorded, r.ended) for r in second.sessions] == [("ended", True)]
+    assert second.bytes_read == 0
+    row = ledger.session("codex", session_id)
+    assert row is not None and row.ended and row.end_reason == "backfill"
+
+
+def test_since_and_until_select_sessions_by_activity(ledger: Ledger, tmp_path: Path) -> None:
+    base = tmp_path / "agents"
+    session_id, _ = place("claude-code", base, tmp_path)
+    assert run_backfill(_options(base, until=_date("2026-11-20"), dry_run=True)).sessions == []
+    assert run_backfill(_options(base, since=_date("2026-11-22"), dry_run=True)).sessions == []
+    window = _options(base, since=_date("2026-11-21"), until=_date("2026-11-21"))
+    assert [r.session_id for r in run_backfill(window, ledger).sessions] == [session_id]
+
+
+def _date(text: str) -> object:
+    from datetime import date
+
+    return date.fromisoformat(text)
+
+
+# ---- overrides -------------------------------------------------------------------------
+
+
+def test_overrides_apply_only_to_sessions_without_mapping(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server, metadata={"from": "repo"})
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    base = tmp_path / "agents"
+    mapped_id, _ = place("claude-code", base, repo)
+    loose_id, _ = place("codex", base, bare)
+    report = run_backfill(
+        _options(base, project_id=keito_server.project_id, task_id=keito_server.task_id), ledger
+    )
+    statuses = {r.session_id: r.policy.status for r in report.sessions}
+    assert statuses == {mapped_id: "mapped", loose_id: "override"}
+    mapped = ledger.session("claude-code", mapped_id)
+    loose = ledger.session("codex", loose_id)
+    assert mapped is not None and mapped.override_project_id is None
+    assert loose is not None and loose.override_project_id == keito_server.project_id
+
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    entries = {e["metadata"]["session_id"]: e for e in remote(keito_server, "time_entries")}
+    assert set(entries) == {mapped_id, loose_id}
+    assert entries[mapped_id]["metadata"].get("from") == "repo"
+    assert "from" not in entries[loose_id]["metadata"]
+    assert entries[loose_id]["task_id"] == keito_server.task_id
+    loose = ledger.session("codex", loose_id)
+    assert loose is not None and loose.mapping_status == "mapped"
+    assert loose.mapping_detail == "override (backfill --project/--task)"
+    assert expense_tokens(remote(keito_server, "expenses"), loose_id) == _truth_totals("codex")
+
+
+def test_repo_config_wins_over_an_override(ledger: Ledger, tmp_path: Path) -> None:
+    """A session that gains a mapping later bills to the repo's project, not the override."""
+    bare = tmp_path / "later"
+    bare.mkdir()
+    base = tmp_path / "agents"
+    session_id, _ = place("claude-code", base, bare)
+    run_backfill(_options(base, project_id="proj_override", task_id="task_override"), ledger)
+    run_sync(ledger, None)
+    payloads = [r.payload for r in ledger.records("kind = 'time_entry'")]
+    assert [(p["project_id"], p["task_id"]) for p in payloads] == [
+        ("proj_override", "task_override")
+    ]
+    make_repo(bare, None, project_id="proj_repo", task_id="task_repo")
+    ledger.set_session("claude-code", session_id, dirty=1)
+    run_sync(ledger, None)
+    payloads = [r.payload for r in ledger.records("kind = 'time_entry'")]
+    assert [(p["project_id"], p["task_id"]) for p in payloads] == [("proj_repo", "task_repo")]
+
+
+def test_override_is_given_to_sessions_already_recorded_unmapped(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    base = tmp_path / "agents"
+    session_id, path = place("codex", base, tmp_path)
+    record(ledger, "codex", session_id, path, cwd=str(tmp_path), end_reason="exit")
+    run_sync(ledger, None)
+    row = ledger.session("codex", session_id)
+    assert row is not None and row.mapping_status == "unmapped"
+    report = run_backfill(_options(base, project_id="p1", task_id="t1"), ledger)
+    assert [r.recorded for r in report.sessions] == ["override"] and report.bytes_read == 0
+    run_sync(ledger, None)
+    row = ledger.session("codex", session_id)
+    assert row is not None and (row.mapping_status, row.project_id) == ("mapped", "p1")
+
+
+def test_ledger_from_schema_1_gains_override_columns(home: Path) -> None:
+    with Ledger() as ledger:
+        ledger.touch_session("codex", "s1", cwd="/x")
+    db = sqlite3.connect(home / "ledger.sqlite3")
+    db.execute("ALTER TABLE sessions DROP COLUMN override_project_id")
+    db.execute("ALTER TABLE sessions DROP COLUMN override_task_id")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    with Ledger() as ledger:
+        row = ledger.session("codex", "s1")
+        assert row is not None and row.cwd == "/x" and row.override_project_id is None
+        ledger.set_session("codex", "s1", override_project_id="p", override_task_id="t")
+        again = ledger.session("codex", "s1")
+        assert again is not None and (again.override_project_id, again.override_task_id) == (
+            "p",
+            "t",
+        )
+
+
+# ---- a generated corpus: totals, parallelism, checkpoints ------------------------------
+
+
+def test_corpus_backfill_equals_sessions_one_by_one(ledger: Ledger, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo", None, project_id="p", task_id="t")
+    corpus = generate(
+        tmp_path / "corpus",
+        size_bytes=24_000_000,
+        seed=11,
+        cwds=[str(repo), str(tmp_path / "elsewhere")],
+        mean_session_bytes=30_000,
+        big_line_bytes=250_000,
+    )
+    assert len(corpus.sessions) >= 200
+    options = BackfillOptions(
+        claude_dirs=[corpus.claude_dir], codex_dirs=[corpus.codex_dir], workers=2
+    )
+    report = run_backfill(options, ledger)
+    assert report.workers == 2 and report.errors == []
+    assert report.bytes_read == corpus.bytes
+    got = {(r.agent, r.session_id): r for r in report.sessions}
+    assert len(got) == len(corpus.sessions)
+
+    # The reference: each session parsed alone, from scratch, in this process.
+    one_by_one = {}
+    for agent, main, sides in discover(
+        claude_dirs=[corpus.claude_dir], codex_dirs=[corpus.codex_dir]
+    ):
+        states, paths = parse_session(main, agent=agent, sides=sides)
+        one_by_one[(agent, session_id_for(agent, main))] = summarize(
+            states, [str(p) for p in paths]
+        )
+    for truth_row in corpus.sessions:
+        key = (truth_row.agent, truth_row.session_id)
+        result = got[key]
+        assert result.summary.totals.model_dump() == truth_row.totals(), key
+        assert result.summary.totals == one_by_one[key].totals
+        assert result.summary.cost_usd == pytest.approx(one_by_one[key].cost_usd, abs=1e-9)
+        assert [d.date.isoformat() for d in result.summary.days] == truth_row.days
+        assert result.ended
+        if truth_row.agent == "claude-code":
+            assert result.summary.cost_usd == pytest.approx(truth_row.agent_cost_usd, abs=1e-6)
+
+    rows = ledger.sessions()
+    assert len(rows) == len(corpus.sessions)
+    assert all(r.ended and r.end_reason == "backfill" and r.origin == "backfill" for r in rows)
+    sizes = {str(p): p.stat().st_size for p in corpus.root.rglob("*.jsonl")}
+    for row in rows:
+        for path, checkpoint in row.checkpoints.items():
+            assert checkpoint["offset"] == sizes[path]
+
+    # Materialised: every mapped session's expenses add up to the corpus truth.
+    run_sync(ledger, None)
+    mapped = [s for s in corpus.sessions if s.cwd == str(repo)]
+    wanted = dict.fromkeys(TOKEN_KEYS, 0)
+    for session in mapped:
+        for key, value in session.totals().items():
+            wanted[key] += value
+    carried = dict.fromkeys(TOKEN_KEYS, 0)
+    for rec in ledger.records("kind = 'expense'"):
+        for key in TOKEN_KEYS:
+            carried[key] += rec.payload["metadata"][key]
+    assert carried == wanted
+    days = sum(len(s.days) for s in mapped)
+    assert len(ledger.records("kind = 'time_entry'")) == days
+
+    # Second run: nothing is re-read; one appended line is all that is read.
+    again = run_backfill(options, ledger)
+    assert (again.sessions, again.bytes_read, again.unchanged) == ([], 0, len(corpus.sessions))
+    target = Path(corpus.sessions[1].path)
+    line = (
+        '{"timestamp":"2026-10-30T10:00:00.000Z","type":"event_msg",'
+        '"payload":{"type":"user_message","message":"one more"}}\n'
+    )
+    with target.open("a") as handle:
+        handle.write(line)
+    os.utime(target, (HOUR_AGO, HOUR_AGO))
+    third = run_backfill(options, ledger)
+    assert third.bytes_read == len(line) and [r.session_id for r in third.sessions] == [
+        corpus.sessions[1].session_id
+    ]
