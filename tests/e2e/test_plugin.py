@@ -1,4 +1,4 @@
-"""The repository is a Claude Code plugin marketplace: add it, install ``keito``, run.
+"""The repository as a Claude Code plugin marketplace, and `install --yes` hooks that run.
 
 Uses the real Claude Code 2.1.328 in a sandbox HOME against the stub model. Checks that
 ``claude plugin marketplace add`` + ``claude plugin install keito@keito-skill`` succeed,
@@ -10,6 +10,10 @@ The marketplace added is an export of the repository as a clone of it would look
 tracked and non-ignored files): for a local path Claude Code copies the *whole* directory
 into its plugin cache, which for a working checkout means ``.venv`` and ``.e2e-cache``
 (over 1 GB). A user adding the GitHub repository gets exactly the exported files.
+
+The second test runs ``keito-skill install --agent all --yes`` into the sandbox and then
+the real Codex and Claude Code: an installed-but-untrusted Codex hook would silently not
+run, so this is the proof that install leaves hooks that actually run.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +122,38 @@ def test_marketplace_add_install_and_hooks_fire(agent_sandbox: AgentSandbox) -> 
     payloads = [json.loads(c["stdin"]) for c in calls]
     assert [p["hook_event_name"] for p in payloads] == ["SessionStart", "Stop", "SessionEnd"]
     assert {p["session_id"] for p in payloads} == {run.session_id}
+
+
+def test_install_yes_leaves_hooks_that_really_run(agent_sandbox: AgentSandbox) -> None:
+    """``keito-skill install --agent all --yes``: both real agents then call our hooks."""
+    box = agent_sandbox
+    fake = box.root / "fake-bin" / "keito-skill"
+    fake.parent.mkdir()
+    fake.write_text(_FAKE_KEITO_SKILL)
+    fake.chmod(0o755)
+    env = {**box.codex_env(), "KEITO_SKILL_HOME": str(box.root / "skill-home")}
+    args = ["install", "--agent", "all", "--yes", "--bin", str(fake)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "keito_skill", *args, "--codex-bin", str(box.bins.codex)],
+        env=env,
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "hooks trusted" in proc.stdout
+
+    log = fake.parent / "calls.jsonl"
+    codex_run = box.run_codex("Review the module").check()
+    claude_run = box.run_claude("Review the module").check()
+    calls = _calls(log)
+    by_agent: dict[str, list[str]] = {}
+    for call in calls:
+        by_agent.setdefault(call["argv"][-1], []).append(call["argv"][1])
+        assert call["argv"][0] == "hook" and call["argv"][2] == "--agent"
+    expected = ["session-start", "stop", "session-end"]
+    assert by_agent == {"codex": expected, "claude-code": expected}
+    sessions = {c["argv"][-1]: json.loads(c["stdin"])["session_id"] for c in calls}
+    assert sessions == {"codex": codex_run.session_id, "claude-code": claude_run.session_id}
