@@ -55,7 +55,7 @@ _CLAUDE_PRICES = {
     "claude-haiku-4-5": (1.0, 1.25, 0.10, 5.0),
 }
 BASE_DAY = datetime(2026, 9, 1, tzinfo=UTC)
-TRUTH_FILE = "truth.jsonl"
+TRUTH_FILE = "truth.ndjson"  # not *.jsonl: nothing mistakes it for a transcript
 
 
 @dataclass
@@ -145,6 +145,7 @@ class _Writer:
         self.truth = truth
         self.chunks: dict[Path, list[str]] = {}
         self.days: set[str] = set()
+        self.first: str | None = None
 
     def line(self, path: Path, obj: dict[str, Any]) -> None:
         text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
@@ -152,6 +153,7 @@ class _Writer:
         ts = obj.get("timestamp")
         if isinstance(ts, str):
             self.days.add(ts[:10])
+            self.first = self.first or ts
 
     def usage(self, ts: float, model: str, counts: dict[str, int]) -> None:
         for slot in (
@@ -172,7 +174,10 @@ class _Writer:
             total += len(data)
             os.utime(path, (self.truth.last_ts, self.truth.last_ts))
         self.truth.bytes = total
+        self.truth.side_paths = sorted(str(p) for p in self.chunks if str(p) != self.truth.path)
         self.truth.days = sorted(self.days)
+        if self.first is not None:
+            self.truth.first_ts = datetime.fromisoformat(self.first).timestamp()
 
 
 class _Clock:
@@ -236,7 +241,6 @@ def _claude_session(
         side = (
             root / "projects" / slug / sid / "subagents" / f"agent-{rng.getrandbits(32):08x}.jsonl"
         )
-        truth.side_paths.append(str(side))
     written = 0
     prompts = 0
     parent: str | None = None
@@ -771,19 +775,24 @@ def generate(
         written += truth.bytes
         index += 1
     corpus = Corpus(root, claude_dir, codex_dir, sessions)
-    with (root / TRUTH_FILE).open("w") as handle:
+    with (root / TRUTH_FILE).open("w") as handle:  # paths relative: the corpus can move
         for session in sessions:
-            handle.write(json.dumps(asdict(session), separators=(",", ":")) + "\n")
+            row = asdict(session)
+            row["path"] = str(Path(session.path).relative_to(root))
+            row["side_paths"] = [str(Path(p).relative_to(root)) for p in session.side_paths]
+            handle.write(json.dumps(row, separators=(",", ":")) + "\n")
     return corpus
 
 
 def load(root: Path) -> Corpus:
     """A corpus written earlier by :func:`generate` (benchmarks reuse a big one)."""
-    sessions = [
-        SessionTruth(**json.loads(line))
-        for line in (root / TRUTH_FILE).read_text().splitlines()
-        if line.strip()
-    ]
+    sessions = []
+    for line in (root / TRUTH_FILE).read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            row["path"] = str(root / row["path"])
+            row["side_paths"] = [str(root / p) for p in row["side_paths"]]
+            sessions.append(SessionTruth(**row))
     return Corpus(root, root / "claude", root / "codex", sessions)
 
 
