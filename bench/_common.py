@@ -38,12 +38,9 @@ def corpus(size_bytes: int, seed: int = SEED, **kw: Any) -> corpus_mod.Corpus:
     root = CACHE / f"corpus-{size_bytes}-s{seed}{extra}"
     if (root / corpus_mod.TRUTH_FILE).exists():
         return corpus_mod.load(root)
-    partial = root.with_name(root.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    made = corpus_mod.generate(partial, size_bytes=size_bytes, seed=seed, **kw)
-    del made
-    partial.rename(root)
-    return corpus_mod.load(root)
+    shutil.rmtree(root, ignore_errors=True)  # an interrupted generation: start over
+    # Absolute paths in the truth file: the benchmarks run from any directory.
+    return corpus_mod.generate(root.resolve(), size_bytes=size_bytes, seed=seed, **kw)
 
 
 def warm(paths: list[Path]) -> int:
