@@ -89,6 +89,27 @@ def test_all_checks_pass_after_install_with_claude_code_only(box: Box) -> None:
     assert all(c["fix"] is None for c in checks.values())
 
 
+def test_claude_hooks_from_the_plugin_count(box: Box) -> None:
+    plugins = box.home / ".claude" / "plugins"
+    plugins.mkdir(parents=True)
+    (plugins / "installed_plugins.json").write_text(
+        json.dumps({"version": 2, "plugins": {"keito@keito-skill": [{"scope": "user"}]}})
+    )
+    _, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    assert checks["claude-code hooks"] == {
+        "name": "claude-code hooks",
+        "ok": True,
+        "detail": "provided by the keito Claude Code plugin",
+        "fix": None,
+    }
+    box.install("--agent", "claude-code")
+    _, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    assert (
+        "the keito plugin is installed too: hooks run twice"
+        in (checks["claude-code hooks"]["detail"])
+    )
+
+
 def test_every_failure_names_its_fix(box: Box) -> None:
     (box.home / ".claude").mkdir()  # Claude Code is in use, but no hooks
     box.env["KEITO_API_KEY"] = "kto_revoked_secret_77"

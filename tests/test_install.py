@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from keito_skill.cli import install_cmd
 from keito_skill.install._jsonfile import BACKUP_SUFFIX, is_our_command, merge_hooks
 from keito_skill.install.claude import hook_specs
 from keito_skill.install.codex_trust import HookInfo, list_hooks, untrusted_hooks
@@ -288,7 +290,8 @@ def test_broken_settings_file_is_left_alone(box: Home) -> None:
 # ---- Codex trust, with the real codex app-server ------------------------------------
 
 
-def test_yes_trusts_our_codex_hooks_only(box: Home) -> None:
+@pytest.mark.parametrize("ask_codex", [True, False], ids=["keys-from-codex", "keys-derived"])
+def test_yes_trusts_our_codex_hooks_only(box: Home, ask_codex: bool) -> None:
     codex = _codex_bin()
     (box.codex / "hooks.json").write_text(json.dumps(CODEX_HOOKS))
     (box.codex / "config.toml").write_text('# mine\nmodel = "gpt-5-codex"\n')
@@ -307,7 +310,8 @@ def test_yes_trusts_our_codex_hooks_only(box: Home) -> None:
     assert "already trusted" in again.stdout
     assert (box.codex / "config.toml").read_text() == config
 
-    box.run("uninstall", "--agent", "codex", "--codex-bin", codex)
+    # Without codex to list the keys, uninstall derives them from hooks.json positions.
+    box.run("uninstall", "--agent", "codex", *(["--codex-bin", codex] if ask_codex else []))
     left = tomllib.loads((box.codex / "config.toml").read_text())
     assert left == {"model": "gpt-5-codex"}
     assert box.codex_hooks() == CODEX_HOOKS
@@ -322,6 +326,25 @@ def test_without_tty_or_yes_hooks_are_installed_untrusted_and_the_fix_printed(bo
     assert "NOT trusted" in out.stdout
     assert len(untrusted_hooks(codex, box.codex, select=_is_ours, env=box.env)) == 3
     assert not (box.codex / "config.toml").exists()
+
+
+@pytest.mark.parametrize(("answer", "trusted"), [("y\n", True), ("n\n", False)])
+def test_on_a_terminal_install_asks_before_trusting(
+    box: Home, monkeypatch: pytest.MonkeyPatch, answer: str, trusted: bool
+) -> None:
+    codex = _codex_bin()
+    for name in ("HOME", "KEITO_SKILL_HOME"):
+        monkeypatch.setenv(name, box.env[name])
+    monkeypatch.delenv("CODEX_HOME", raising=False)
+    monkeypatch.setattr(install_cmd, "_interactive", lambda: True)  # CliRunner has no TTY
+    args = ["--agent", "codex", "--bin", FAKE_BIN, "--codex-bin", codex]
+    result = CliRunner().invoke(install_cmd.install, args, input=answer)
+    assert result.exit_code == 0, result.output
+    assert "Trust keito-skill's 3 hooks" in result.output
+    left = untrusted_hooks(codex, box.codex, select=_is_ours, env=box.env)
+    assert len(left) == (0 if trusted else 3)
+    if not trusted:
+        assert "Trust them later with: keito-skill install --agent codex --yes" in result.output
 
 
 # ---- the plugin hook wrapper --------------------------------------------------------
