@@ -1,0 +1,144 @@
+"""``watch``: follow the transcript directories; record, finalise idle sessions, sync."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from keito_skill.ledger import Ledger
+from keito_skill.logs import file_logger
+
+
+def _sync_once() -> dict[str, Any] | None:
+    from keito_skill.cli.sync_cmd import open_client
+    from keito_skill.sync import run_sync
+
+    client, offline, _ = open_client()
+    try:
+        with Ledger() as ledger:
+            return run_sync(ledger, client, offline_reason=offline, wait=10.0).to_dict()
+    finally:
+        if client is not None:
+            client.close()
+
+
+@click.command()
+@click.option(
+    "--claude-dir",
+    "claude_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Claude Code config dir (default: CLAUDE_CONFIG_DIR or ~/.claude). Repeatable.",
+)
+@click.option(
+    "--codex-dir",
+    "codex_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Codex home (default: CODEX_HOME or ~/.codex). Repeatable.",
+)
+@click.option(
+    "--idle-minutes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="End sessions quiet this long (default: each repo's billing.idle_minutes, else 5).",
+)
+@click.option("--idle-seconds", type=click.FloatRange(min=0.1), default=None, hidden=True)
+@click.option("--sync-delay", type=click.FloatRange(min=0.0), default=10.0, hidden=True)
+@click.option("--no-sync", is_flag=True, help="Record only; do not send to Keito.")
+@click.option(
+    "--once", is_flag=True, help="One pass (catch up, end idle sessions, sync), then exit."
+)
+@click.option(
+    "--print-service",
+    type=click.Choice(["systemd", "launchd"]),
+    default=None,
+    help="Print a user-service definition that runs `keito-skill watch`, and exit.",
+)
+@click.option(
+    "--install-service",
+    is_flag=True,
+    help="Write that service file to its user path (systemd on Linux, launchd on macOS).",
+)
+def watch(
+    claude_dirs: tuple[Path, ...],
+    codex_dirs: tuple[Path, ...],
+    idle_minutes: int | None,
+    idle_seconds: float | None,
+    sync_delay: float,
+    no_sync: bool,
+    once: bool,
+    print_service: str | None,
+    install_service: bool,
+) -> None:
+    """Record sessions as their transcripts change; end the ones that went idle.
+
+    Catches what hooks miss: agents killed before SessionEnd (ended after the repo's
+    billing.idle_minutes of quiet), agents running without hooks, and syncs shortly after
+    changes. Stops cleanly on SIGINT/SIGTERM. Run it as a user service: see
+    --print-service and --install-service.
+    """
+    from keito_skill.install import service
+
+    extra = _service_args(claude_dirs, codex_dirs, idle_minutes, no_sync)
+    if print_service is not None and not install_service:
+        click.echo(service.render(print_service, extra_args=extra), nl=False)
+        return
+    if install_service:
+        kind = print_service or service.default_kind()
+        path = service.install(kind, extra_args=extra)
+        click.echo(f"Wrote {path}")
+        click.echo(f"Start it with: {service.start_hint(kind, path)}")
+        return
+
+    from keito_skill.watch import Watcher
+
+    log = file_logger()
+
+    def say(message: str) -> None:
+        log.info("watch: %s", message)
+        click.echo(f"keito-skill watch: {message}", err=True)
+
+    quiet = idle_seconds if idle_seconds is not None else (idle_minutes or 0) * 60 or None
+    with Ledger() as ledger:
+        watcher = Watcher(
+            ledger,
+            claude_dirs=[p.expanduser() for p in claude_dirs] or None,
+            codex_dirs=[p.expanduser() for p in codex_dirs] or None,
+            quiet_seconds=quiet,
+            sync=None if no_sync else _sync_once,
+            sync_delay=sync_delay,
+            log=say,
+        )
+
+        def stop(signum: int, _frame: object) -> None:
+            say(f"stopping ({signal.Signals(signum).name})")
+            watcher.request_stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        watcher.run(once=once)
+    sys.exit(0)
+
+
+def _service_args(
+    claude_dirs: tuple[Path, ...],
+    codex_dirs: tuple[Path, ...],
+    idle_minutes: int | None,
+    no_sync: bool,
+) -> list[str]:
+    """The options given now, carried into the service's command line (absolute paths)."""
+    args: list[str] = []
+    for path in claude_dirs:
+        args += ["--claude-dir", str(path.expanduser().absolute())]
+    for path in codex_dirs:
+        args += ["--codex-dir", str(path.expanduser().absolute())]
+    if idle_minutes:
+        args += ["--idle-minutes", str(idle_minutes)]
+    if no_sync:
+        args.append("--no-sync")
+    return args

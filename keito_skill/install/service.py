@@ -1,0 +1,126 @@
+"""Running ``keito-skill watch`` as a user service: a systemd user unit or a launchd agent.
+
+The watcher only helps if it is always running, so it belongs to the user's service
+manager, which starts it at login and restarts it if it dies. The service runs the
+absolute path of this very installation (a service has no shell ``PATH`` or virtualenv),
+and carries the directory variables set at install time (``KEITO_SKILL_HOME``,
+``CLAUDE_CONFIG_DIR``, ``CODEX_HOME``, ``KEITO_CONFIG_DIR``) so it watches what the user's
+shell would. Never secrets: the API key stays in the Keito CLI config the service reads.
+"""
+
+from __future__ import annotations
+
+import os
+import plistlib
+import shutil
+import sys
+from pathlib import Path
+
+from keito_skill.ledger import skill_home
+
+LABEL = "io.keito.skill.watch"
+SYSTEMD_UNIT = "keito-skill-watch.service"
+KINDS = ("systemd", "launchd")
+CARRIED_ENV = ("KEITO_SKILL_HOME", "CLAUDE_CONFIG_DIR", "CODEX_HOME", "KEITO_CONFIG_DIR")
+
+
+def default_kind() -> str:
+    """launchd on macOS, systemd elsewhere."""
+    return "launchd" if sys.platform == "darwin" else "systemd"
+
+
+def command() -> list[str]:
+    """The absolute command that runs keito-skill from this installation."""
+    beside = Path(sys.executable).parent / "keito-skill"
+    if beside.exists():
+        return [str(beside.absolute())]
+    found = shutil.which("keito-skill")
+    if found:
+        return [str(Path(found).absolute())]
+    return [str(Path(sys.executable).absolute()), "-m", "keito_skill"]
+
+
+def service_path(kind: str) -> Path:
+    """Where the user's service manager looks for the definition."""
+    if kind == "systemd":
+        xdg = os.environ.get("XDG_CONFIG_HOME", "").strip()
+        base = Path(xdg) if xdg else Path.home() / ".config"
+        return base / "systemd" / "user" / SYSTEMD_UNIT
+    if kind == "launchd":
+        return Path.home() / "Library" / "LaunchAgents" / f"{LABEL}.plist"
+    raise ValueError(f"unknown service kind {kind!r} (expected one of {', '.join(KINDS)})")
+
+
+def _environment() -> dict[str, str]:
+    return {name: os.environ[name] for name in CARRIED_ENV if os.environ.get(name, "").strip()}
+
+
+def _systemd_quote(arg: str) -> str:
+    if arg and all(c.isalnum() or c in "/._-=:," for c in arg):
+        return arg
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
+
+
+def render(kind: str, *, extra_args: list[str] | None = None) -> str:
+    """The service definition's text for ``kind`` (``systemd`` or ``launchd``)."""
+    argv = [*command(), "watch", *(extra_args or [])]
+    env = _environment()
+    if kind == "systemd":
+        lines = [
+            "[Unit]",
+            "Description=keito-skill watch: record agent sessions the hooks missed",
+            "After=network-online.target",
+            "",
+            "[Service]",
+            "Type=simple",
+            "ExecStart=" + " ".join(_systemd_quote(a) for a in argv),
+            *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in sorted(env.items())),
+            "Restart=on-failure",
+            "RestartSec=10",
+            "KillSignal=SIGTERM",
+            "TimeoutStopSec=30",
+            "",
+            "[Install]",
+            "WantedBy=default.target",
+            "",
+        ]
+        return "\n".join(lines)
+    if kind == "launchd":
+        logs = skill_home() / "logs"
+        plist: dict[str, object] = {
+            "Label": LABEL,
+            "ProgramArguments": argv,
+            "RunAtLoad": True,
+            "KeepAlive": {"SuccessfulExit": False},
+            "ProcessType": "Background",
+            "StandardOutPath": str(logs / "watch.out.log"),
+            "StandardErrorPath": str(logs / "watch.err.log"),
+        }
+        if env:
+            plist["EnvironmentVariables"] = env
+        return plistlib.dumps(plist, sort_keys=False).decode()
+    raise ValueError(f"unknown service kind {kind!r} (expected one of {', '.join(KINDS)})")
+
+
+def install(kind: str, *, extra_args: list[str] | None = None) -> Path:
+    """Write the definition to :func:`service_path` (atomically) and return the path.
+
+    Starting it is left to the user (:func:`start_hint`): enabling a service is a choice
+    about their machine, and the command differs per platform.
+    """
+    path = service_path(kind)
+    text = render(kind, extra_args=extra_args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "launchd":
+        (skill_home() / "logs").mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(text)
+    temp.replace(path)
+    return path
+
+
+def start_hint(kind: str, path: Path) -> str:
+    if kind == "systemd":
+        return f"systemctl --user daemon-reload && systemctl --user enable --now {SYSTEMD_UNIT}"
+    return f"launchctl load -w {path}"
