@@ -310,8 +310,12 @@ def test_yes_trusts_our_codex_hooks_only(box: Home, ask_codex: bool) -> None:
     assert "already trusted" in again.stdout
     assert (box.codex / "config.toml").read_text() == config
 
-    # Without codex to list the keys, uninstall derives them from hooks.json positions.
-    box.run("uninstall", "--agent", "codex", *(["--codex-bin", codex] if ask_codex else []))
+    # install remembered which codex it used: doctor and uninstall find it off PATH.
+    record = box.skill_home / "codex-bin"
+    assert record.read_text().strip() == codex
+    if not ask_codex:  # without codex to list the keys, they come from hooks.json positions
+        record.unlink()
+    box.run("uninstall", "--agent", "codex")
     left = tomllib.loads((box.codex / "config.toml").read_text())
     assert left == {"model": "gpt-5-codex"}
     assert box.codex_hooks() == CODEX_HOOKS

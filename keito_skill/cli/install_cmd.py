@@ -59,6 +59,7 @@ def _trust_codex(yes: bool, bin_override: str | None, codex_bin_opt: str | None)
         _say("", f"Once codex is installed, finish with: {finish}")
         _say("", "(or run 'keito-skill doctor' to see what is missing)")
         return None
+    codex.record_codex(codex_bin)
     if not yes:
         if not _interactive():
             _say("codex", "hooks installed but NOT trusted: Codex skips untrusted hooks.")

@@ -41,6 +41,7 @@ from keito_skill.install.codex_trust import (
     list_hooks,
     trust_hooks,
 )
+from keito_skill.ledger import skill_home
 
 __all__ = [
     "AGENT",
@@ -54,6 +55,7 @@ __all__ = [
     "install",
     "missing_events",
     "our_hook_infos",
+    "record_codex",
     "trust",
     "uninstall",
 ]
@@ -61,6 +63,8 @@ __all__ = [
 AGENT: Final = "codex"
 EVENTS: Final = {"SessionStart": "session-start", "Stop": "stop", "SessionEnd": "session-end"}
 TIMEOUTS: Final = {"SessionStart": 10, "Stop": 10, "SessionEnd": 2}
+#: File under :func:`~keito_skill.ledger.skill_home` naming the codex install used.
+CODEX_RECORD: Final = "codex-bin"
 #: hooks.json event names as they appear in Codex's hook keys.
 _KEY_EVENTS: Final = {"SessionStart": "session_start", "Stop": "stop", "SessionEnd": "session_end"}
 
@@ -77,12 +81,32 @@ def hooks_path(env: Mapping[str, str] | None = None) -> Path:
     return codex_home(env) / "hooks.json"
 
 
+def _runnable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
 def find_codex(override: str | Path | None = None) -> str | None:
-    """The codex executable: ``--codex-bin`` when given (must exist), else PATH."""
+    """The codex executable: ``--codex-bin`` when given (must exist), else PATH, else the
+    one a previous ``install`` used (:func:`record_codex`), so ``doctor`` and ``uninstall``
+    work for a codex that is not on PATH without repeating ``--codex-bin``."""
     if override:
         path = Path(override).expanduser()
-        return str(path) if path.is_file() and os.access(path, os.X_OK) else None
-    return shutil.which("codex")
+        return str(path.absolute()) if _runnable(path) else None
+    found = shutil.which("codex")
+    if found:
+        return found
+    try:
+        recorded = Path((skill_home() / CODEX_RECORD).read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        return None
+    return str(recorded) if recorded.is_absolute() and _runnable(recorded) else None
+
+
+def record_codex(codex_bin: str) -> None:
+    """Remember the codex executable install used (see :func:`find_codex`)."""
+    record = skill_home() / CODEX_RECORD
+    record.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(record, f"{Path(codex_bin).absolute()}\n", backup=False)
 
 
 def hook_specs(bin_path: Path) -> list[HookSpec]:
