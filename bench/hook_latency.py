@@ -183,6 +183,7 @@ def measure(corpus: Corpus, work: Path, *, sizes: list[int], runs: int) -> dict[
             "hook_event_name": "Stop",
         }
         start_payload = {**payload, "hook_event_name": "SessionStart", "source": "startup"}
+        base_bytes = transcript.stat().st_size
         _hook("session-start", start_payload, env)
         first = _hook("stop", payload, env)
         stops: list[float] = []
@@ -195,7 +196,8 @@ def measure(corpus: Corpus, work: Path, *, sizes: list[int], runs: int) -> dict[
         if errors:
             raise RuntimeError(f"hook logged errors: {errors[:3]}")
         results["sizes"][str(size)] = {
-            "transcript_bytes": transcript.stat().st_size,
+            "transcript_bytes": base_bytes,
+            "bytes_after_turns": transcript.stat().st_size,
             "first_stop_s": round(first.seconds, 3),
             "stop": _stats(stops),
             "session_start": _stats(starts),

@@ -105,7 +105,9 @@ def _against(
     }
 
 
-def measure(corpus: Corpus, work: Path, *, with_ccusage: bool = True) -> dict[str, Any]:
+def measure(
+    corpus: Corpus, work: Path, *, with_ccusage: bool = True, npm_timeout: float = 300
+) -> dict[str, Any]:
     """Run both tools once each (plus our second run) and compare what they report."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -123,7 +125,7 @@ def measure(corpus: Corpus, work: Path, *, with_ccusage: bool = True) -> dict[st
 
     theirs = None
     if with_ccusage:
-        exe, why = ccusage.ensure()
+        exe, why = ccusage.ensure(timeout=npm_timeout)
         if exe is None:
             result["ccusage"] = {"skipped": why}
         else:
