@@ -28,7 +28,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
@@ -150,8 +150,12 @@ def parse_job(job: dict[str, Any]) -> dict[str, Any]:
         idle = policy.idle_seconds
         states, paths = parse_session(main, agent=agent, sides=sides, idle_seconds=idle)
         read += sum(s.offset for s in states)
+    from keito_skill.summary import summarize
+
+    summary = summarize(states, [str(p) for p in paths])  # priced here, in parallel
     return {
         "checkpoints": {str(p): s.to_dict() for p, s in zip(paths, states, strict=True)},
+        "summary": summary.model_dump(mode="json"),
         "idle_seconds": idle,
         "cwd": states[0].cwd,
         "bytes_read": max(0, read),
@@ -444,13 +448,14 @@ def _job(candidate: Candidate, options: BackfillOptions) -> dict[str, Any]:
     }
 
 
-def parse_all(
+def parse_stream(
     candidates: list[Candidate],
     options: BackfillOptions,
     progress: Progress,
     report: BackfillReport,
-) -> list[tuple[Candidate, dict[str, Any]]]:
-    """Parse every candidate with new bytes, in parallel when it pays; results in order."""
+) -> Iterator[tuple[Candidate, dict[str, Any]]]:
+    """Parse every candidate with new bytes, in parallel when it pays, yielding each result
+    as soon as it is ready so the caller's ledger writes overlap the parsing."""
     todo = sorted(candidates, key=lambda c: c.new_bytes(), reverse=True)  # largest first
     sizes = [c.new_bytes() for c in todo]
     total = sum(sizes)
@@ -459,33 +464,31 @@ def parse_all(
     workers = options.workers or os.cpu_count() or 1
     pool = _executor(workers, len(todo), total)
     report.workers = min(workers, len(todo)) if pool is not None else 1
-    results: dict[int, dict[str, Any]] = {}
-    files_done = 0
+    files_done = done_bytes = 0
     if pool is None:
         progress.start(report.files, total)
-        done_bytes = 0
         for index, candidate in enumerate(todo):
-            results[index] = parse_job(_job(candidate, options))
+            parsed = parse_job(_job(candidate, options))
             files_done += len(candidate.paths)
             done_bytes += sizes[index]
             progress.advance(files_done, done_bytes)
-    else:
-        with pool:
-            futures: dict[Future[dict[str, Any]], int] = {
-                pool.submit(parse_job, _job(c, options)): i for i, c in enumerate(todo)
-            }
-            progress.start(report.files, total)  # after the fork: no progress thread in workers
-            done_bytes = 0
-            for future in as_completed(futures):
-                index = futures[future]
-                try:
-                    results[index] = future.result()
-                except Exception as exc:  # a worker died: report it, keep the rest
-                    results[index] = {"error": f"parser failed: {exc!r}"}
-                files_done += len(todo[index].paths)
-                done_bytes += sizes[index]
-                progress.advance(files_done, done_bytes)
-    return [(todo[i], results[i]) for i in range(len(todo))]
+            yield candidate, parsed
+        return
+    with pool:
+        futures: dict[Future[dict[str, Any]], int] = {
+            pool.submit(parse_job, _job(c, options)): i for i, c in enumerate(todo)
+        }
+        progress.start(report.files, total)  # after the fork: no progress thread in workers
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                parsed = future.result()
+            except Exception as exc:  # a worker died: report it, keep the rest
+                parsed = {"error": f"parser failed: {exc!r}"}
+            files_done += len(todo[index].paths)
+            done_bytes += sizes[index]
+            progress.advance(files_done, done_bytes)
+            yield todo[index], parsed
 
 
 def run_backfill(
@@ -513,7 +516,7 @@ def run_backfill(
     changed = [c for c in candidates if not c.unchanged()]
     settled = [c for c in candidates if c.unchanged()]
 
-    for candidate, parsed in parse_all(changed, options, progress, report):
+    for candidate, parsed in parse_stream(changed, options, progress, report):
         if "error" in parsed:
             report.errors.append(f"{candidate.path}: {parsed['error']}")
             report.skipped += 1
@@ -563,9 +566,11 @@ def _settle_parsed(
     now: float,
     ledger: Ledger | None,
 ) -> SessionResult | None:
+    from keito_skill.summary import SessionSummary
+
     checkpoints: dict[str, Any] = parsed["checkpoints"]
-    summary = _summary(checkpoints)
-    if summary is None or not _in_range(summary, options):
+    summary = SessionSummary.model_validate(parsed["summary"])
+    if not _in_range(summary, options):
         return None
     cwd = parsed["cwd"] or (candidate.row.cwd if candidate.row else None)
     policy = policy_for(cwd, options.project_id, options.task_id)
