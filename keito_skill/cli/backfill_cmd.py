@@ -68,6 +68,7 @@ class _RichProgress(Progress):
 
 
 _DATE = click.DateTime(["%Y-%m-%d"])
+_TABLE_ROWS = 200  # a first backfill can find thousands of session-days; --json has them all
 
 
 def _day(value: datetime | None) -> Any:
@@ -205,8 +206,10 @@ def _print(report: BackfillReport, sync_report: dict[str, Any] | None) -> None:
         print_table(
             f"Backfill: {verb} {len(report.sessions)} sessions",
             ["date", "agent", "repo", "project/task", "hours", "tokens", "cost", "status"],
-            rows,
+            rows[:_TABLE_ROWS],
         )
+        if len(rows) > _TABLE_ROWS:
+            click.echo(f"... and {len(rows) - _TABLE_ROWS} more session-days (see --json).")
     s = report.summary()
     click.echo(
         f"{s['sessions_found']} sessions found: {verb} {s['sessions_recorded']}, "
