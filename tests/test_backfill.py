@@ -518,3 +518,45 @@ def test_corpus_backfill_equals_sessions_one_by_one(ledger: Ledger, tmp_path: Pa
     assert third.bytes_read == len(line) and [r.session_id for r in third.sessions] == [
         corpus.sessions[1].session_id
     ]
+
+
+def test_a_hook_writing_during_the_parse_wins_and_nothing_doubles(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    """The ledger snapshot is taken, a hook records the session, then backfill settles."""
+    from keito_skill.backfill import (
+        BackfillReport,
+        Progress,
+        _settle_parsed,
+        find_candidates,
+        parse_stream,
+    )
+
+    repo = make_repo(tmp_path / "repo", keito_server)
+    base = tmp_path / "agents"
+    session_id, path = place("codex", base, repo)
+    options = _options(base)
+    report = BackfillReport(dry_run=False)
+    candidates = find_candidates(options, ledger.sessions(), report)
+    assert [c.row for c in candidates] == [None]
+    record(ledger, "codex", session_id, path, cwd=str(repo))  # the hook, meanwhile
+    for candidate, parsed in parse_stream(candidates, options, Progress(), report):
+        result = _settle_parsed(candidate, parsed, options, time.time(), ledger)
+        assert result is not None and result.ended
+    row = ledger.session("codex", session_id)
+    assert row is not None and (row.origin, row.ended, row.end_reason) == ("hook", True, "backfill")
+    assert row.checkpoints[str(path)]["offset"] == path.stat().st_size
+    with _client(keito_server) as client:
+        run_sync(ledger, client)
+    assert len(remote(keito_server, "time_entries")) == 1
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == _truth_totals("codex")
+
+
+def test_agent_option_limits_the_scan(ledger: Ledger, tmp_path: Path) -> None:
+    base = tmp_path / "agents"
+    place("claude-code", base, tmp_path)
+    codex_id, _ = place("codex", base, tmp_path)
+    report = run_backfill(_options(base, agent="codex"), ledger)
+    assert [(r.agent, r.session_id) for r in report.sessions] == [("codex", codex_id)]
+    assert report.found == 1
+    assert [r.agent for r in ledger.sessions()] == ["codex"]
