@@ -181,6 +181,8 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "keito_skill": __version__,
         "git": _git_rev(),
+        # Other work on the machine skews wall times: the 1-minute load when we started.
+        "load_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
 
 

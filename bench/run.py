@@ -71,7 +71,7 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [
         f"Measured {m['date']} on {m['cpus']} CPUs ({m['cpu']}), {m['memory_gb']} GB RAM, "
         f"{m['os']}, Python {m['python']}, keito-skill {m['keito_skill']} ({m['git']}); "
-        f"size `{r['size']}`.",
+        f"size `{r['size']}`; load average at start {m.get('load_1min')}.",
         "",
         "| Measure | Result | Target |",
         "| --- | --- | --- |",
