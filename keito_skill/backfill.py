@@ -379,7 +379,16 @@ def find_candidates(
     for known in rows:
         by_key[(known.agent, known.session_id)] = known
         if known.transcript_path:
-            by_path[_real(known.transcript_path)] = known
+            by_path[known.transcript_path] = known
+    by_real: dict[str, SessionRow] | None = None
+
+    def resolved(candidate: Path) -> SessionRow | None:
+        # Resolving symlinks costs a syscall per path component: only done on a miss.
+        nonlocal by_real
+        if by_real is None:
+            by_real = {_real(p): r for p, r in by_path.items()}
+        return by_real.get(_real(candidate))
+
     found: list[Candidate] = []
     for agent, main, sides in discover(
         options.agent, claude_dirs=options.claude_dirs, codex_dirs=options.codex_dirs
@@ -393,11 +402,19 @@ def find_candidates(
         if options.since and date.fromtimestamp(main_stat.st_mtime) < options.since:
             report.skipped += 1  # not written since then: it has no activity in range
             continue
-        row = by_path.get(_real(main)) or by_key.get((agent, session_id_for(agent, main)))
+        row = by_path.get(str(main))
         path = main
-        if row is not None and row.transcript_path and _real(row.transcript_path) == _real(main):
-            path = Path(row.transcript_path)  # the form the checkpoints are keyed by
-            sides = side_files(agent, path)
+        if row is None:
+            row = by_key.get((agent, session_id_for(agent, main))) or (
+                resolved(main) if by_path else None
+            )
+            if (
+                row is not None
+                and row.transcript_path
+                and _real(row.transcript_path) == _real(main)
+            ):
+                path = Path(row.transcript_path)  # the form the checkpoints are keyed by
+                sides = side_files(agent, path)
         session_id = row.session_id if row is not None else session_id_for(agent, main)
         paths, sizes, mtime = [], [], 0.0
         for item in [path, *sides]:
