@@ -39,18 +39,8 @@ def _provider_for(model: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=256)
-def _known(model: str) -> bool:
-    return price_vector(model, (1, 0, 0, 1, 0, 0)) is not None
-
-
-def is_known(model: str) -> bool:
-    """Whether genai-prices can price ``model``."""
-    return _known(model)
-
-
-def price_vector(model: str, vector: tuple[int, ...] | list[int]) -> Decimal | None:
-    """USD cost of a token vector (see ``transcripts._state``) for ``model``, or None."""
+def _calc(model: str, vector: tuple[int, ...] | list[int]) -> Decimal | None:
+    """genai-prices' price for one request of this size, or None for an unknown model."""
     try:
         from genai_prices import Usage, calc_price
     except ImportError:  # pragma: no cover - a declared dependency
@@ -73,3 +63,63 @@ def price_vector(model: str, vector: tuple[int, ...] | list[int]) -> Decimal | N
         return None
     total = price.total_price
     return total if isinstance(total, Decimal) else Decimal(str(total))
+
+
+_UNIT = 1000
+
+
+@lru_cache(maxsize=256)
+def _rates(model: str) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal] | None:
+    """Base-tier USD per token: input, cache write (5 min), cache write (1 h), cache read,
+    output. Measured on small requests, so no long-context tier applies."""
+    units = (
+        (_UNIT, 0, 0, 0, 0, 0),
+        (0, _UNIT, 0, 0, 0, 0),
+        (0, _UNIT, 0, 0, 0, _UNIT),
+        (0, 0, _UNIT, 0, 0, 0),
+        (0, 0, 0, _UNIT, 0, 0),
+    )
+    prices = [_calc(model, unit) for unit in units]
+    if any(p is None for p in prices):
+        return None
+    r_in, r_cw, r_cw1h, r_cr, r_out = (p / _UNIT for p in prices if p is not None)
+    return r_in, r_cw, r_cw1h, r_cr, r_out
+
+
+def is_known(model: str) -> bool:
+    """Whether genai-prices can price ``model``."""
+    return _rates(model) is not None
+
+
+def price_vector(
+    model: str,
+    vector: tuple[int, ...] | list[int],
+    long: tuple[int, ...] | list[int] | None = None,
+) -> Decimal | None:
+    """USD cost of a token vector (see ``transcripts._state``) for ``model``, or None.
+
+    Prices are per request, but a session's usage is a sum of many requests, so it cannot be
+    priced as one request (that would put a session of many small requests on a
+    long-context tier). The usage is priced linearly at the base tier, except ``long``: the
+    part used by requests that were over the long-context boundary on their own, priced
+    by genai-prices as such.
+    """
+    rates = _rates(model)
+    if rates is None:
+        return None
+    base = [v - (long[i] if long else 0) for i, v in enumerate(vector)]
+    r_in, r_cw, r_cw1h, r_cr, r_out = rates
+    one_hour = min(base[CACHE_WRITE_1H], base[CACHE_WRITE])
+    cost = (
+        base[INPUT] * r_in
+        + (base[CACHE_WRITE] - one_hour) * r_cw
+        + one_hour * r_cw1h
+        + base[CACHE_READ] * r_cr
+        + base[OUTPUT] * r_out
+    )
+    if long and any(long):
+        long_price = _calc(model, long)
+        if long_price is None:
+            return None
+        cost += long_price
+    return cost

@@ -98,7 +98,10 @@ def _money(value: Decimal | float | None) -> float | None:
 
 
 def model_costs(
-    agent: str, states: list[ParseState], totals: dict[str, list[int]]
+    agent: str,
+    states: list[ParseState],
+    totals: dict[str, list[int]],
+    long: dict[str, list[int]],
 ) -> tuple[dict[str, Decimal | None], CostSource | None]:
     """Cost per model: the agent's own figure when it reconciles, else genai-prices."""
     own = agent_cost(agent, states)
@@ -106,7 +109,9 @@ def model_costs(
         return {m: Decimal(str(own.get(m, 0.0))) for m in totals}, "agent"
     from keito_skill.pricing import price_vector
 
-    costs = {m: price_vector(m, v) if any(v) else Decimal(0) for m, v in totals.items()}
+    costs = {
+        m: price_vector(m, v, long.get(m)) if any(v) else Decimal(0) for m, v in totals.items()
+    }
     return costs, ("computed" if totals else None)
 
 
@@ -115,15 +120,21 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
     main = states[0]
     agent = main.agent
     totals: dict[str, list[int]] = {}
+    long_totals: dict[str, list[int]] = {}
     per_day: dict[str, dict[str, list[int]]] = {}
+    long_per_day: dict[str, dict[str, list[int]]] = {}
     for state in states:
         for key, day_bucket in state.days.items():
             day_models = per_day.setdefault(key, {})
             for model, vector in day_bucket.models.items():
                 add_into(day_models.setdefault(model, zero_vector()), vector)
                 add_into(totals.setdefault(model, zero_vector()), vector)
+            day_long = long_per_day.setdefault(key, {})
+            for model, vector in day_bucket.long.items():
+                add_into(day_long.setdefault(model, zero_vector()), vector)
+                add_into(long_totals.setdefault(model, zero_vector()), vector)
 
-    costs, source = model_costs(agent, states, totals)
+    costs, source = model_costs(agent, states, totals, long_totals)
     unpriced = sorted(m for m, c in costs.items() if c is None)
     session_cost = (
         None
@@ -139,7 +150,12 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
         day_vector = zero_vector()
         day_cost: Decimal | None = Decimal(0)
         for model, vector in day_models.items():
-            share = _share(model, vector, totals[model], costs.get(model))
+            share = _share(
+                model,
+                (vector, long_per_day.get(key, {}).get(model)),
+                (totals[model], long_totals.get(model)),
+                costs.get(model),
+            )
             usage[model] = ModelUsage(
                 **TokenCounts.from_vector(vector).model_dump(), cost_usd=_money(share)
             )
@@ -199,21 +215,25 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
 
 
 def _share(
-    model: str, part: list[int], whole: list[int], whole_cost: Decimal | None
+    model: str,
+    part: tuple[list[int], list[int] | None],
+    whole: tuple[list[int], list[int] | None],
+    whole_cost: Decimal | None,
 ) -> Decimal | None:
     """The part of a model's cost that ``part`` of its tokens accounts for.
 
-    Priced by genai-prices where it knows the model, scaled so the parts add up to the
-    model's cost (which may be the agent's own figure); by token share otherwise.
+    Each is ``(usage, its long-context part)``. Priced by genai-prices where it knows the
+    model, scaled so the parts add up to the model's cost (which may be the agent's own
+    figure); by token share otherwise.
     """
     if whole_cost is None:
         return None
-    if part == whole:
+    if part[0] == whole[0]:
         return whole_cost
     from keito_skill.pricing import price_vector
 
-    part_price, whole_price = price_vector(model, part), price_vector(model, whole)
+    part_price, whole_price = price_vector(model, *part), price_vector(model, *whole)
     if part_price is not None and whole_price:
         return whole_cost * part_price / whole_price
-    whole_tokens = sum(whole[:4])
-    return whole_cost * sum(part[:4]) / whole_tokens if whole_tokens else Decimal(0)
+    whole_tokens = sum(whole[0][:4])
+    return whole_cost * sum(part[0][:4]) / whole_tokens if whole_tokens else Decimal(0)

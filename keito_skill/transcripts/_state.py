@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-CHECKPOINT_VERSION = 3
+CHECKPOINT_VERSION = 4
 
 # Index of each counter in a token vector. Anthropic's meaning of "input": uncached only.
 INPUT, CACHE_WRITE, CACHE_READ, OUTPUT, REASONING, CACHE_WRITE_1H = range(6)
@@ -27,6 +27,15 @@ VECTOR_LEN = 6
 
 DEFAULT_IDLE_SECONDS = 300
 
+# Requests whose prompt (uncached + cache write + cache read) exceeds this are priced on the
+# long-context tier by providers that have one (Anthropic, Google). Prices are per request,
+# so such requests are also kept apart (``DayBucket.long``) and priced on their own.
+LONG_CONTEXT_TOKENS = 200_000
+
+
+def prompt_tokens(vector: list[int]) -> int:
+    return vector[INPUT] + vector[CACHE_WRITE] + vector[CACHE_READ]
+
 
 def zero_vector() -> list[int]:
     return [0] * VECTOR_LEN
@@ -40,13 +49,15 @@ def add_into(target: list[int], delta: list[int]) -> None:
 class DayBucket:
     """Activity and usage of one session on one local calendar day."""
 
-    __slots__ = ("active", "first", "last", "models")
+    __slots__ = ("active", "first", "last", "long", "models")
 
     def __init__(self) -> None:
         self.first: float | None = None
         self.last: float | None = None
         self.active = 0.0
         self.models: dict[str, list[int]] = {}
+        # The part of ``models`` used by single requests over LONG_CONTEXT_TOKENS.
+        self.long: dict[str, list[int]] = {}
 
     def touch(self, ts: float) -> None:
         if self.first is None or ts < self.first:
@@ -55,12 +66,15 @@ class DayBucket:
             self.last = ts
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "first": self.first,
             "last": self.last,
             "active": self.active,
             "models": self.models,
         }
+        if self.long:
+            data["long"] = self.long
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DayBucket:
@@ -69,6 +83,7 @@ class DayBucket:
         bucket.last = data.get("last")
         bucket.active = float(data.get("active", 0.0))
         bucket.models = {k: list(v) for k, v in data.get("models", {}).items()}
+        bucket.long = {k: list(v) for k, v in data.get("long", {}).items()}
         return bucket
 
 
@@ -149,23 +164,29 @@ class ParseState:
         day.touch(ts)
         return day
 
-    def add_usage(self, ts: float | None, model: str, delta: list[int]) -> None:
-        """Add a token vector for ``model`` to the day of ``ts`` (the last event's if None)."""
+    def add_usage(
+        self, ts: float | None, model: str, delta: list[int], *, request_prompt: int = 0
+    ) -> None:
+        """Add a token vector for ``model`` to the day of ``ts`` (the last event's if None).
+
+        ``request_prompt`` is the prompt size of the one request this usage came from; over
+        :data:`LONG_CONTEXT_TOKENS` the usage is also recorded as long-context.
+        """
         when = ts if ts is not None else self.last_ts
         if when is None:
             when = 0.0
         day = self.bucket(when)
-        vector = day.models.get(model)
-        if vector is None:
-            vector = day.models[model] = zero_vector()
-        add_into(vector, delta)
+        add_into(day.models.setdefault(model, zero_vector()), delta)
+        if request_prompt > LONG_CONTEXT_TOKENS:
+            add_into(day.long.setdefault(model, zero_vector()), delta)
 
     # -- aggregates -------------------------------------------------------------------
 
-    def model_totals(self) -> dict[str, list[int]]:
+    def model_totals(self, *, long: bool = False) -> dict[str, list[int]]:
+        """Usage per model over every day (only long-context requests' with ``long``)."""
         totals: dict[str, list[int]] = {}
         for day in self.days.values():
-            for model, vector in day.models.items():
+            for model, vector in (day.long if long else day.models).items():
                 add_into(totals.setdefault(model, zero_vector()), vector)
         return totals
 

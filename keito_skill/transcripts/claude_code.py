@@ -30,6 +30,7 @@ from keito_skill.transcripts._state import (
     OUTPUT,
     REASONING,
     ParseState,
+    prompt_tokens,
     zero_vector,
 )
 from keito_skill.transcripts._time import parse_ts
@@ -188,17 +189,18 @@ class ClaudeCodeParser:
             return
         message_id = message.get("id")
         key = f"{message_id}:{obj.get('requestId')}" if message_id else None
+        prompt = prompt_tokens(vector)
         if key is None:
-            state.add_usage(ts, model, vector)
+            state.add_usage(ts, model, vector, request_prompt=prompt)
             return
         previous = self._seen.get(key)
         if previous is None:
-            state.add_usage(ts, model, vector)
+            state.add_usage(ts, model, vector, request_prompt=prompt)
             self._remember(self._seen, key, vector)
             return
         delta = [max(0, new - old) for new, old in zip(vector, previous, strict=True)]
         if any(delta):
-            state.add_usage(ts, model, delta)
+            state.add_usage(ts, model, delta, request_prompt=prompt)
             self._remember(
                 self._seen, key, [max(a, b) for a, b in zip(vector, previous, strict=True)]
             )

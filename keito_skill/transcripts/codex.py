@@ -223,7 +223,9 @@ class CodexParser:
             del recent[:-_RECENT_TOTALS]
         if any(delta):
             model = extra.get("model") or "unknown"
-            self.state.add_usage(ts, model, _vector(delta))
+            # The prompt size of the latest request (input_tokens includes cached ones).
+            prompt = (last or delta)[0]
+            self.state.add_usage(ts, model, _vector(delta), request_prompt=prompt)
 
     def _item(self, payload: dict[str, Any]) -> None:
         state = self.state
