@@ -35,8 +35,14 @@ __all__ = [
 ]
 
 
+# Lines at least this long are offered to the parser's ``quick`` path before decoding.
+QUICK_MIN_BYTES = 8192
+
+
 class _Parser(Protocol):
     def feed(self, obj: dict[str, Any]) -> None: ...
+
+    def quick(self, line: bytes) -> bool: ...
 
 
 def _parser_for(state: ParseState) -> _Parser:
@@ -108,12 +114,15 @@ def parse_file(
             state = ParseState(state.agent, idle_seconds)
         parser = _parser_for(state)
         source = LineSource(handle, state.offset)
-        feed = parser.feed
+        feed, quick = parser.feed, parser.quick
+        quick_min = QUICK_MIN_BYTES
         lines = 0
         skipped = 0
         try:
             for line in source:
                 lines += 1
+                if len(line) >= quick_min and quick(line):
+                    continue
                 obj = decode(line)
                 if obj is None:
                     if line.strip():

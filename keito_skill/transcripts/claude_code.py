@@ -18,6 +18,7 @@ What this module knows about the format (checked against Claude Code 2.1.328):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,15 @@ from keito_skill.transcripts._state import (
 from keito_skill.transcripts._time import parse_ts
 
 AGENT = "claude-code"
+# A user line answering a tool call: its head, its timestamp (the first after the message,
+# which holds only content blocks), and its tail of session facts.
+_TOOL_RESULT_HEAD = re.compile(
+    rb'\{"parentUuid":(?:"[^"\\]*"|null),"isSidechain":false,(?:"promptId":"[^"\\]*",)?'
+    rb'"type":"user","message":\{"role":"user","content":\[\{"tool_use_id":"[^"\\]*",'
+    rb'"type":"tool_result"'
+)
+_STAMP = re.compile(rb'"uuid":"[0-9a-f-]{36}","timestamp":"([^"\\]{10,40})"')
+_TAIL = re.compile(rb'"sessionId":"([^"\\]+)","version":"([^"\\]*)","gitBranch":"([^"\\]*)"\}\s*$')
 _RECENT_IDS = 512
 _MESSAGE_CHARS = 2000
 
@@ -117,6 +127,30 @@ class ClaudeCodeParser:
         self._seen: dict[str, list[Any]] = extra.setdefault("seen", {})
         self._tool_ids: dict[str, int] = extra.setdefault("tool_ids", {})
         self._costs: dict[str, Any] = extra.setdefault("cost_states", {})
+
+    def quick(self, line: bytes) -> bool:
+        """Take a long tool-result line without decoding its (large) output.
+
+        Such a line is never a prompt and carries no usage: :meth:`feed` would use only its
+        timestamp and the session facts at its end, which are read here directly. Anything
+        that does not have exactly this shape is decoded fully (returns False).
+        """
+        state = self.state
+        if state.session_id is None or state.cwd is None:
+            return False
+        if _TOOL_RESULT_HEAD.match(line) is None:
+            return False
+        tail = _TAIL.search(line, max(0, len(line) - 1024))
+        stamp = _STAMP.search(line)
+        if tail is None or stamp is None:
+            return False
+        ts = parse_ts(stamp.group(1).decode())
+        if ts is not None:
+            state.event(ts)
+        state.agent_version = tail.group(2).decode()
+        if tail.group(3):
+            state.git_branch = tail.group(3).decode()
+        return True
 
     def feed(self, obj: dict[str, Any]) -> None:
         state = self.state

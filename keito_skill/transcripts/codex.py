@@ -18,6 +18,7 @@ What this module knows about the format (checked against Codex 0.169.0):
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,23 @@ AGENT = "codex"
 _MESSAGE_CHARS = 2000
 _RECENT_TOTALS = 64
 _TOOL_ITEMS = {"function_call", "custom_tool_call", "local_shell_call", "web_search_call"}
+
+
+# The fixed head of a rollout line: timestamp, (ordinal), type, payload.type.
+_HEAD = re.compile(
+    rb'\{"timestamp":"([^"\\]{10,40})",(?:"ordinal":\d+,)?"type":"(\w+)","payload":\{"type":"(\w+)"'
+)
+_OUTPUT_ITEMS = {b"function_call_output", b"custom_tool_call_output"}
+_TOOL_ITEM_BYTES = {t.encode() for t in _TOOL_ITEMS}
+# event_msg types the full parser reads; every other one is only a point in time.
+_READ_EVENTS = {
+    b"token_count",
+    b"task_started",
+    b"user_message",
+    b"agent_message",
+    b"task_complete",
+    b"item_completed",
+}
 
 
 def codex_home() -> Path:
@@ -124,6 +142,34 @@ class CodexParser:
         extra.setdefault("total", None)
         extra.setdefault("task_started", 0)
         extra.setdefault("user_messages", 0)
+
+    def quick(self, line: bytes) -> bool:
+        """Take a long line from its head alone when that is all :meth:`feed` would use.
+
+        Tool output (command results, file contents) is most of a rollout's bytes and is
+        never read: for such lines the timestamp, the kind, and whether it is a tool call
+        sit in the line's fixed head. Returns False (decode it fully) for anything else.
+        """
+        match = _HEAD.match(line)
+        if match is None or line.rstrip()[-2:] != b"}}":
+            return False
+        kind, item = match.group(2), match.group(3)
+        if kind == b"response_item":
+            if item in _TOOL_ITEM_BYTES:
+                self.state.tool_calls += 1
+            elif item not in _OUTPUT_ITEMS:
+                return False
+        elif kind == b"event_msg":
+            if item in _READ_EVENTS and not (
+                item == b"item_completed" and self.state.first_prompt is not None
+            ):
+                return False
+        else:
+            return False
+        ts = parse_ts(match.group(1).decode())
+        if ts is not None:
+            self.state.event(ts)
+        return True
 
     def feed(self, obj: dict[str, Any]) -> None:
         state = self.state
