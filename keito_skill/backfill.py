@@ -656,6 +656,8 @@ def _settle_unchanged(
     """A session with no new bytes: end it if it went quiet, give it an override if asked."""
     row = candidate.row
     assert row is not None
+    if row.ended and options.project_id is None and options.task_id is None:
+        return None  # nothing to finish, no override asked: the common case, kept cheap
     policy = policy_for(row.cwd, options.project_id, options.task_id)
     finishing = not row.ended and not row.paused and _quiet(candidate, policy, options, now)
     wants_override = policy.status == "override" and (

@@ -23,7 +23,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +94,12 @@ CREATE TABLE IF NOT EXISTS events (
 # answer: the next attempt looks the record up before creating anything.
 PENDING, SENDING, SENT, FAILED, HELD = "pending", "sending", "sent", "failed", "held"
 
+_loads: Callable[[str | bytes], Any]
+try:  # checkpoints are the bulk of a ledger read; orjson decodes them ~3x faster
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - a declared dependency
+    _loads = json.loads
+
 
 def skill_home() -> Path:
     """``KEITO_SKILL_HOME``, else ``~/.keito/skill``: the ledger, locks and logs live here."""
@@ -154,8 +160,8 @@ class SessionRow:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SessionRow:
         data = dict(row)
-        data["checkpoints"] = json.loads(data["checkpoints"] or "{}")
-        data["summary"] = json.loads(data["summary"]) if data["summary"] else None
+        data["checkpoints"] = _loads(data["checkpoints"] or "{}")
+        data["summary"] = _loads(data["summary"]) if data["summary"] else None
         for flag in ("ended", "close_pending", "paused", "dirty"):
             data[flag] = bool(data[flag])
         return cls(**data)
@@ -183,7 +189,7 @@ class RecordRow:
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> RecordRow:
         data = dict(row)
-        data["payload"] = json.loads(data["payload"])
+        data["payload"] = _loads(data["payload"])
         return cls(**data)
 
 
