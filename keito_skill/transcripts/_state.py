@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-CHECKPOINT_VERSION = 4
+CHECKPOINT_VERSION = 5
 
 # Index of each counter in a token vector. Anthropic's meaning of "input": uncached only.
 INPUT, CACHE_WRITE, CACHE_READ, OUTPUT, REASONING, CACHE_WRITE_1H = range(6)

@@ -46,7 +46,7 @@ _TOOL_RESULT_HEAD = re.compile(
 )
 _STAMP = re.compile(rb'"uuid":"[0-9a-f-]{36}","timestamp":"([^"\\]{10,40})"')
 _TAIL = re.compile(rb'"sessionId":"([^"\\]+)","version":"([^"\\]*)","gitBranch":"([^"\\]*)"\}\s*$')
-_RECENT_IDS = 512
+_RECENT_IDS = 128  # one response's lines are adjacent; this is ample and keeps hooks flat
 _MESSAGE_CHARS = 2000
 
 
