@@ -18,14 +18,12 @@ This module imports only the standard library: it is on the hook path.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -123,12 +121,27 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
+    import hashlib  # only sync hashes payloads; hooks never do
+
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-@dataclass
-class SessionRow:
+class _Row:
+    """A ledger row as attributes. Plain (not a dataclass): the hook path imports this
+    module, and ``dataclasses`` alone costs it several milliseconds."""
+
+    def __init__(self, **columns: Any) -> None:
+        self.__dict__.update(columns)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class SessionRow(_Row):
     agent: str
     session_id: str
     transcript_path: str | None
@@ -167,8 +180,7 @@ class SessionRow:
         return cls(**data)
 
 
-@dataclass
-class RecordRow:
+class RecordRow(_Row):
     id: int
     agent: str
     session_id: str

@@ -25,8 +25,6 @@ and pydantic.
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -42,6 +40,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from keito_skill._files import atomic_write_text
 from keito_skill.errors import ConfigError
 
 __all__ = [
@@ -455,23 +454,7 @@ def resolve(cwd: str | Path | None) -> Mapping | None:
 
 def _atomic_write(path: Path, text: str) -> None:
     """Replace ``path`` in one step so a hook reading it never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
 
 
 def _without_nones(data: dict[str, Any]) -> dict[str, Any]:

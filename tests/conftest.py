@@ -39,3 +39,36 @@ def keito_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # ---- end Keito dev server ----------------------------------------------------------
+
+
+# ---- sessions: ledger, sync, hooks, backfill, watch ---------------------------------
+import time  # noqa: E402
+
+from keito_skill.ledger import Ledger  # noqa: E402
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Day slices are local days: pin the zone so the fixtures' dates are known."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ``KEITO_SKILL_HOME`` (ledger, locks, logs) for this test."""
+    skill_home = tmp_path / "skill-home"
+    monkeypatch.setenv("KEITO_SKILL_HOME", str(skill_home))
+    return skill_home
+
+
+@pytest.fixture
+def ledger(home: Path) -> Iterator[Ledger]:
+    with Ledger() as opened:
+        yield opened
+
+
+# ---- end sessions --------------------------------------------------------------------

@@ -16,12 +16,42 @@ from typing import Any
 
 import yaml
 
+from keito_skill.keito import KeitoClient
 from tests.keito_server import KeitoServer
-from tests.transcript_data import CLAUDE_TRANSCRIPT, CODEX_TRANSCRIPT
+from tests.transcript_data import (
+    CLAUDE_DIR,
+    CLAUDE_TRANSCRIPT,
+    CODEX_DIR,
+    CODEX_TRANSCRIPT,
+    TOKEN_KEYS,
+    truth,
+)
 
 CLAUDE_SESSION = "cab679c4-8324-433f-b85d-880ae9d60f45"
 CODEX_SESSION = "01a20020-ab0e-7730-a912-3562a2e2218f"
 ROOT = Path(__file__).resolve().parent.parent
+AGENTS = ("claude-code", "codex")
+FOLDERS = {"claude-code": CLAUDE_DIR, "codex": CODEX_DIR}
+
+
+def truth_totals(agent: str) -> dict[str, int]:
+    """The recorded fixture session's token totals (all models) for ``agent``."""
+    per_model = truth(FOLDERS[agent])
+    return {key: sum(m[key] for m in per_model.values()) for key in TOKEN_KEYS}
+
+
+def keito_client(
+    server: KeitoServer, *, max_retries: int = 2, timeout: float = 10.0
+) -> KeitoClient:
+    """A client for the dev server that retries quickly (tests should not sleep)."""
+    return KeitoClient(
+        server.url,
+        server.api_key,
+        server.account_id,
+        timeout=timeout,
+        max_retries=max_retries,
+        backoff_base=0.01,
+    )
 
 
 def make_repo(root: Path, server: KeitoServer | None, **config: Any) -> Path:

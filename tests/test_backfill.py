@@ -11,14 +11,12 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bench.corpus import generate
 from keito_skill.backfill import BackfillOptions, run_backfill
-from keito_skill.keito import KeitoClient
 from keito_skill.ledger import Ledger
 from keito_skill.recorder import record
 from keito_skill.summary import summarize
@@ -26,53 +24,23 @@ from keito_skill.sync import run_sync
 from keito_skill.transcripts import discover, parse_session, session_id_for
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (
+    AGENTS,
     cli,
     copy_session,
     expense_tokens,
+    keito_client,
     make_repo,
     remote,
     skill_env,
     split_at_first_end,
+    truth_totals,
 )
-from tests.transcript_data import CLAUDE_DIR, CODEX_DIR, TOKEN_KEYS, truth
+from tests.transcript_data import TOKEN_KEYS
 
-AGENTS = ["claude-code", "codex"]
+pytestmark = pytest.mark.usefixtures("utc")
+
 FIXTURE_CWD = "/home/dev/src/acme-api"
 HOUR_AGO = time.time() - 3600
-
-
-def _truth_totals(agent: str) -> dict[str, int]:
-    per_model = truth(CLAUDE_DIR if agent == "claude-code" else CODEX_DIR)
-    return {k: sum(m[k] for m in per_model.values()) for k in TOKEN_KEYS}
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Day slices are local days: pin the zone so the fixtures' and corpus' dates are known."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    skill_home = tmp_path / "skill-home"
-    monkeypatch.setenv("KEITO_SKILL_HOME", str(skill_home))
-    return skill_home
-
-
-@pytest.fixture
-def ledger(home: Path) -> Iterator[Ledger]:
-    with Ledger() as opened:
-        yield opened
-
-
-def _client(server: KeitoServer) -> KeitoClient:
-    return KeitoClient(
-        server.url, server.api_key, server.account_id, timeout=5.0, max_retries=2, backoff_base=0.01
-    )
 
 
 def place(
@@ -134,7 +102,7 @@ def test_backfill_sends_each_session_once_and_again_sends_nothing(
     assert item["repo"] == str(repo)
     assert (item["project_id"], item["task_id"]) == (keito_server.project_id, keito_server.task_id)
     assert item["spent_dates"] == ["2026-11-21"]
-    assert item["totals"] == _truth_totals(agent)
+    assert item["totals"] == truth_totals(agent)
     assert item["cost_usd"] > 0 and item["hours"] > 0
     assert out["summary"]["bytes_read"] == path.stat().st_size
     assert out["sync"]["sent"]["created"] >= 2
@@ -144,7 +112,7 @@ def test_backfill_sends_each_session_once_and_again_sends_nothing(
     assert entries[0]["spent_date"] == "2026-11-21"
     assert entries[0]["hours"] == pytest.approx(item["hours"], abs=1e-4)
     expenses = remote(keito_server, "expenses")
-    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    assert expense_tokens(expenses, session_id) == truth_totals(agent)
     assert sum(e["total_cost"] for e in expenses) == pytest.approx(item["cost_usd"], abs=1e-6)
 
     with Ledger() as ledger:
@@ -181,10 +149,10 @@ def test_dry_run_writes_nothing_and_lists_unmapped_sessions(
     by_id = {s["session_id"]: s for s in out["sessions"]}
     assert by_id[unmapped_id]["status"] == "unmapped"
     assert by_id[unmapped_id]["project_id"] is None
-    assert by_id[unmapped_id]["totals"] == _truth_totals("codex")
+    assert by_id[unmapped_id]["totals"] == truth_totals("codex")
     assert by_id[mapped_id]["status"] == "new"
     assert by_id[mapped_id]["project_id"] == keito_server.project_id
-    assert by_id[mapped_id]["totals"] == _truth_totals("claude-code")
+    assert by_id[mapped_id]["totals"] == truth_totals("claude-code")
     assert out["summary"]["dry_run"] is True and out["sync"] is None
 
     # An existing ledger is read (checkpoints) but not changed by a byte.
@@ -212,19 +180,19 @@ def test_hooks_then_backfill_records_nothing_new(
     base = tmp_path / "agents"
     session_id, path = place(agent, base, repo)
     record(ledger, agent, session_id, path, cwd=str(repo), end_reason="exit")
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     sent = len(remote(keito_server, "expenses"))
 
     report = run_backfill(_options(base), ledger)
     assert report.sessions == [] and report.unchanged == 1 and report.bytes_read == 0
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         again = run_sync(ledger, client)
     assert (again.sent.created, again.sent.updated) == (0, 0)
     assert len(remote(keito_server, "time_entries")) == 1
     expenses = remote(keito_server, "expenses")
     assert len(expenses) == sent
-    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    assert expense_tokens(expenses, session_id) == truth_totals(agent)
     row = ledger.session(agent, session_id)
     assert row is not None and row.origin == "hook" and row.end_reason == "exit"
 
@@ -239,17 +207,17 @@ def test_backfill_then_hooks_still_one_entry(
     session_id, path = place(agent, base, repo, mtime=None)
     report = run_backfill(_options(base), ledger)
     assert [(r.session_id, r.ended) for r in report.sessions] == [(session_id, False)]
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     assert len(remote(keito_server, "time_entries")) == 1
     assert remote(keito_server, "expenses") == []  # not ended: usage not expensed yet
 
     # The agent's SessionEnd hook, as the hooks call it.
     record(ledger, agent, session_id, str(path), cwd=str(repo), end_reason="exit")
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     assert len(remote(keito_server, "time_entries")) == 1
-    assert expense_tokens(remote(keito_server, "expenses"), session_id) == _truth_totals(agent)
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals(agent)
     # And backfill afterwards: nothing changes.
     assert run_backfill(_options(base), ledger).sessions == []
 
@@ -277,10 +245,10 @@ def test_killed_agent_is_finished_by_backfill(
     assert report.bytes_read == len(full.encode()) - recorded  # only the new bytes
     row = ledger.session(agent, session_id)
     assert row is not None and (row.ended, row.end_reason, row.origin) == (True, "backfill", "hook")
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     assert len(remote(keito_server, "time_entries")) == 1
-    assert expense_tokens(remote(keito_server, "expenses"), session_id) == _truth_totals(agent)
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals(agent)
 
 
 @pytest.mark.parametrize("agent", AGENTS)
@@ -295,20 +263,20 @@ def test_resume_after_backfill_adds_a_segment_summing_to_truth(
     path.write_text(first)
     os.utime(path, (HOUR_AGO, HOUR_AGO))
     run_backfill(_options(base), ledger)
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     part = expense_tokens(remote(keito_server, "expenses"), session_id)
-    assert 0 < part["output_tokens"] < _truth_totals(agent)["output_tokens"]
+    assert 0 < part["output_tokens"] < truth_totals(agent)["output_tokens"]
 
     path.write_text(full)  # resumed later, without hooks, and finished
     os.utime(path, (HOUR_AGO + 60, HOUR_AGO + 60))
     report = run_backfill(_options(base), ledger)
     assert [r.recorded for r in report.sessions] == ["updated"]
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     expenses = remote(keito_server, "expenses")
     assert {e["metadata"]["segment_number"] for e in expenses} == {1, 2}
-    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    assert expense_tokens(expenses, session_id) == truth_totals(agent)
     assert len(remote(keito_server, "time_entries")) == 1
 
 
@@ -369,7 +337,7 @@ def test_overrides_apply_only_to_sessions_without_mapping(
     assert mapped is not None and mapped.override_project_id is None
     assert loose is not None and loose.override_project_id == keito_server.project_id
 
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     entries = {e["metadata"]["session_id"]: e for e in remote(keito_server, "time_entries")}
     assert set(entries) == {mapped_id, loose_id}
@@ -379,7 +347,7 @@ def test_overrides_apply_only_to_sessions_without_mapping(
     loose = ledger.session("codex", loose_id)
     assert loose is not None and loose.mapping_status == "mapped"
     assert loose.mapping_detail == "override (backfill --project/--task)"
-    assert expense_tokens(remote(keito_server, "expenses"), loose_id) == _truth_totals("codex")
+    assert expense_tokens(remote(keito_server, "expenses"), loose_id) == truth_totals("codex")
 
 
 def test_repo_config_wins_over_an_override(ledger: Ledger, tmp_path: Path) -> None:
@@ -546,10 +514,10 @@ def test_a_hook_writing_during_the_parse_wins_and_nothing_doubles(
     row = ledger.session("codex", session_id)
     assert row is not None and (row.origin, row.ended, row.end_reason) == ("hook", True, "backfill")
     assert row.checkpoints[str(path)]["offset"] == path.stat().st_size
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     assert len(remote(keito_server, "time_entries")) == 1
-    assert expense_tokens(remote(keito_server, "expenses"), session_id) == _truth_totals("codex")
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals("codex")
 
 
 def test_agent_option_limits_the_scan(ledger: Ledger, tmp_path: Path) -> None:

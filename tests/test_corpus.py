@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +14,7 @@ from bench.corpus import generate, load
 from keito_skill.summary import summarize
 from keito_skill.transcripts import discover, parse_session, session_id_for
 
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def _tree_digest(root: Path) -> dict[str, str]:

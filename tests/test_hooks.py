@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,8 @@ from keito_skill.hooks import git_head
 from keito_skill.ledger import Ledger
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (
+    AGENTS,
+    FOLDERS,
     ROOT,
     cli,
     copy_session,
@@ -23,26 +24,13 @@ from tests.sessions_kit import (
     remote,
     skill_env,
     split_at_first_end,
+    truth_totals,
 )
-from tests.transcript_data import CLAUDE_DIR, CODEX_DIR, TOKEN_KEYS, truth
+from tests.transcript_data import TOKEN_KEYS
 
-AGENTS = ["claude-code", "codex"]
-FOLDERS = {"claude-code": CLAUDE_DIR, "codex": CODEX_DIR}
+pytestmark = pytest.mark.usefixtures("utc")
+
 EVENT_ARG = {"SessionStart": "session-start", "Stop": "stop", "SessionEnd": "session-end"}
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-def _truth_totals(agent: str) -> dict[str, int]:
-    per_model = truth(FOLDERS[agent])
-    return {k: sum(m[k] for m in per_model.values()) for k in TOKEN_KEYS}
 
 
 def _payloads(agent: str, session_id: str, transcript: Path, cwd: Path) -> list[dict[str, object]]:
@@ -106,9 +94,9 @@ def test_replayed_hooks_give_one_entry_and_exact_expenses(
     assert cli("sync", env=env).returncode == 0
     entries = remote(keito_server, "time_entries")
     assert [e["metadata"]["session_id"] for e in entries] == [session_id]
-    assert {k: entries[0]["metadata"][k] for k in TOKEN_KEYS} == _truth_totals(agent)
+    assert {k: entries[0]["metadata"][k] for k in TOKEN_KEYS} == truth_totals(agent)
     expenses = remote(keito_server, "expenses")
-    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    assert expense_tokens(expenses, session_id) == truth_totals(agent)
     # Both ends came before any sync: one segment, one expense for the session's one model.
     assert [e["metadata"]["segment_number"] for e in expenses] == [1]
 
@@ -122,10 +110,10 @@ def test_session_end_starts_a_detached_sync(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         expenses = remote(keito_server, "expenses")
-        if expense_tokens(expenses, session_id) == _truth_totals("codex"):
+        if expense_tokens(expenses, session_id) == truth_totals("codex"):
             break
         time.sleep(0.2)
-    assert expense_tokens(remote(keito_server, "expenses"), session_id) == _truth_totals("codex")
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals("codex")
     assert len(remote(keito_server, "time_entries")) == 1
 
 
@@ -146,7 +134,7 @@ def test_keito_down_during_the_session_then_sync_recovers(
         session_id
     ]
     expenses = remote(keito_server, "expenses")
-    assert expense_tokens(expenses, session_id) == _truth_totals("claude-code")
+    assert expense_tokens(expenses, session_id) == truth_totals("claude-code")
 
 
 @pytest.mark.parametrize(
@@ -256,7 +244,7 @@ def test_paused_stretch_is_not_billed(
     expenses = remote(keito_server, "expenses")
     billed = expense_tokens(expenses, session_id)
     # Only the first prompt's usage: the stub served increasing usage per response.
-    assert 0 < billed["output_tokens"] < _truth_totals(agent)["output_tokens"]
+    assert 0 < billed["output_tokens"] < truth_totals(agent)["output_tokens"]
     first_only = cli("parse", "--json", str(_write(tmp_path / "first.jsonl", first)), env=env)
     assert billed["output_tokens"] == json.loads(first_only.stdout)["totals"]["output_tokens"]
 

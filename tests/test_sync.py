@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,57 +17,21 @@ from keito_skill.recorder import record
 from keito_skill.sync import run_sync
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (
+    AGENTS,
     ROOT,
     cli,
     copy_session,
     expense_tokens,
+    keito_client,
     make_repo,
     remote,
     skill_env,
     split_at_first_end,
+    truth_totals,
 )
-from tests.transcript_data import CLAUDE_DIR, CODEX_DIR, TOKEN_KEYS, truth
+from tests.transcript_data import TOKEN_KEYS
 
-AGENTS = ["claude-code", "codex"]
-
-
-def _truth_totals(agent: str) -> dict[str, int]:
-    per_model = truth(CLAUDE_DIR if agent == "claude-code" else CODEX_DIR)
-    return {k: sum(m[k] for m in per_model.values()) for k in TOKEN_KEYS}
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Day slices are local days: pin the zone so the fixtures' dates are known."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    skill_home = tmp_path / "skill-home"
-    monkeypatch.setenv("KEITO_SKILL_HOME", str(skill_home))
-    return skill_home
-
-
-@pytest.fixture
-def ledger(home: Path) -> Iterator[Ledger]:
-    with Ledger() as opened:
-        yield opened
-
-
-def _client(server: KeitoServer, **kw: float) -> KeitoClient:
-    return KeitoClient(
-        server.url,
-        server.api_key,
-        server.account_id,
-        timeout=kw.get("timeout", 5.0),
-        max_retries=int(kw.get("max_retries", 2)),
-        backoff_base=0.01,
-    )
+pytestmark = pytest.mark.usefixtures("utc")
 
 
 def _record_full(ledger: Ledger, agent: str, repo: Path, folder: Path) -> tuple[str, Path]:
@@ -83,7 +46,7 @@ def test_session_becomes_one_entry_and_expenses_equal_truth(
 ) -> None:
     repo = make_repo(tmp_path / "repo", keito_server, metadata={"client_ref": "ACME-42"})
     session_id, _ = _record_full(ledger, agent, repo, tmp_path / "transcripts")
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         report = run_sync(ledger, client)
     assert report.sent.created >= 2 and report.sent.failed == 0
     entries = remote(keito_server, "time_entries")
@@ -97,7 +60,7 @@ def test_session_becomes_one_entry_and_expenses_equal_truth(
     assert meta["session_id"] == session_id
     assert meta["agent_type"] == agent
     assert meta["client_ref"] == "ACME-42"
-    assert {k: meta[k] for k in TOKEN_KEYS} == _truth_totals(agent)
+    assert {k: meta[k] for k in TOKEN_KEYS} == truth_totals(agent)
     for key in (
         "agent_id",
         "model",
@@ -111,11 +74,11 @@ def test_session_becomes_one_entry_and_expenses_equal_truth(
     assert meta["cwd"] == str(repo)
     expenses = remote(keito_server, "expenses")
     assert expenses and all(e["metadata"]["session_id"] == session_id for e in expenses)
-    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    assert expense_tokens(expenses, session_id) == truth_totals(agent)
     assert sum(e["total_cost"] for e in expenses) == pytest.approx(meta["cost_usd"], abs=1e-6)
 
     # Sync again: nothing new is sent, nothing is duplicated.
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         again = run_sync(ledger, client)
     assert (again.sent.created, again.sent.updated) == (0, 0)
     assert len(remote(keito_server, "time_entries")) == 1
@@ -128,7 +91,7 @@ def test_new_one_day_session_costs_three_api_calls(
     repo = make_repo(tmp_path / "repo", keito_server)
     _record_full(ledger, "codex", repo, tmp_path / "t")
     keito_server.clear_requests()
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     calls = [(r["method"], r["path"]) for r in keito_server.requests()]
     assert calls == [
@@ -147,25 +110,25 @@ def test_resumed_session_adds_a_segment_and_sums_to_truth(
     first, rest = split_at_first_end(agent, path.read_text())
     path.write_text(first)
     record(ledger, agent, session_id, path, cwd=str(repo), end_reason="exit")
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     after_first = remote(keito_server, "expenses")
     first_tokens = expense_tokens(after_first, session_id)
-    assert 0 < first_tokens["output_tokens"] < _truth_totals(agent)["output_tokens"]
+    assert 0 < first_tokens["output_tokens"] < truth_totals(agent)["output_tokens"]
 
     # The resume: same session id, more usage appended to the same transcript.
     record(ledger, agent, session_id, path, cwd=str(repo), reopen=True)
     path.write_text(first + rest)
     record(ledger, agent, session_id, path, end_reason="exit")
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     expenses = remote(keito_server, "expenses")
     assert len(expenses) > len(after_first)
     assert {e["metadata"]["segment_number"] for e in expenses} == {1, 2}
-    assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+    assert expense_tokens(expenses, session_id) == truth_totals(agent)
     entries = remote(keito_server, "time_entries")
     assert len(entries) == 1
-    assert entries[0]["metadata"]["output_tokens"] == _truth_totals(agent)["output_tokens"]
+    assert entries[0]["metadata"]["output_tokens"] == truth_totals(agent)["output_tokens"]
 
 
 def test_dropped_answer_after_commit_is_found_not_duplicated(
@@ -175,7 +138,7 @@ def test_dropped_answer_after_commit_is_found_not_duplicated(
     session_id, _ = _record_full(ledger, "claude-code", repo, tmp_path / "t")
     keito_server.add_fault(method="POST", path="/api/v2/time_entries", drop="after", count=1)
     keito_server.add_fault(method="POST", path="/api/v2/expenses", drop="after", count=1)
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         first = run_sync(ledger, client)
         assert first.sent.aborted
         second = run_sync(ledger, client)
@@ -185,7 +148,7 @@ def test_dropped_answer_after_commit_is_found_not_duplicated(
     assert len(remote(keito_server, "time_entries")) == 1
     expenses = remote(keito_server, "expenses")
     assert len(expenses) == 1
-    assert expense_tokens(expenses, session_id) == _truth_totals("claude-code")
+    assert expense_tokens(expenses, session_id) == truth_totals("claude-code")
     assert all(r.status == "sent" for r in ledger.records())
 
 
@@ -219,7 +182,7 @@ def test_sync_killed_between_sent_and_marked_sent(
     assert len(remote(keito_server, "time_entries")) == 1
     expenses = remote(keito_server, "expenses")
     assert len(expenses) == 1
-    assert expense_tokens(expenses, session_id) == _truth_totals("codex")
+    assert expense_tokens(expenses, session_id) == truth_totals("codex")
 
 
 @pytest.mark.parametrize("status", [503, 429])
@@ -229,19 +192,19 @@ def test_outage_then_recovery_sends_everything_once(
     repo = make_repo(tmp_path / "repo", keito_server)
     ids = [_record_full(ledger, agent, repo, tmp_path / agent)[0] for agent in AGENTS]
     keito_server.add_fault(status=status, retry_after="0", count=None)
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         down = run_sync(ledger, client)
     assert down.sent.aborted and down.sent.created == 0
     keito_server.clear_faults()
     assert remote(keito_server, "time_entries") == []
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         up = run_sync(ledger, client)
     assert up.sent.aborted is None
     entries = remote(keito_server, "time_entries")
     assert sorted(e["metadata"]["session_id"] for e in entries) == sorted(ids)
     expenses = remote(keito_server, "expenses")
     for agent, session_id in zip(AGENTS, ids, strict=True):
-        assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+        assert expense_tokens(expenses, session_id) == truth_totals(agent)
 
 
 def test_server_unreachable_then_back(
@@ -255,7 +218,7 @@ def test_server_unreachable_then_back(
     with dead:
         report = run_sync(ledger, dead)
     assert report.sent.aborted
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         run_sync(ledger, client)
     assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [
         session_id
@@ -294,7 +257,7 @@ def test_twenty_processes_record_at_once(
     assert sorted(e["metadata"]["session_id"] for e in entries) == sorted(s for _, s, _ in jobs)
     expenses = remote(keito_server, "expenses")
     for agent, session_id, _ in jobs:
-        assert expense_tokens(expenses, session_id) == _truth_totals(agent)
+        assert expense_tokens(expenses, session_id) == truth_totals(agent)
     assert len({e["metadata"]["segment"] + e["metadata"]["session_id"] for e in expenses}) == len(
         expenses
     )
@@ -315,7 +278,7 @@ def test_oversized_metadata_is_shrunk_and_a_400_fails_only_its_record(
         error="invalid_request",
         error_description="expense_category_id is archived",
     )
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         report = run_sync(ledger, client)
     assert report.sent.failed == 1
     assert report.sent.errors[0]["reason"].endswith("expense_category_id is archived")
@@ -327,12 +290,12 @@ def test_oversized_metadata_is_shrunk_and_a_400_fails_only_its_record(
     failed = ledger.records("status = 'failed'")
     assert len(failed) == 1 and "archived" in (failed[0].last_error or "")
     # Everything else arrived; the rejected expense waits for --retry-failed.
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         retried = run_sync(ledger, client, retry_failed=True)
     assert retried.sent.failed == 0 and retried.sent.created == 1
     expenses = remote(keito_server, "expenses")
-    assert expense_tokens(expenses, big_id) == _truth_totals("claude-code")
-    assert expense_tokens(expenses, fine_id) == _truth_totals("codex")
+    assert expense_tokens(expenses, big_id) == truth_totals("claude-code")
+    assert expense_tokens(expenses, fine_id) == truth_totals("codex")
 
 
 def test_offline_records_locally_then_sync_sends_it_all(
@@ -433,7 +396,7 @@ def test_report_groups_hours_tokens_cost(
     cli("sync", env=env)
     by_agent = json.loads(cli("report", "--by", "agent", "--json", env=env).stdout)["rows"]
     assert {r["agent"]: r["output_tokens"] for r in by_agent} == {
-        a: _truth_totals(a)["output_tokens"] for a in AGENTS
+        a: truth_totals(a)["output_tokens"] for a in AGENTS
     }
     by_model = json.loads(cli("report", "--by", "model", "--json", env=env).stdout)["rows"]
     assert {r["model"] for r in by_model} == {"claude-opus-5-5", "gpt-5-codex"}

@@ -7,47 +7,19 @@ many requests were in flight and whether a Retry-After held everyone back.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from keito_skill.keito import KeitoClient
 from keito_skill.ledger import Ledger
 from keito_skill.recorder import record
 from keito_skill.sync import _send, run_sync
 from tests.keito_server import KeitoServer
-from tests.sessions_kit import copy_session, make_repo, remote
+from tests.sessions_kit import AGENTS, copy_session, keito_client, make_repo, remote
 
-AGENTS = ("claude-code", "codex")
+pytestmark = pytest.mark.usefixtures("utc")
+
 ENTRIES, EXPENSES = "/api/v2/time_entries", "/api/v2/expenses"
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledger]:
-    monkeypatch.setenv("KEITO_SKILL_HOME", str(tmp_path / "skill-home"))
-    with Ledger() as opened:
-        yield opened
-
-
-def _client(server: KeitoServer, max_retries: int = 2) -> KeitoClient:
-    return KeitoClient(
-        server.url,
-        server.api_key,
-        server.account_id,
-        timeout=10.0,
-        max_retries=max_retries,
-        backoff_base=0.01,
-    )
 
 
 def _sessions(ledger: Ledger, server: KeitoServer, tmp_path: Path, count: int) -> list[str]:
@@ -71,7 +43,7 @@ def test_many_sessions_once_each_in_order_with_one_shared_lookup(
 ) -> None:
     ids = _sessions(ledger, keito_server, tmp_path, 12)
     keito_server.clear_requests()
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         report = run_sync(ledger, client)
     assert report.sent.aborted is None and report.sent.failed == 0
     calls = [(r["method"], r["path"]) for r in _api(keito_server)]
@@ -93,7 +65,7 @@ def test_many_sessions_once_each_in_order_with_one_shared_lookup(
         )
 
     # Again: nothing left to send, nothing duplicated.
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         again = run_sync(ledger, client)
     assert (again.sent.created, again.sent.updated) == (0, 0)
     assert len(remote(keito_server, "time_entries")) == len(ids)
@@ -107,7 +79,7 @@ def test_requests_overlap_but_never_more_than_the_pool(
     keito_server.add_fault(method="POST", latency=latency, count=None)
     keito_server.clear_requests()
     started = time.monotonic()
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         report = run_sync(ledger, client)
     elapsed = time.monotonic() - started
     keito_server.clear_faults()
@@ -126,7 +98,7 @@ def test_a_429_holds_every_worker_back_for_retry_after(
     ids = _sessions(ledger, keito_server, tmp_path, 8)
     keito_server.add_fault(method="POST", path=EXPENSES, status=429, retry_after="1", count=1)
     keito_server.clear_requests()
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         report = run_sync(ledger, client)
     assert report.sent.aborted is None and report.sent.failed == 0
     log = _api(keito_server)
@@ -149,7 +121,7 @@ def test_an_outage_stops_every_worker_and_leaves_everything_pending(
     ids = _sessions(ledger, keito_server, tmp_path, 8)
     keito_server.add_fault(status=503, retry_after="0", count=None)
     keito_server.clear_requests()
-    with _client(keito_server, max_retries=1) as client:
+    with keito_client(keito_server, max_retries=1) as client:
         down = run_sync(ledger, client)
     keito_server.clear_faults()
     assert down.sent.aborted and down.sent.created == 0
@@ -158,7 +130,7 @@ def test_an_outage_stops_every_worker_and_leaves_everything_pending(
     # the shared look-up; not one attempt per session.
     assert len(_api(keito_server)) <= 2 * (_send.WORKERS + 1)
     assert all(r.status in ("pending", "sending") for r in ledger.records())
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         up = run_sync(ledger, client)
     assert up.sent.aborted is None
     entries = remote(keito_server, "time_entries")
@@ -171,7 +143,7 @@ def test_dropped_answers_mid_pool_are_found_by_the_shared_lookup(
 ) -> None:
     ids = _sessions(ledger, keito_server, tmp_path, 8)
     keito_server.add_fault(method="POST", path=ENTRIES, drop="after", count=2)
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         first = run_sync(ledger, client)
         assert first.sent.aborted
         second = run_sync(ledger, client)
@@ -188,7 +160,7 @@ def test_a_single_worker_sends_in_ledger_order(
     _sessions(ledger, keito_server, tmp_path, 4)
     keito_server.clear_requests()
     report = _send.SendReport()
-    with _client(keito_server) as client:
+    with keito_client(keito_server) as client:
         from keito_skill.sync import materialize_all
 
         materialize_all(ledger)

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,33 +33,14 @@ from tests.sessions_kit import (
     remote,
     skill_env,
     split_at_first_end,
+    truth_totals,
 )
-from tests.transcript_data import CLAUDE_DIR, CODEX_DIR, TOKEN_KEYS, truth
+from tests.transcript_data import TOKEN_KEYS
 
-AGENTS = ["claude-code", "codex"]
+pytestmark = pytest.mark.usefixtures("utc")
+
 FIXTURE_CWD = "/home/dev/src/acme-api"
 IDLE = 3.0
-
-
-def _truth_totals(agent: str) -> dict[str, int]:
-    per_model = truth(CLAUDE_DIR if agent == "claude-code" else CODEX_DIR)
-    return {k: sum(m[k] for m in per_model.values()) for k in TOKEN_KEYS}
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    skill_home = tmp_path / "skill-home"
-    monkeypatch.setenv("KEITO_SKILL_HOME", str(skill_home))
-    return skill_home
 
 
 def _session_lines(agent: str, folder: Path, repo: Path) -> tuple[str, Path, list[str]]:
@@ -147,7 +127,7 @@ def test_killed_agents_are_ended_by_watch_and_sent_exactly_once(
         def arrived() -> bool:
             expenses = remote(keito_server, "expenses")
             return all(
-                expense_tokens(expenses, sid) == _truth_totals(agent)
+                expense_tokens(expenses, sid) == truth_totals(agent)
                 for agent, (sid, _, _) in sessions.items()
             )
 
@@ -172,7 +152,7 @@ def test_killed_agents_are_ended_by_watch_and_sent_exactly_once(
         assert len(remote(keito_server, "expenses")) == len(expenses)
         for agent, (session_id, _, _) in sessions.items():
             assert expense_tokens(remote(keito_server, "expenses"), session_id) == (
-                _truth_totals(agent)
+                truth_totals(agent)
             )
     finally:
         code = watcher.stop(signal.SIGTERM)
@@ -218,7 +198,7 @@ def test_once_ends_a_hook_recorded_session_and_catches_up_hookless_ones(
     with Ledger() as ledger:
         row = ledger.session("claude-code", session_id)
     assert row is not None and (row.ended, row.end_reason, row.origin) == (True, "idle", "hook")
-    assert expense_tokens(remote(keito_server, "expenses"), session_id) == _truth_totals(
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals(
         "claude-code"
     )
 
@@ -265,7 +245,7 @@ def test_session_ended_idle_that_grows_again_is_reopened(home: Path, tmp_path: P
         expenses = ledger.records("kind = 'expense'")
         assert {r.payload["metadata"]["segment_number"] for r in expenses} == {1, 2}
         carried = {k: sum(r.payload["metadata"][k] for r in expenses) for k in TOKEN_KEYS}
-        assert carried == _truth_totals("claude-code")
+        assert carried == truth_totals("claude-code")
         assert len(ledger.records("kind = 'time_entry'")) == 1
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from keito_skill.backfill import BackfillOptions, BackfillReport, Progress, run_backfill
+from keito_skill.cli._options import transcript_dirs
 from keito_skill.cli._output import emit_json, human_tokens, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.transcripts import AGENTS
@@ -89,20 +90,7 @@ def _day(value: datetime | None) -> Any:
 @click.option("--task", "task_id", help="Keito task for sessions with no mapping.")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for the run.")
-@click.option(
-    "--claude-dir",
-    "claude_dirs",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Claude Code config dir (default: CLAUDE_CONFIG_DIR or ~/.claude). Repeatable.",
-)
-@click.option(
-    "--codex-dir",
-    "codex_dirs",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Codex home (default: CODEX_HOME or ~/.codex). Repeatable.",
-)
+@transcript_dirs
 @click.option("--no-sync", is_flag=True, help="Record only; send on the next sync.")
 @click.option(
     "--workers",

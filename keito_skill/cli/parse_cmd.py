@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from keito_skill.cli._options import transcript_dirs
 from keito_skill.cli._output import emit_json, human_seconds, human_tokens, print_table
 from keito_skill.errors import TranscriptError
 from keito_skill.summary import SessionSummary, summarize
@@ -94,8 +95,7 @@ def _print_summary(summary: SessionSummary) -> None:
 @agent_option
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
-@click.option("--claude-dir", "claude_dirs", multiple=True, type=click.Path(path_type=Path))
-@click.option("--codex-dir", "codex_dirs", multiple=True, type=click.Path(path_type=Path))
+@transcript_dirs
 @json_option
 @idle_option
 def sessions(

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from keito_skill.cli._options import transcript_dirs
 from keito_skill.ledger import Ledger
 from keito_skill.logs import file_logger
 
@@ -27,20 +28,7 @@ def _sync_once() -> dict[str, Any] | None:
 
 
 @click.command()
-@click.option(
-    "--claude-dir",
-    "claude_dirs",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Claude Code config dir (default: CLAUDE_CONFIG_DIR or ~/.claude). Repeatable.",
-)
-@click.option(
-    "--codex-dir",
-    "codex_dirs",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Codex home (default: CODEX_HOME or ~/.codex). Repeatable.",
-)
+@transcript_dirs
 @click.option(
     "--idle-minutes",
     type=click.IntRange(min=1),

@@ -19,18 +19,16 @@ keito-skill or from another install location, which are replaced rather than dup
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shlex
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keito_skill._files import atomic_write_text as _atomic_write_text
 from keito_skill.errors import KeitoSkillError
 
 __all__ = [
@@ -125,29 +123,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def atomic_write_text(path: Path, text: str, *, backup: bool = True) -> Path | None:
     """Replace ``path`` with ``text`` atomically; returns the backup path if one was made."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    saved: Path | None = None
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    else:
-        if backup:
-            saved = path.with_name(path.name + BACKUP_SUFFIX)
-            shutil.copy2(path, saved)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return saved
+    return _atomic_write_text(path, text, backup_suffix=BACKUP_SUFFIX if backup else None)
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> Path | None:

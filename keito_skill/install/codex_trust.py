@@ -21,14 +21,11 @@ nothing is written. The write is atomic and the previous file is kept as ``confi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import tomllib
@@ -37,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from keito_skill._files import atomic_write_text
 from keito_skill.errors import KeitoSkillError
 
 __all__ = [
@@ -552,19 +550,4 @@ def write_trusted_hashes(config_path: Path, trust: Mapping[str, str]) -> list[st
 
 
 def _atomic_write(path: Path, text: str, backup: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o600
-    if backup:
-        shutil.copy2(path, path.with_name(path.name + ".bak"))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, text, backup_suffix=".bak" if backup else None, new_mode=0o600)
