@@ -107,7 +107,14 @@ def _trust_codex(yes: bool, bin_override: str | None, codex_bin_opt: str | None)
     help="keito-skill executable the hooks run (default: the one on PATH, else beside Python).",
 )
 @click.option("--codex-bin", metavar="PATH", default=None, help="codex executable (default: PATH).")
-def install(agent: str, yes: bool, bin_override: str | None, codex_bin: str | None) -> None:
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Also write a user service running 'keito-skill watch' (systemd or launchd).",
+)
+def install(
+    agent: str, yes: bool, bin_override: str | None, codex_bin: str | None, watch: bool
+) -> None:
     """Install the Keito skill and session hooks into Claude Code and/or Codex.
 
     Safe to run again: hooks are merged (never duplicated), other settings are kept,
@@ -132,6 +139,12 @@ def install(agent: str, yes: bool, bin_override: str | None, codex_bin: str | No
         _say("", f"hooks   {change.hooks_file} {state}{backup}")
         if name == "codex":
             ok = _trust_codex(yes, bin_override, codex_bin) is not False and ok
+    if watch:
+        from keito_skill.install import service
+
+        kind = service.default_kind()
+        unit = service.install(kind)
+        _say("watch", f"{kind} service {unit}; start it with: {service.start_hint(kind, unit)}")
     click.echo(f"Hooks run {bin_path}. Next: 'keito-skill auth login', then 'keito-skill init'.")
     if not ok:
         sys.exit(1)

@@ -16,6 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from keito_skill._files import atomic_write_text
 from keito_skill.ledger import skill_home
 
 LABEL = "io.keito.skill.watch"
@@ -114,9 +115,7 @@ def install(kind: str, *, extra_args: list[str] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "launchd":
         (skill_home() / "logs").mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
-    temp.write_text(text)
-    temp.replace(path)
+    atomic_write_text(path, text)
     return path
 
 

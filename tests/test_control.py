@@ -1,0 +1,82 @@
+"""``disable``/``enable`` (this repo) against the local Keito server, and ``install --watch``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from keito_skill.ledger import Ledger
+from keito_skill.mapping import load_config
+from keito_skill.recorder import record
+from tests.keito_server import KeitoServer
+from tests.sessions_kit import ROOT, cli, copy_session, make_repo, remote, skill_env
+
+pytestmark = pytest.mark.usefixtures("utc")
+
+
+def _in(repo: Path, *args: str, env: dict[str, str]) -> dict[str, object]:
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, "-m", "keito_skill", *args],
+        cwd=repo,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return {"stdout": result.stdout}
+
+
+def test_disabled_repo_is_recorded_but_never_sent_until_enabled(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    env = skill_env(home, keito_server, keito_config_dir)
+    (repo / "sub").mkdir()
+    out = _in(repo / "sub", "disable", env=env)  # from anywhere inside the repo
+    assert "disabled" in str(out["stdout"])
+    assert load_config(repo / ".keito" / "config.yml").config.agent_tracking.enabled is False
+    with Ledger(home / "ledger.sqlite3") as ledger:
+        session_id, path = copy_session("codex", tmp_path / "t")
+        record(ledger, "codex", session_id, path, cwd=str(repo), end_reason="exit")
+    cli("sync", env=env)
+    assert remote(keito_server, "time_entries") == []
+    status = json.loads(cli("status", "--json", env=env).stdout)
+    assert status["sessions"]["by_mapping"] == {"disabled": 1}
+
+    _in(repo, "enable", env=env)
+    assert load_config(repo / ".keito" / "config.yml").config.agent_tracking.enabled is True
+    cli("sync", env=env)
+    assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [
+        session_id
+    ]
+
+
+def test_disable_outside_a_mapped_repo_writes_a_disabled_config(
+    home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    repo = make_repo(tmp_path / "bare", None)
+    (repo / ".keito" / "config.yml").unlink()
+    _in(repo, "disable", env=skill_env(home, None, keito_config_dir))
+    config = load_config(repo / ".keito" / "config.yml").config
+    assert config.agent_tracking.enabled is False and not config.is_mapped
+    assert ".keito/config.yml" in (repo / ".gitignore").read_text()
+
+
+def test_install_watch_writes_the_user_service(home: Path, tmp_path: Path) -> None:
+    user = tmp_path / "user"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KEITO_", "CLAUDE_", "CODEX_"))}
+    env.update(HOME=str(user), KEITO_SKILL_HOME=str(home), XDG_CONFIG_HOME=str(user / ".config"))
+    keito_bin = str(Path(sys.executable).parent / "keito-skill")
+    result = cli("install", "--agent", "claude-code", "--bin", keito_bin, "--watch", env=env)
+    assert result.returncode == 0, result.stderr
+    unit = user / ".config" / "systemd" / "user" / "keito-skill-watch.service"
+    assert str(unit) in result.stdout and "systemctl --user" in result.stdout
+    assert " watch" in unit.read_text()
+    assert "KEITO_API_KEY" not in unit.read_text()
