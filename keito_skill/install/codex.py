@@ -38,6 +38,7 @@ from keito_skill.install.claude import AgentChange, hook_command
 from keito_skill.install.codex_trust import (
     CodexConfigEditError,
     HookInfo,
+    header_path,
     list_hooks,
     trust_hooks,
 )
@@ -229,18 +230,6 @@ def uninstall(env: Mapping[str, str] | None = None, codex_bin: str | None = None
 _HEADER = re.compile(r"^[ \t]*\[(?P<double>\[)?(?P<inner>[^\n]*?)\]\]?[ \t]*(?:#[^\n]*)?$")
 
 
-def _header_path(inner: str) -> tuple[str, ...] | None:
-    try:
-        doc: Any = tomllib.loads(f"[{inner}]\n")
-    except tomllib.TOMLDecodeError:
-        return None
-    path: list[str] = []
-    while isinstance(doc, dict) and len(doc) == 1:
-        ((name, doc),) = doc.items()
-        path.append(name)
-    return tuple(path) if path else None
-
-
 def _without_keys(text: str, keys: set[str]) -> str:
     """``text`` with the ``[hooks.state."<key>"]`` tables for ``keys`` cut out.
 
@@ -255,7 +244,7 @@ def _without_keys(text: str, keys: set[str]) -> str:
         assert match is not None
         if match.group("double"):
             continue
-        path = _header_path(match.group("inner"))
+        path = header_path(match.group("inner"))
         if path is None or len(path) != 3 or path[:2] != ("hooks", "state") or path[2] not in keys:
             continue
         end = headers[n + 1] if n + 1 < len(headers) else len(lines)

@@ -396,7 +396,7 @@ def _code_lines(lines: list[str]) -> list[bool]:
     return flags
 
 
-def _header_path(inner: str) -> tuple[str, ...] | None:
+def header_path(inner: str) -> tuple[str, ...] | None:
     """The key path of a ``[a."b".c]`` header, parsed by tomllib itself (any quoting)."""
     try:
         doc: Any = tomllib.loads(f"[{inner}]\n")
@@ -465,7 +465,7 @@ def set_trusted_hashes(text: str, trust: Mapping[str, str]) -> str:
             continue
         m = _HEADER.match(stripped)
         if m:
-            headers.append((i, _header_path(m.group("inner"))))
+            headers.append((i, header_path(m.group("inner"))))
 
     appended: list[str] = []
     inserts: dict[int, str] = {}  # insert after line index
