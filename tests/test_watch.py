@@ -115,12 +115,14 @@ def test_killed_agents_are_ended_by_watch_and_sent_exactly_once(
         }
         # Both agents write at once, a line at a time, then are killed mid-flight.
         longest = max(len(lines) for _, _, lines in sessions.values())
+        last_write: dict[str, float] = {}
         for index in range(longest):
-            for _, path, lines in sessions.values():
+            for agent, (_, path, lines) in sessions.items():
                 if index < len(lines):
                     path.parent.mkdir(parents=True, exist_ok=True)
                     with path.open("a") as handle:
                         handle.write(lines[index])
+                    last_write[agent] = time.time()
             time.sleep(0.03)
         stopped = time.time()
 
@@ -139,8 +141,9 @@ def test_killed_agents_are_ended_by_watch_and_sent_exactly_once(
                 assert (row.ended, row.end_reason, row.origin) == (True, "idle", "watch")
                 assert row.cwd == str(repo) and row.transcript_path == str(path)
                 assert row.ended_at is not None
-                # Ended once quiet for the idle threshold: well within idle + a minute.
-                assert IDLE <= row.ended_at - stopped < IDLE + 15
+                # Ended once its own transcript was quiet for the idle threshold (each
+                # agent stopped writing at its own time), well within idle + a minute.
+                assert IDLE <= row.ended_at - last_write[agent] < IDLE + 15
         entries = remote(keito_server, "time_entries")
         expenses = remote(keito_server, "expenses")
         ids = sorted(sid for sid, _, _ in sessions.values())
