@@ -163,7 +163,7 @@ def _sync(ledger: Ledger) -> dict[str, Any]:
     from keito_skill.cli.sync_cmd import open_client
     from keito_skill.sync import run_sync
 
-    client, offline, _ = open_client()
+    client, offline = open_client()
     try:
         return run_sync(ledger, client, offline_reason=offline, wait=60.0).to_dict()
     finally:

@@ -13,22 +13,32 @@ from keito_skill.ledger import Ledger
 from keito_skill.logs import file_logger
 
 
-def open_client(*, max_retries: int = 4) -> tuple[Any | None, str | None, dict[str, Any]]:
+def open_client(*, max_retries: int = 4) -> tuple[Any | None, str | None]:
     """A Keito client from the user's credentials, or None with the reason."""
     from keito_skill.keito import KeitoClient, KeitoCredentialsError, load_credentials
 
     try:
         creds = load_credentials()
     except KeitoCredentialsError as exc:
-        return None, str(exc), {"configured": False, "reason": str(exc)}
-    info = {
+        return None, str(exc)
+    return KeitoClient.from_credentials(creds, max_retries=max_retries), None
+
+
+def credentials_info() -> dict[str, Any]:
+    """Where the credentials come from (never the key), without opening a client."""
+    from keito_skill.keito import KeitoCredentialsError, load_credentials
+
+    try:
+        creds = load_credentials()
+    except KeitoCredentialsError as exc:
+        return {"configured": False, "reason": str(exc)}
+    return {
         "configured": True,
         "account_id": creds.account_id,
         "api_url": creds.api_url,
         "api_key_source": creds.api_key_source,
         "account_id_source": creds.account_id_source,
     }
-    return KeitoClient.from_credentials(creds, max_retries=max_retries), None, info
 
 
 @click.command()
@@ -41,7 +51,7 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
 
     log = file_logger()
     # A background sync gives up sooner: the next hook starts another one anyway.
-    client, offline, _ = open_client(max_retries=1 if background else 4)
+    client, offline = open_client(max_retries=1 if background else 4)
     with Ledger() as ledger:
         try:
             report = run_sync(
@@ -103,7 +113,7 @@ def _when(ts: float | None) -> str | None:
 
 
 def status_data(ledger: Ledger) -> dict[str, Any]:
-    _, _, creds = open_client()
+    creds = credentials_info()
     counts = ledger.counts()
     sessions = ledger.sessions()
     by_mapping: dict[str, int] = {}

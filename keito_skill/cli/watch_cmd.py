@@ -18,7 +18,7 @@ def _sync_once() -> dict[str, Any] | None:
     from keito_skill.cli.sync_cmd import open_client
     from keito_skill.sync import run_sync
 
-    client, offline, _ = open_client()
+    client, offline = open_client()
     try:
         with Ledger() as ledger:
             return run_sync(ledger, client, offline_reason=offline, wait=10.0).to_dict()
