@@ -18,6 +18,15 @@ from keito_skill.transcripts._state import TOKEN_FIELDS, DayBucket, add_into, ze
 
 CostSource = Literal["agent", "computed"]
 
+__all__ = [
+    "TOKEN_FIELDS",
+    "DaySlice",
+    "ModelUsage",
+    "SessionSummary",
+    "TokenCounts",
+    "summarize",
+]
+
 
 class TokenCounts(BaseModel):
     """Token counts with Anthropic's meaning of input (uncached only), for every agent."""

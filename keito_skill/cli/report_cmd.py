@@ -9,14 +9,7 @@ import click
 
 from keito_skill.cli._output import emit_json, human_tokens, print_table
 from keito_skill.ledger import Ledger
-
-_TOKENS = (
-    "input_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-    "reasoning_output_tokens",
-)
+from keito_skill.summary import TOKEN_FIELDS
 
 
 def report_rows(
@@ -55,7 +48,7 @@ def report_rows(
                     "agent": row.agent,
                     "project": row.project_id or f"({row.mapping_status})",
                 }[by]
-                usage_sum: dict[str, Any] = {k: getattr(day.totals, k) for k in _TOKENS}
+                usage_sum: dict[str, Any] = {k: getattr(day.totals, k) for k in TOKEN_FIELDS}
                 usage_sum["cost_usd"] = day.cost_usd
                 parts.append((key, hours, usage_sum))
             for key, share, usage in parts:
@@ -65,16 +58,16 @@ def report_rows(
                         by: key,
                         "sessions": set(),
                         "hours": 0.0,
-                        **dict.fromkeys(_TOKENS, 0),
+                        **dict.fromkeys(TOKEN_FIELDS, 0),
                         "cost_usd": 0.0,
                         "cost_complete": True,
                     },
                 )
                 group["sessions"].add((row.agent, row.session_id))
                 group["hours"] += share
-                for token in _TOKENS:
+                for token in TOKEN_FIELDS:
                     group[token] += int(usage.get(token, 0))
-                if usage.get("cost_usd") is None and any(usage.get(t) for t in _TOKENS):
+                if usage.get("cost_usd") is None and any(usage.get(t) for t in TOKEN_FIELDS):
                     group["cost_complete"] = False
                 else:
                     group["cost_usd"] += float(usage.get("cost_usd") or 0.0)

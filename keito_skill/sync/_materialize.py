@@ -16,18 +16,11 @@ from typing import Any
 from keito_skill.ledger import Ledger, SessionRow
 from keito_skill.mapping import ConfigProblem, Mapping, RepoConfig, resolve
 from keito_skill.recorder import restore
-from keito_skill.summary import SessionSummary, summarize
+from keito_skill.summary import TOKEN_FIELDS, SessionSummary, summarize
 from keito_skill.sync._payloads import expense, time_entry
 from keito_skill.transcripts import parse_session
 
 MAPPED, UNMAPPED, BROKEN, DISABLED, EMPTY = "mapped", "unmapped", "broken", "disabled", "empty"
-_TOKEN_KEYS = (
-    "input_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-    "reasoning_output_tokens",
-)
 
 
 def summary_of(row: SessionRow) -> SessionSummary | None:
@@ -69,9 +62,9 @@ def _expensed(ledger: Ledger, row: SessionRow) -> tuple[int, dict[tuple[str, str
         last_segment = max(last_segment, int(meta.get("segment_number", 0)))
         slot = carried.setdefault(
             (record.spent_date, str(meta.get("model"))),
-            {**dict.fromkeys(_TOKEN_KEYS, 0), "cost": 0.0},
+            {**dict.fromkeys(TOKEN_FIELDS, 0), "cost": 0.0},
         )
-        for key in _TOKEN_KEYS:
+        for key in TOKEN_FIELDS:
             slot[key] += int(meta.get(key, 0))
         slot["cost"] += float(meta.get("cost_usd") or 0.0)
     return last_segment, carried
@@ -153,8 +146,8 @@ def _close_segment(
         spent = day.date.isoformat()
         for model, usage in day.models.items():
             done = carried.get((spent, model), {})
-            delta = {k: max(0, int(getattr(usage, k)) - int(done.get(k, 0))) for k in _TOKEN_KEYS}
-            if not any(delta[k] for k in _TOKEN_KEYS if k != "reasoning_output_tokens"):
+            delta = {k: max(0, int(getattr(usage, k)) - int(done.get(k, 0))) for k in TOKEN_FIELDS}
+            if not any(delta[k] for k in TOKEN_FIELDS if k != "reasoning_output_tokens"):
                 continue
             cost = None
             if usage.cost_usd is not None:

@@ -14,17 +14,10 @@ from typing import Any
 
 from keito_skill import __version__
 from keito_skill.mapping import RepoConfig
-from keito_skill.summary import DaySlice, SessionSummary, TokenCounts
+from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary, TokenCounts
 
 SKILL = f"keito-skill/{__version__}"
 _NOTES_CHARS = 1000
-_TOKEN_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "reasoning_output_tokens",
-)
 
 
 def agent_id(agent: str) -> str:
@@ -37,7 +30,7 @@ def _hhmm(moment: datetime) -> str:
 
 
 def _tokens(counts: TokenCounts) -> dict[str, int]:
-    return {key: int(getattr(counts, key)) for key in _TOKEN_KEYS}
+    return {key: int(getattr(counts, key)) for key in TOKEN_FIELDS}
 
 
 def notes_for(summary: SessionSummary, config: RepoConfig) -> str:
@@ -132,7 +125,7 @@ def expense(
     cost_usd: float | None,
 ) -> dict[str, Any]:
     """The expense body for one model's new usage in one segment on one day."""
-    total = sum(tokens[k] for k in _TOKEN_KEYS if k != "reasoning_output_tokens")
+    total = sum(tokens[k] for k in TOKEN_FIELDS if k != "reasoning_output_tokens")
     parts = [
         f"{tokens['input_tokens']:,} input",
         f"{tokens['cache_creation_input_tokens']:,} cache write",
