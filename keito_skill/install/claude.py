@@ -13,7 +13,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from keito_skill.install import bundle
 from keito_skill.install._jsonfile import (
@@ -54,6 +54,13 @@ class AgentChange:
     skill_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
 
+    def save(self, before: dict[str, Any], after: dict[str, Any], *, create: bool) -> None:
+        """Write the hooks file when ``after`` differs (or, with ``create``, is missing),
+        keeping a backup of what it replaces."""
+        if after != before or (create and not self.hooks_file.exists()):
+            self.backup = write_json(self.hooks_file, after)
+            self.hooks_changed = True
+
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
     """Claude Code's config directory (first entry of ``CLAUDE_CONFIG_DIR``, else ~/.claude)."""
@@ -93,10 +100,7 @@ def install(bin_path: Path, env: Mapping[str, str] | None = None) -> AgentChange
     change = AgentChange(AGENT, path)
     change.skill_dir = bundle.install_skill(config_dir(env) / "skills", codex=False)
     before = read_json(path)
-    after = merge_hooks(before, hook_specs(bin_path))
-    if after != before or not path.exists():
-        change.backup = write_json(path, after)
-        change.hooks_changed = True
+    change.save(before, merge_hooks(before, hook_specs(bin_path)), create=True)
     return change
 
 
@@ -106,8 +110,5 @@ def uninstall(env: Mapping[str, str] | None = None) -> AgentChange:
     change = AgentChange(AGENT, path)
     change.skill_dir = bundle.remove_skill(config_dir(env) / "skills")
     before = read_json(path)
-    after = remove_hooks(before)
-    if after != before:
-        change.backup = write_json(path, after)
-        change.hooks_changed = True
+    change.save(before, remove_hooks(before), create=False)
     return change

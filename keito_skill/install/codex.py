@@ -32,7 +32,6 @@ from keito_skill.install._jsonfile import (
     our_handlers,
     read_json,
     remove_hooks,
-    write_json,
 )
 from keito_skill.install.claude import AgentChange, hook_command
 from keito_skill.install.codex_trust import (
@@ -169,10 +168,7 @@ def install(bin_path: Path, env: Mapping[str, str] | None = None) -> AgentChange
     change = AgentChange(AGENT, path)
     change.skill_dir = bundle.install_skill(codex_home(env) / "skills", codex=True)
     before = read_json(path)
-    after = merge_hooks(before, hook_specs(bin_path))
-    if after != before or not path.exists():
-        change.backup = write_json(path, after)
-        change.hooks_changed = True
+    change.save(before, merge_hooks(before, hook_specs(bin_path)), create=True)
     return change
 
 
@@ -209,10 +205,7 @@ def uninstall(env: Mapping[str, str] | None = None, codex_bin: str | None = None
             keys |= {h.key for h in our_hook_infos(codex_bin, env)}
         except Exception as exc:  # the derived keys still cover a normal install
             change.notes.append(f"could not ask codex for hook keys ({exc})")
-    after = remove_hooks(before)
-    if after != before:
-        change.backup = write_json(path, after)
-        change.hooks_changed = True
+    change.save(before, remove_hooks(before), create=False)
     try:
         forgotten = forget_trust(codex_home(env) / "config.toml", sorted(keys))
     except CodexConfigEditError as exc:
