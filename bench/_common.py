@@ -212,3 +212,25 @@ def size_bytes(text: str) -> int:
     if text and text[-1] in units:
         return int(float(text[:-1]) * units[text[-1]])
     return int(text)
+
+
+def backfill(corpus: corpus_mod.Corpus, home: Path, *flags: str, sample_rss: bool = False) -> Run:
+    """``keito-skill backfill FLAGS --json`` over ``corpus`` with its own skill home."""
+    env = clean_env(
+        KEITO_SKILL_HOME=str(home),
+        KEITO_CONFIG_DIR=str(home / "keito-config"),
+        KEITO_SKILL_NO_BACKGROUND_SYNC="1",
+    )
+    cmd = [
+        *console_script(),
+        "backfill",
+        *flags,
+        "--json",
+        "--claude-dir",
+        str(corpus.claude_dir),
+        "--codex-dir",
+        str(corpus.codex_dir),
+    ]
+    result = run(cmd, env=env, sample_rss=sample_rss)
+    check(result, f"backfill {' '.join(flags)}")
+    return result

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bench._common import check, clean_env, console_script, run
+from bench._common import backfill
 from bench.corpus import Corpus
 
 
@@ -23,24 +23,7 @@ def measure(corpus: Corpus, work: Path) -> dict[str, Any]:
     shutil.rmtree(work, ignore_errors=True)
     out: dict[str, Any] = {"corpus_bytes": corpus.bytes}
     for name, flags in (("record", ["--no-sync"]), ("dry_run", ["--dry-run"])):
-        home = work / f"home-{name}"
-        env = clean_env(
-            KEITO_SKILL_HOME=str(home),
-            KEITO_CONFIG_DIR=str(home / "keito-config"),
-            KEITO_SKILL_NO_BACKGROUND_SYNC="1",
-        )
-        cmd = [
-            *console_script(),
-            "backfill",
-            *flags,
-            "--json",
-            "--claude-dir",
-            str(corpus.claude_dir),
-            "--codex-dir",
-            str(corpus.codex_dir),
-        ]
-        result = run(cmd, env=env, sample_rss=True)
-        check(result, f"backfill {' '.join(flags)}")
+        result = backfill(corpus, work / f"home-{name}", *flags, sample_rss=True)
         summary = json.loads(result.stdout)["summary"]
         out[name] = {
             "seconds": round(result.seconds, 2),

@@ -15,32 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import ccusage
-from bench._common import CACHE, Run, check, clean_env, console_script, corpus_files, run, warm
+from bench._common import CACHE, Run, backfill, check, corpus_files, warm
 from bench.corpus import TOKEN_KEYS, Corpus
 
 COMPARED = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 COMPARED += ("output_tokens",)
-
-
-def _backfill(corpus: Corpus, home: Path, *flags: str, sample_rss: bool = False) -> Run:
-    env = clean_env(
-        KEITO_SKILL_HOME=str(home),
-        KEITO_CONFIG_DIR=str(home / "keito-config"),
-        KEITO_SKILL_NO_BACKGROUND_SYNC="1",
-    )
-    cmd = [
-        *console_script(),
-        "backfill",
-        *flags,
-        "--json",
-        "--claude-dir",
-        str(corpus.claude_dir),
-        "--codex-dir",
-        str(corpus.codex_dir),
-    ]
-    result = run(cmd, env=env, sample_rss=sample_rss)
-    check(result, " ".join(cmd[1:3]))
-    return result
 
 
 def _summary(result: Run) -> dict[str, Any]:
@@ -142,10 +121,10 @@ def measure(
     else:
         result["ccusage"] = {"skipped": "not requested"}
 
-    dry = _backfill(corpus, work / "dry-home", "--dry-run")
+    dry = backfill(corpus, work / "dry-home", "--dry-run")
     result["ours_dry_run"] = {"seconds": round(dry.seconds, 3), "summary": _summary(dry)}
-    first = _backfill(corpus, work / "home", "--no-sync")
-    second = _backfill(corpus, work / "home", "--no-sync")
+    first = backfill(corpus, work / "home", "--no-sync")
+    second = backfill(corpus, work / "home", "--no-sync")
     result["ours_record"] = {
         "first_seconds": round(first.seconds, 3),
         "second_seconds": round(second.seconds, 3),
