@@ -300,17 +300,20 @@ class Ledger:
         *,
         expected_version: int,
         end: str | None = None,
+        idle_seconds: int | None = None,
     ) -> bool:
         """Store new checkpoints if nobody else did since ``expected_version`` was read.
 
         ``end`` (the reason) marks the session ended and asks for its usage segment to be
-        closed. Returns False when another process won the race; the caller re-reads.
+        closed; ``idle_seconds`` records the threshold the checkpoints were parsed with,
+        when it changed. Returns False when another process won the race; the caller
+        re-reads.
         """
         now = time.time()
         with self.write() as db:
             cursor = db.execute(
                 "UPDATE sessions SET checkpoints = ?, version = version + 1, dirty = 1,"
-                " updated_at = ?,"
+                " updated_at = ?, idle_seconds = COALESCE(?, idle_seconds),"
                 " ended = CASE WHEN ? THEN 1 ELSE ended END,"
                 " ended_at = CASE WHEN ? THEN ? ELSE ended_at END,"
                 " end_reason = COALESCE(?, end_reason),"
@@ -319,6 +322,7 @@ class Ledger:
                 (
                     json.dumps(checkpoints, separators=(",", ":")),
                     now,
+                    idle_seconds,
                     end is not None,
                     end is not None,
                     now,

@@ -408,3 +408,21 @@ def test_report_groups_hours_tokens_cost(
     assert empty == []
     table = cli("report", env=env)
     assert table.returncode == 0 and "Agent work by day" in table.stdout
+
+
+def test_repo_idle_threshold_rereads_the_session_once(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Recorded with the default 5 minutes, billed with the repo's own idle_minutes."""
+    repo = make_repo(tmp_path / "repo", keito_server, billing={"idle_minutes": 1})
+    session_id, _ = _record_full(ledger, "codex", repo, tmp_path / "t")
+    row = ledger.session("codex", session_id)
+    assert row is not None and row.idle_seconds == 300
+    with keito_client(keito_server) as client:
+        run_sync(ledger, client)
+    row = ledger.session("codex", session_id)
+    assert row is not None and row.idle_seconds == 60
+    assert {c["idle_seconds"] for c in row.checkpoints.values()} == {60}
+    entries = remote(keito_server, "time_entries")
+    assert [e["metadata"]["session_id"] for e in entries] == [session_id]
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals("codex")

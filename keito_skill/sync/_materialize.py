@@ -9,7 +9,6 @@ segment; the expenses of a session therefore always add up to its transcript tot
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from keito_skill.summary import TOKEN_FIELDS, SessionSummary, summarize
 from keito_skill.sync._payloads import expense, time_entry
 from keito_skill.transcripts import parse_session
 
+_REPARSE_ATTEMPTS = 5
 MAPPED, UNMAPPED, BROKEN, DISABLED, EMPTY = "mapped", "unmapped", "broken", "disabled", "empty"
 
 
@@ -32,20 +32,29 @@ def summary_of(row: SessionRow) -> SessionSummary | None:
 
 
 def _reparse(ledger: Ledger, row: SessionRow, idle_seconds: int) -> SessionRow:
-    """Re-read a session with the repo's idle threshold (it was recorded with another)."""
-    if not row.transcript_path or not Path(row.transcript_path).exists():
-        ledger.set_session(row.agent, row.session_id, idle_seconds=idle_seconds)
-    else:
+    """Re-read a session with the repo's idle threshold (it was recorded with another).
+
+    Stored like any checkpoint (optimistically): if a hook wrote meanwhile, read again.
+    """
+    for _ in range(_REPARSE_ATTEMPTS):
+        if not row.transcript_path or not Path(row.transcript_path).exists():
+            ledger.set_session(row.agent, row.session_id, idle_seconds=idle_seconds)
+            break
         states, paths = parse_session(
             Path(row.transcript_path), agent=row.agent, idle_seconds=idle_seconds
         )
         checkpoints = {str(p): s.to_dict() for p, s in zip(paths, states, strict=True)}
-        with ledger.write() as db:
-            db.execute(
-                "UPDATE sessions SET checkpoints = ?, idle_seconds = ?, version = version + 1"
-                " WHERE agent = ? AND session_id = ?",
-                (json.dumps(checkpoints), idle_seconds, row.agent, row.session_id),
-            )
+        if ledger.save_checkpoints(
+            row.agent,
+            row.session_id,
+            checkpoints,
+            expected_version=row.version,
+            idle_seconds=idle_seconds,
+        ):
+            break
+        again = ledger.session(row.agent, row.session_id)
+        assert again is not None
+        row = again
     fresh = ledger.session(row.agent, row.session_id)
     assert fresh is not None
     return fresh
