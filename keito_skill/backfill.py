@@ -32,8 +32,9 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keito_skill.errors import ConfigError, TranscriptError
 from keito_skill.ledger import Ledger, SessionRow, skill_home
@@ -46,12 +47,17 @@ from keito_skill.transcripts import (
     side_files,
 )
 
+if TYPE_CHECKING:
+    from keito_skill.mapping import RepoConfig
+
 ORIGIN = "backfill"
 END_REASON = "backfill"
 # Sessions we ended ourselves (not a real SessionEnd): new bytes mean the agent was alive.
 OUR_END_REASONS = frozenset({"backfill", "idle"})
 # Below this much to read, starting worker processes costs more than it saves.
 _PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+# What a session costs a worker beyond its bytes (open, summarise, return), in bytes' worth.
+_SESSION_WEIGHT = 64 * 1024
 
 
 # ---- mapping, as materialize sees it -------------------------------------------------
@@ -153,9 +159,12 @@ def parse_job(job: dict[str, Any]) -> dict[str, Any]:
     from keito_skill.summary import summarize
 
     summary = summarize(states, [str(p) for p in paths])  # priced here, in parallel
+    keep = job.get("keep_checkpoints", True)  # a dry run stores nothing: spare the copying
     return {
-        "checkpoints": {str(p): s.to_dict() for p, s in zip(paths, states, strict=True)},
-        "summary": summary.model_dump(mode="json"),
+        "checkpoints": {str(p): s.to_dict() for p, s in zip(paths, states, strict=True)}
+        if keep
+        else {},
+        "summary": summary,  # pickled whole: cheaper than dumping and validating it again
         "idle_seconds": idle,
         "cwd": states[0].cwd,
         "bytes_read": max(0, read),
@@ -199,6 +208,14 @@ class Candidate:
         return True
 
 
+@lru_cache(maxsize=1)
+def _default_config() -> RepoConfig:
+    """The config a session without one is shown with (built once per process)."""
+    from keito_skill.mapping import RepoConfig
+
+    return RepoConfig()
+
+
 @dataclass
 class SessionResult:
     """One session a run recorded (or, in a dry run, would record)."""
@@ -218,13 +235,10 @@ class SessionResult:
         """One dict per session-day: what its time entry would carry."""
         if self.summary is None:
             return []
-        from keito_skill.mapping import RepoConfig
-        from keito_skill.sync._payloads import billed_seconds
-
-        config = self.policy.config or RepoConfig()
+        config = self.policy.config or _default_config()
         rows = []
         for day in self.summary.days:
-            seconds, held = billed_seconds(day, config)
+            seconds, held = config.billed_seconds(day.active_seconds, day.wall_seconds)
             rows.append(
                 {
                     "date": day.date.isoformat(),
@@ -462,7 +476,44 @@ def _job(candidate: Candidate, options: BackfillOptions) -> dict[str, Any]:
         "idle_seconds": row.idle_seconds if row is not None else None,
         "project_id": options.project_id,
         "task_id": options.task_id,
+        "keep_checkpoints": not options.dry_run,
     }
+
+
+def parse_batch(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`parse_job` for several sessions: one worker round trip for all of them."""
+    results = []
+    for job in jobs:
+        try:
+            results.append(parse_job(job))
+        except Exception as exc:  # one bad session must not lose the others' results
+            results.append({"error": f"parser failed: {exc!r}"})
+    return results
+
+
+def batches(sizes: list[int], workers: int) -> list[list[int]]:
+    """Indexes of ``sizes`` (largest first) grouped into batches of similar weight.
+
+    Handing sessions to workers one at a time costs a round trip through the pool's feeder
+    thread each, and that thread waits for the GIL while this process records results:
+    with thousands of small sessions the workers sat idle. About eight batches per worker
+    keep them busy and still balance the load; a session's weight is its bytes plus a
+    fixed cost for opening and summarising it.
+    """
+    weights = [size + _SESSION_WEIGHT for size in sizes]
+    target = max(sum(weights) // (workers * 8), 1)
+    out: list[list[int]] = []
+    current: list[int] = []
+    weight = 0
+    for index, one in enumerate(weights):
+        current.append(index)
+        weight += one
+        if weight >= target:
+            out.append(current)
+            current, weight = [], 0
+    if current:
+        out.append(current)
+    return out
 
 
 def parse_stream(
@@ -492,20 +543,22 @@ def parse_stream(
             yield candidate, parsed
         return
     with pool:
-        futures: dict[Future[dict[str, Any]], int] = {
-            pool.submit(parse_job, _job(c, options)): i for i, c in enumerate(todo)
-        }
+        futures: dict[Future[list[dict[str, Any]]], list[int]] = {}
+        for batch in batches(sizes, report.workers):
+            jobs = [_job(todo[i], options) for i in batch]
+            futures[pool.submit(parse_batch, jobs)] = batch
         progress.start(report.files, total)  # after the fork: no progress thread in workers
         for future in as_completed(futures):
-            index = futures[future]
+            batch = futures[future]
             try:
-                parsed = future.result()
+                results = future.result()
             except Exception as exc:  # a worker died: report it, keep the rest
-                parsed = {"error": f"parser failed: {exc!r}"}
-            files_done += len(todo[index].paths)
-            done_bytes += sizes[index]
-            progress.advance(files_done, done_bytes)
-            yield todo[index], parsed
+                results = [{"error": f"parser failed: {exc!r}"}] * len(batch)
+            for index, parsed in zip(batch, results, strict=True):
+                files_done += len(todo[index].paths)
+                done_bytes += sizes[index]
+                progress.advance(files_done, done_bytes)
+                yield todo[index], parsed
 
 
 def run_backfill(
@@ -583,10 +636,8 @@ def _settle_parsed(
     now: float,
     ledger: Ledger | None,
 ) -> SessionResult | None:
-    from keito_skill.summary import SessionSummary
-
     checkpoints: dict[str, Any] = parsed["checkpoints"]
-    summary = SessionSummary.model_validate(parsed["summary"])
+    summary = parsed["summary"]
     if not _in_range(summary, options):
         return None
     cwd = parsed["cwd"] or (candidate.row.cwd if candidate.row else None)

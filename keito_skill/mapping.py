@@ -214,6 +214,16 @@ class RepoConfig(_Section):
         """Whether entries can be created: Keito needs both a project and a task."""
         return bool(self.project_id) and bool(self.task_id)
 
+    def billed_seconds(self, active: float, wall: float) -> tuple[float, str | None]:
+        """Seconds to bill for one session-day and, when it must not be sent yet, why."""
+        seconds = wall if self.billing.duration == "wall" else active
+        tracking = self.agent_tracking
+        if tracking.max_duration_seconds is not None:
+            seconds = min(seconds, float(tracking.max_duration_seconds))
+        if seconds < tracking.min_duration_seconds:
+            return seconds, f"below min_duration_seconds ({tracking.min_duration_seconds}s)"
+        return seconds, None
+
 
 # ---- errors and results -------------------------------------------------------------
 

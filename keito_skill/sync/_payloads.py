@@ -53,17 +53,6 @@ def notes_for(summary: SessionSummary, config: RepoConfig) -> str:
     return f"{label}: {text}"
 
 
-def billed_seconds(day: DaySlice, config: RepoConfig) -> tuple[float, str | None]:
-    """Seconds to bill for a day and, when it must not be sent yet, the reason."""
-    seconds = day.wall_seconds if config.billing.duration == "wall" else day.active_seconds
-    tracking = config.agent_tracking
-    if tracking.max_duration_seconds is not None:
-        seconds = min(seconds, float(tracking.max_duration_seconds))
-    if seconds < tracking.min_duration_seconds:
-        return seconds, f"below min_duration_seconds ({tracking.min_duration_seconds}s)"
-    return seconds, None
-
-
 def time_entry(
     summary: SessionSummary,
     day: DaySlice,
@@ -73,7 +62,7 @@ def time_entry(
     cwd: str | None,
 ) -> tuple[dict[str, Any], str | None]:
     """The time-entry body for one day of a session, and a hold reason if any."""
-    seconds, held = billed_seconds(day, config)
+    seconds, held = config.billed_seconds(day.active_seconds, day.wall_seconds)
     primary = max(day.models.items(), key=lambda kv: kv[1].total, default=(None, None))[0]
     metadata: dict[str, Any] = {
         **config.metadata,

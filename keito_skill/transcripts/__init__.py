@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from keito_skill.errors import TranscriptError
 from keito_skill.transcripts import claude_code, codex
-from keito_skill.transcripts._reader import LineSource, decode
+from keito_skill.transcripts._reader import READ_CHUNK, LineSource, decode
 from keito_skill.transcripts._state import DEFAULT_IDLE_SECONDS, ParseState
 
 AGENTS = (claude_code.AGENT, codex.AGENT)
@@ -42,7 +42,7 @@ QUICK_MIN_BYTES = 8192
 class _Parser(Protocol):
     def feed(self, obj: dict[str, Any]) -> None: ...
 
-    def quick(self, line: bytes) -> bool: ...
+    def quick(self, buf: bytearray, start: int, end: int) -> bool: ...
 
 
 def _parser_for(state: ParseState) -> _Parser:
@@ -102,7 +102,7 @@ def parse_file(
     if state is None:
         state = ParseState(agent or detect_agent(path), idle_seconds)
     try:
-        handle = path.open("rb")
+        handle = path.open("rb", buffering=0)  # LineSource reads in large chunks itself
     except OSError as exc:
         raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
@@ -113,16 +113,19 @@ def parse_file(
         if size < state.offset:
             state = ParseState(state.agent, idle_seconds)
         parser = _parser_for(state)
-        source = LineSource(handle, state.offset)
+        # A hook reads a few new kilobytes: size the buffer to what is there.
+        chunk = min(READ_CHUNK, max(size - state.offset, 0) + 1)
+        source = LineSource(handle, state.offset, chunk=chunk)
         feed, quick = parser.feed, parser.quick
         quick_min = QUICK_MIN_BYTES
         lines = 0
         skipped = 0
         try:
-            for line in source:
+            for buf, start, end in source:
                 lines += 1
-                if len(line) >= quick_min and quick(line):
+                if end - start >= quick_min and quick(buf, start, end):
                     continue
+                line = buf[start:end]
                 obj = decode(line)
                 if obj is None:
                     if line.strip():

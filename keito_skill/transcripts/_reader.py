@@ -12,65 +12,101 @@ import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-_fast_loads: Callable[[bytes], Any] | None
+_fast_loads: Callable[[bytes | bytearray], Any] | None
 try:  # orjson decodes transcripts about twice as fast; the stdlib is the fallback.
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - a declared dependency, but not on every platform
     _fast_loads = None
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
-_CHUNK = 1024 * 1024
+READ_CHUNK = 1024 * 1024
 
 
 class LineSource:
-    """Yields ``(line_bytes, end_offset)`` for every complete line after ``offset``."""
+    """Yields ``(buffer, start, end)`` for every complete line after ``offset``.
 
-    def __init__(self, handle: IO[bytes], offset: int) -> None:
+    ``buffer[start:end]`` is the line, newline included. The file is read in large chunks
+    into one reused buffer, and lines are handed out as positions in it rather than as
+    copies: a parser can look at a long tool-output line with a regex (``pattern.match(
+    buffer, start, end)``) without its megabytes ever being copied. The buffer's contents
+    are valid only until the next line is asked for. ``offset`` is always the end of the
+    last complete line handed out.
+    """
+
+    def __init__(
+        self,
+        handle: IO[bytes],
+        offset: int,
+        *,
+        chunk: int = READ_CHUNK,
+        max_line: int = MAX_LINE_BYTES,
+    ) -> None:
         self._handle = handle
+        self._chunk = max(1, chunk)
+        self._max_line = max_line
         self.offset = offset
         self.oversized = 0
         self.partial_tail = False
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[tuple[bytearray, int, int]]:
         handle = self._handle
         handle.seek(self.offset)
-        readline = handle.readline
+        readinto = handle.readinto  # type: ignore[attr-defined]
+        buf = bytearray(self._chunk)
+        find = buf.find
+        base = self.offset  # the file offset of buf[0]
+        pos = filled = 0  # buf[pos:filled] is read but not yet handed out
+        max_line = self._max_line
         while True:
-            line = readline(MAX_LINE_BYTES)
-            if not line:
-                return
-            if line[-1:] != b"\n":
-                if len(line) < MAX_LINE_BYTES:
-                    # End of file inside a line: the agent is still writing it.
+            cut = find(b"\n", pos, filled)
+            if cut >= 0:
+                end = cut + 1
+                self.offset = base + end
+                if end - pos <= max_line:
+                    yield buf, pos, end
+                else:
+                    self.oversized += 1
+                pos = end
+                continue
+            if pos:  # keep the unfinished line: move it to the front
+                buf[: filled - pos] = buf[pos:filled]
+                base += pos
+                filled -= pos
+                pos = 0
+            if filled >= max_line:
+                found = self._skip_oversized(buf, base + filled)
+                if found is None:
                     self.partial_tail = True
                     return
-                skipped = self._skip_rest(len(line))
-                if skipped is None:
-                    self.partial_tail = True
-                    return
-                self.offset += skipped
+                base, pos, filled = found
+                self.offset = base + pos
                 self.oversized += 1
                 continue
-            self.offset += len(line)
-            yield line
+            if filled == len(buf):
+                buf.extend(bytes(min(len(buf), max_line)))  # a line longer than buf
+            with memoryview(buf) as view:
+                got = readinto(view[filled:])
+            if not got:
+                self.partial_tail = filled > 0  # the agent is still writing that line
+                return
+            filled += got
 
-    def _skip_rest(self, already: int) -> int | None:
-        """Discard the rest of an oversized line; its total length, or None at EOF."""
-        total = already
-        read = self._handle.read
+    def _skip_oversized(self, buf: bytearray, at: int) -> tuple[int, int, int] | None:
+        """Read past the rest of a line too long to keep; ``(base, pos, filled)`` after it,
+        or None when the file ends inside it."""
+        readinto = self._handle.readinto  # type: ignore[attr-defined]
         while True:
-            chunk = read(_CHUNK)
-            if not chunk:
+            with memoryview(buf) as view:
+                got = readinto(view)
+            if not got:
                 return None
-            cut = chunk.find(b"\n")
+            cut = buf.find(b"\n", 0, got)
             if cut >= 0:
-                total += cut + 1
-                self._handle.seek(self.offset + total)
-                return total
-            total += len(chunk)
+                return at, cut + 1, got
+            at += got
 
 
-def decode(line: bytes) -> dict[str, Any] | None:
+def decode(line: bytes | bytearray) -> dict[str, Any] | None:
     """One JSONL line as a dict, or None when it is blank or cannot be read.
 
     What orjson refuses but the JSON module reads (NaN, integers over 64 bits, lone

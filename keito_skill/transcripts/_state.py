@@ -33,6 +33,11 @@ DEFAULT_IDLE_SECONDS = 300
 LONG_CONTEXT_TOKENS = 200_000
 
 
+def count(value: Any) -> int:
+    """A token count as written by an agent: a positive integer, anything else is 0."""
+    return value if value.__class__ is int and value > 0 else 0
+
+
 def prompt_tokens(vector: list[int]) -> int:
     return vector[INPUT] + vector[CACHE_WRITE] + vector[CACHE_READ]
 
@@ -113,10 +118,11 @@ class ParseState:
         self.last_assistant_message: str | None = None
         self.days: dict[str, DayBucket] = {}
         self.extra: dict[str, Any] = {}
-        # Cache of the current local day's [start, end) so most events skip date maths.
+        # The current local day's [start, end) and bucket, so most events skip date maths.
         self._day_key: str | None = None
         self._day_start = 0.0
         self._day_end = 0.0
+        self._day_bucket: DayBucket | None = None
 
     # -- time -------------------------------------------------------------------------
 
@@ -136,6 +142,7 @@ class ParseState:
         found = self.days.get(key)
         if found is None:
             found = self.days[key] = DayBucket()
+        self._day_bucket = found
         return found
 
     def event(self, ts: float) -> DayBucket:
@@ -146,6 +153,22 @@ class ParseState:
         agent left open overnight bills neither the night nor the wrong day.
         """
         prev = self.last_ts
+        day = self._day_bucket
+        if (
+            day is not None
+            and prev is not None
+            and prev <= ts < self._day_end
+            and prev >= self._day_start
+            and day is self.days.get(self._day_key)  # type: ignore[arg-type]
+        ):
+            # The common case: later on the same local day as the previous event. The same
+            # arithmetic as below, without the date maths.
+            if ts > prev:
+                gap = ts - prev
+                idle = float(self.idle_seconds)
+                day.active += (prev + (gap if gap < idle else idle)) - prev
+                self.last_ts = day.last = ts
+            return day
         if prev is None:
             self.first_ts = ts
             self.last_ts = ts

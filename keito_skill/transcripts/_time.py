@@ -20,18 +20,19 @@ def _parse_iso(value: str) -> float | None:
         # Agents write UTC; a naive stamp is read as UTC rather than local time.
         parsed = parsed.replace(tzinfo=UTC)
     try:
-        return parsed.timestamp()
+        seconds = parsed.timestamp()
     except (OverflowError, OSError, ValueError):
         return None
+    return seconds if _EARLIEST <= seconds <= _LATEST else None
 
 
 def parse_ts(value: object) -> float | None:
     """Seconds since the epoch from an ISO-8601 string or an epoch number (s or ms)."""
-    seconds: float | None = None
+    if value.__class__ is str:  # every line has one: the fast path is a cache lookup
+        return _parse_iso(value)
     if isinstance(value, str):
-        seconds = _parse_iso(value)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
+        return _parse_iso(str(value))
+    if isinstance(value, int | float) and not isinstance(value, bool):
         seconds = float(value) / 1000.0 if value > 1e11 else float(value)
-    if seconds is None or not _EARLIEST <= seconds <= _LATEST:
-        return None
-    return seconds
+        return seconds if _EARLIEST <= seconds <= _LATEST else None
+    return None

@@ -31,8 +31,8 @@ from keito_skill.transcripts._state import (
     OUTPUT,
     REASONING,
     ParseState,
+    count,
     prompt_tokens,
-    zero_vector,
 )
 from keito_skill.transcripts._time import parse_ts
 
@@ -98,21 +98,21 @@ def _text_of(content: Any) -> str | None:
 
 
 def _usage_vector(usage: dict[str, Any]) -> list[int]:
-    vector = zero_vector()
-
-    def num(value: Any) -> int:
-        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-    vector[INPUT] = num(usage.get("input_tokens"))
-    vector[CACHE_WRITE] = num(usage.get("cache_creation_input_tokens"))
-    vector[CACHE_READ] = num(usage.get("cache_read_input_tokens"))
-    vector[OUTPUT] = num(usage.get("output_tokens"))
-    details = usage.get("output_tokens_details")
+    get = usage.get
+    vector = [
+        count(get("input_tokens")),
+        count(get("cache_creation_input_tokens")),
+        count(get("cache_read_input_tokens")),
+        count(get("output_tokens")),
+        0,
+        0,
+    ]
+    details = get("output_tokens_details")
     if isinstance(details, dict):
-        vector[REASONING] = num(details.get("thinking_tokens"))
-    creation = usage.get("cache_creation")
+        vector[REASONING] = count(details.get("thinking_tokens"))
+    creation = get("cache_creation")
     if isinstance(creation, dict):
-        vector[CACHE_WRITE_1H] = num(creation.get("ephemeral_1h_input_tokens"))
+        vector[CACHE_WRITE_1H] = count(creation.get("ephemeral_1h_input_tokens"))
     return vector
 
 
@@ -128,7 +128,7 @@ class ClaudeCodeParser:
         self._tool_ids: dict[str, int] = extra.setdefault("tool_ids", {})
         self._costs: dict[str, Any] = extra.setdefault("cost_states", {})
 
-    def quick(self, line: bytes) -> bool:
+    def quick(self, buf: bytearray, start: int, end: int) -> bool:
         """Take a long tool-result line without decoding its (large) output.
 
         Such a line is never a prompt and carries no usage: :meth:`feed` would use only its
@@ -138,10 +138,10 @@ class ClaudeCodeParser:
         state = self.state
         if state.session_id is None or state.cwd is None:
             return False
-        if _TOOL_RESULT_HEAD.match(line) is None:
+        if _TOOL_RESULT_HEAD.match(buf, start, end) is None:
             return False
-        tail = _TAIL.search(line, max(0, len(line) - 1024))
-        stamp = _STAMP.search(line)
+        tail = _TAIL.search(buf, max(start, end - 1024), end)
+        stamp = _STAMP.search(buf, start, end)
         if tail is None or stamp is None:
             return False
         ts = parse_ts(stamp.group(1).decode())
@@ -154,20 +154,26 @@ class ClaudeCodeParser:
 
     def feed(self, obj: dict[str, Any]) -> None:
         state = self.state
-        ts = parse_ts(obj.get("timestamp"))
+        get = obj.get
+        ts = parse_ts(get("timestamp"))
         if ts is not None:
             state.event(ts)
-        if state.session_id is None and isinstance(obj.get("sessionId"), str):
-            state.session_id = obj["sessionId"]
-        if isinstance(obj.get("version"), str):
-            state.agent_version = obj["version"]
-        if state.cwd is None and isinstance(obj.get("cwd"), str):
-            state.cwd = obj["cwd"]
-        branch = obj.get("gitBranch")
-        if isinstance(branch, str) and branch:
+        if state.session_id is None:
+            session_id = get("sessionId")
+            if isinstance(session_id, str):
+                state.session_id = session_id
+        version = get("version")
+        if isinstance(version, str):
+            state.agent_version = version
+        if state.cwd is None:
+            cwd = get("cwd")
+            if isinstance(cwd, str):
+                state.cwd = cwd
+        branch = get("gitBranch")
+        if branch and isinstance(branch, str):
             state.git_branch = branch
 
-        kind = obj.get("type")
+        kind = get("type")
         if kind == "assistant":
             self._assistant(obj, ts)
         elif kind == "user":

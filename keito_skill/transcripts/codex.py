@@ -30,6 +30,7 @@ from keito_skill.transcripts._state import (
     OUTPUT,
     REASONING,
     ParseState,
+    count,
     zero_vector,
 )
 from keito_skill.transcripts._time import parse_ts
@@ -44,6 +45,7 @@ _TOOL_ITEMS = {"function_call", "custom_tool_call", "local_shell_call", "web_sea
 _HEAD = re.compile(
     rb'\{"timestamp":"([^"\\]{10,40})",(?:"ordinal":\d+,)?"type":"(\w+)","payload":\{"type":"(\w+)"'
 )
+_CLOSED = (b"}}\n", b"}}\r\n")  # the line is whole: its payload and the object end
 _OUTPUT_ITEMS = {b"function_call_output", b"custom_tool_call_output"}
 _TOOL_ITEM_BYTES = {t.encode() for t in _TOOL_ITEMS}
 # event_msg types the full parser reads; every other one is only a point in time.
@@ -89,20 +91,16 @@ def looks_like(obj: dict[str, Any]) -> bool:
     }
 
 
-def _num(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
 def _raw(usage: Any) -> list[int] | None:
     """``[input incl. cached, cached, cache_write, output, reasoning]`` or None."""
     if not isinstance(usage, dict):
         return None
     return [
-        _num(usage.get("input_tokens")),
-        _num(usage.get("cached_input_tokens")),
-        _num(usage.get("cache_write_input_tokens")),
-        _num(usage.get("output_tokens")),
-        _num(usage.get("reasoning_output_tokens")),
+        count(usage.get("input_tokens")),
+        count(usage.get("cached_input_tokens")),
+        count(usage.get("cache_write_input_tokens")),
+        count(usage.get("output_tokens")),
+        count(usage.get("reasoning_output_tokens")),
     ]
 
 
@@ -143,15 +141,15 @@ class CodexParser:
         extra.setdefault("task_started", 0)
         extra.setdefault("user_messages", 0)
 
-    def quick(self, line: bytes) -> bool:
+    def quick(self, buf: bytearray, start: int, end: int) -> bool:
         """Take a long line from its head alone when that is all :meth:`feed` would use.
 
         Tool output (command results, file contents) is most of a rollout's bytes and is
         never read: for such lines the timestamp, the kind, and whether it is a tool call
         sit in the line's fixed head. Returns False (decode it fully) for anything else.
         """
-        match = _HEAD.match(line)
-        if match is None or line.rstrip()[-2:] != b"}}":
+        match = _HEAD.match(buf, start, end)
+        if match is None or not buf.endswith(_CLOSED, start, end):
             return False
         kind, item = match.group(2), match.group(3)
         if kind == b"response_item":

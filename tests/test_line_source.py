@@ -1,0 +1,61 @@
+"""The chunked line reader: every line whole, wherever the chunk boundaries fall."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from keito_skill.transcripts._reader import LineSource
+
+
+def _read(data: bytes, offset: int = 0, **kwargs: int) -> tuple[list[bytes], LineSource]:
+    source = LineSource(io.BytesIO(data), offset, **kwargs)
+    lines = [bytes(buf[start:end]) for buf, start, end in source]
+    return lines, source
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64, 1 << 20])
+def test_every_line_is_whole_whatever_the_chunk(chunk: int) -> None:
+    lines = [b'{"a":1}\n', b"\n", b'{"b":"' + b"x" * 150 + b'"}\n', b"{}\r\n", b'{"c":3}\n']
+    data = b"".join(lines)
+    got, source = _read(data, chunk=chunk)
+    assert got == lines
+    assert source.offset == len(data)
+    assert not source.partial_tail and source.oversized == 0
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 1 << 20])
+def test_a_half_written_last_line_is_left_for_later(chunk: int) -> None:
+    data = b'{"a":1}\n{"b":2}\n{"c":'
+    got, source = _read(data, chunk=chunk)
+    assert got == [b'{"a":1}\n', b'{"b":2}\n']
+    assert source.offset == 16  # the next read starts at the unfinished line
+    assert source.partial_tail
+    again, _ = _read(data + b"3}\n", source.offset, chunk=chunk)
+    assert again == [b'{"c":3}\n']
+
+
+@pytest.mark.parametrize("chunk", [4, 16, 1 << 20])
+def test_an_oversized_line_is_skipped_and_counted(chunk: int) -> None:
+    big = b'{"x":"' + b"y" * 100 + b'"}\n'
+    data = b'{"a":1}\n' + big + b'{"b":2}\n'
+    got, source = _read(data, chunk=chunk, max_line=32)
+    assert got == [b'{"a":1}\n', b'{"b":2}\n']
+    assert source.oversized == 1
+    assert source.offset == len(data)
+
+
+def test_an_oversized_line_still_being_written_is_not_skipped_yet() -> None:
+    data = b'{"a":1}\n{"x":"' + b"y" * 100
+    got, source = _read(data, chunk=8, max_line=32)
+    assert got == [b'{"a":1}\n']
+    assert source.partial_tail and source.oversized == 0
+    assert source.offset == 8
+
+
+def test_reading_resumes_from_an_offset() -> None:
+    data = b'{"a":1}\n{"b":2}\n'
+    got, source = _read(data, 8, chunk=3)
+    assert got == [b'{"b":2}\n']
+    assert source.offset == len(data)
