@@ -418,10 +418,10 @@ def find_candidates(
             continue
         row = by_path.get(str(main))
         path = main
+        hook_id: str | None = None  # read from the file at most once: it may open it
         if row is None:
-            row = by_key.get((agent, session_id_for(agent, main))) or (
-                resolved(main) if by_path else None
-            )
+            hook_id = session_id_for(agent, main)
+            row = by_key.get((agent, hook_id)) or (resolved(main) if by_path else None)
             if (
                 row is not None
                 and row.transcript_path
@@ -429,7 +429,7 @@ def find_candidates(
             ):
                 path = Path(row.transcript_path)  # the form the checkpoints are keyed by
                 sides = side_files(agent, path)
-        session_id = row.session_id if row is not None else session_id_for(agent, main)
+        session_id = row.session_id if row is not None else hook_id or session_id_for(agent, main)
         paths, sizes, mtime = [], [], 0.0
         for item in [path, *sides]:
             try:
@@ -458,12 +458,43 @@ def _in_range(summary: Any, options: BackfillOptions) -> bool:
     return False
 
 
-def _executor(workers: int, jobs: int, total_bytes: int) -> Executor | None:
-    if workers <= 1 or jobs <= 1 or total_bytes < _PARALLEL_MIN_BYTES:
-        return None
+def _warm_up() -> None:
+    """Load what summarising needs (pydantic models, the price table): ~0.25 s per process."""
+    from keito_skill import pricing, summary  # noqa: F401
+
+    pricing.load()
+
+
+def _new_pool(workers: int) -> ProcessPoolExecutor:
     # fork is cheap and safe here (no threads yet); elsewhere use the platform's default.
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
-    return ProcessPoolExecutor(max_workers=min(workers, jobs), mp_context=context)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _early_pool(options: BackfillOptions, rows: list[SessionRow]) -> ProcessPoolExecutor | None:
+    """Workers started (and warming up) before the transcripts are even listed.
+
+    Only for a first backfill (an empty ledger), which reads everything: the workers load
+    their imports while this process walks the directories, instead of after. A later run
+    usually has little to read and would pay for workers it does not use.
+    """
+    workers = options.workers or os.cpu_count() or 1
+    if rows or workers <= 1:
+        return None
+    pool = _new_pool(workers)
+    for _ in range(workers):
+        pool.submit(_warm_up)
+    return pool
+
+
+def _executor(
+    workers: int, jobs: int, total_bytes: int, early: ProcessPoolExecutor | None = None
+) -> Executor | None:
+    if workers <= 1 or jobs <= 1 or total_bytes < _PARALLEL_MIN_BYTES:
+        if early is not None:
+            early.shutdown(wait=False, cancel_futures=True)
+        return None
+    return early or _new_pool(min(workers, jobs))
 
 
 def _job(candidate: Candidate, options: BackfillOptions) -> dict[str, Any]:
@@ -521,19 +552,21 @@ def parse_stream(
     options: BackfillOptions,
     progress: Progress,
     report: BackfillReport,
+    pool: ProcessPoolExecutor | None = None,
 ) -> Iterator[tuple[Candidate, dict[str, Any]]]:
     """Parse every candidate with new bytes, in parallel when it pays, yielding each result
-    as soon as it is ready so the caller's ledger writes overlap the parsing."""
+    as soon as it is ready so the caller's ledger writes overlap the parsing. ``pool``:
+    workers already started, used if parallel parsing pays, shut down otherwise."""
     todo = sorted(candidates, key=lambda c: c.new_bytes(), reverse=True)  # largest first
     sizes = [c.new_bytes() for c in todo]
     total = sum(sizes)
     report.files = sum(len(c.paths) for c in todo)
     report.bytes_total = total
     workers = options.workers or os.cpu_count() or 1
-    pool = _executor(workers, len(todo), total)
-    report.workers = min(workers, len(todo)) if pool is not None else 1
+    executor = _executor(workers, len(todo), total, pool)
+    report.workers = min(workers, len(todo)) if executor is not None else 1
     files_done = done_bytes = 0
-    if pool is None:
+    if executor is None:
         progress.start(report.files, total)
         for index, candidate in enumerate(todo):
             parsed = parse_job(_job(candidate, options))
@@ -542,11 +575,11 @@ def parse_stream(
             progress.advance(files_done, done_bytes)
             yield candidate, parsed
         return
-    with pool:
+    with executor:
         futures: dict[Future[list[dict[str, Any]]], list[int]] = {}
         for batch in batches(sizes, report.workers):
             jobs = [_job(todo[i], options) for i in batch]
-            futures[pool.submit(parse_batch, jobs)] = batch
+            futures[executor.submit(parse_batch, jobs)] = batch
         progress.start(report.files, total)  # after the fork: no progress thread in workers
         for future in as_completed(futures):
             batch = futures[future]
@@ -582,11 +615,17 @@ def run_backfill(
         if ledger is None:
             raise ValueError("a ledger is needed to record (or pass dry_run)")
         rows = ledger.sessions()
-    candidates = find_candidates(options, rows, report)
+    pool = _early_pool(options, rows)
+    try:
+        candidates = find_candidates(options, rows, report)
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        raise
     changed = [c for c in candidates if not c.unchanged()]
     settled = [c for c in candidates if c.unchanged()]
 
-    for candidate, parsed in parse_stream(changed, options, progress, report):
+    for candidate, parsed in parse_stream(changed, options, progress, report, pool):
         if "error" in parsed:
             report.errors.append(f"{candidate.path}: {parsed['error']}")
             report.skipped += 1

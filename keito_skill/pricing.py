@@ -65,6 +65,14 @@ def _calc(model: str, vector: tuple[int, ...] | list[int]) -> Decimal | None:
     return total if isinstance(total, Decimal) else Decimal(str(total))
 
 
+def load() -> None:
+    """Import the price data now (a parser worker does it before its first session)."""
+    try:
+        import genai_prices  # noqa: F401
+    except ImportError:  # pragma: no cover - a declared dependency
+        pass
+
+
 _UNIT = 1000
 
 

@@ -140,6 +140,8 @@ class CodexParser:
         extra.setdefault("total", None)
         extra.setdefault("task_started", 0)
         extra.setdefault("user_messages", 0)
+        # recent_totals (checkpointed, oldest first) as a set: one lookup per token_count.
+        self._recent = {tuple(t) for t in extra.setdefault("recent_totals", [])}
 
     def quick(self, buf: bytearray, start: int, end: int) -> bool:
         """Take a long line from its head alone when that is all :meth:`feed` would use.
@@ -253,8 +255,8 @@ class CodexParser:
         if total is None:
             delta = last or [0] * 5
         else:
-            recent: list[list[int]] = extra.setdefault("recent_totals", [])
-            if total in recent:
+            recent: list[list[int]] = extra["recent_totals"]
+            if tuple(total) in self._recent:
                 return  # the same cumulative report again: nothing new was used
             if previous is None:
                 delta = total
@@ -264,7 +266,9 @@ class CodexParser:
                 delta = total  # the running total restarted: it counts from zero again
             extra["total"] = total
             recent.append(total)
-            del recent[:-_RECENT_TOTALS]
+            self._recent.add(tuple(total))
+            if len(recent) > _RECENT_TOTALS:
+                self._recent.discard(tuple(recent.pop(0)))
         if any(delta):
             model = extra.get("model") or "unknown"
             # The prompt size of the latest request (input_tokens includes cached ones).
