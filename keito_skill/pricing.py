@@ -7,6 +7,7 @@ flags it), never a guess and never a silent zero.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from decimal import Decimal
 from functools import lru_cache
@@ -67,10 +68,8 @@ def _calc(model: str, vector: tuple[int, ...] | list[int]) -> Decimal | None:
 
 def load() -> None:
     """Import the price data now (a parser worker does it before its first session)."""
-    try:
+    with contextlib.suppress(ImportError):  # a declared dependency, but never fatal here
         import genai_prices  # noqa: F401
-    except ImportError:  # pragma: no cover - a declared dependency
-        pass
 
 
 _UNIT = 1000
