@@ -128,6 +128,10 @@ class ClaudeCodeParser:
         self._tool_ids: dict[str, int] = extra.setdefault("tool_ids", {})
         self._costs: dict[str, Any] = extra.setdefault("cost_states", {})
 
+    # Only long lines are offered to :meth:`quick`: the tool results it takes are what
+    # makes a transcript large; short lines are decoded without trying it first.
+    quick_min = 8192
+
     def quick(self, buf: bytearray, start: int, end: int) -> bool:
         """Take a long tool-result line without decoding its (large) output.
 
@@ -144,12 +148,18 @@ class ClaudeCodeParser:
         stamp = _STAMP.search(buf, start, end)
         if tail is None or stamp is None:
             return False
-        ts = parse_ts(stamp.group(1).decode())
+        try:  # bytes that are not UTF-8 make the line unreadable: the full path skips it
+            when = stamp.group(1).decode()
+            version = tail.group(2).decode()
+            branch = tail.group(3).decode()
+        except UnicodeDecodeError:
+            return False
+        ts = parse_ts(when)
         if ts is not None:
             state.event(ts)
-        state.agent_version = tail.group(2).decode()
-        if tail.group(3):
-            state.git_branch = tail.group(3).decode()
+        state.agent_version = version
+        if branch:
+            state.git_branch = branch
         return True
 
     def feed(self, obj: dict[str, Any]) -> None:

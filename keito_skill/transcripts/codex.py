@@ -43,8 +43,11 @@ _TOOL_ITEMS = {"function_call", "custom_tool_call", "local_shell_call", "web_sea
 
 # The fixed head of a rollout line: timestamp, (ordinal), type, payload.type.
 _HEAD = re.compile(
-    rb'\{"timestamp":"([^"\\]{10,40})",(?:"ordinal":\d+,)?"type":"(\w+)","payload":\{"type":"(\w+)"'
+    rb'\{"timestamp":"([^"\\]{10,40})",(?:"ordinal":\d+,)?"type":"(\w+)","payload":\{'
+    rb'(?:"type":"(\w+)")?'
 )
+# Line kinds the full parser reads nothing from but their time.
+_TIME_ONLY = {b"token_usage_record"}
 _CLOSED = (b"}}\n", b"}}\r\n")  # the line is whole: its payload and the object end
 _OUTPUT_ITEMS = {b"function_call_output", b"custom_tool_call_output"}
 _TOOL_ITEM_BYTES = {t.encode() for t in _TOOL_ITEMS}
@@ -143,8 +146,12 @@ class CodexParser:
         # recent_totals (checkpointed, oldest first) as a set: one lookup per token_count.
         self._recent = {tuple(t) for t in extra.setdefault("recent_totals", [])}
 
+    # Every line is offered to :meth:`quick`: about half of a rollout's lines are tool
+    # calls, tool output and usage records, read from their head alone.
+    quick_min = 0
+
     def quick(self, buf: bytearray, start: int, end: int) -> bool:
-        """Take a long line from its head alone when that is all :meth:`feed` would use.
+        """Take a line from its head alone when that is all :meth:`feed` would use.
 
         Tool output (command results, file contents) is most of a rollout's bytes and is
         never read: for such lines the timestamp, the kind, and whether it is a tool call
@@ -153,8 +160,15 @@ class CodexParser:
         match = _HEAD.match(buf, start, end)
         if match is None or not buf.endswith(_CLOSED, start, end):
             return False
+        stamp = match.group(1)
+        if not stamp.isascii():
+            return False  # not a time (or not UTF-8): the full path decides
         kind, item = match.group(2), match.group(3)
-        if kind == b"response_item":
+        if kind in _TIME_ONLY:
+            pass
+        elif item is None:
+            return False
+        elif kind == b"response_item":
             if item in _TOOL_ITEM_BYTES:
                 self.state.tool_calls += 1
             elif item not in _OUTPUT_ITEMS:
@@ -166,7 +180,7 @@ class CodexParser:
                 return False
         else:
             return False
-        ts = parse_ts(match.group(1).decode())
+        ts = parse_ts(stamp.decode())
         if ts is not None:
             self.state.event(ts)
         return True
