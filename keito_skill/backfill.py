@@ -188,11 +188,10 @@ class Candidate:
 
     def new_bytes(self) -> int:
         """Bytes past the stored checkpoints (everything when a file has none)."""
-        checkpoints = self.row.checkpoints if self.row else {}
         total = 0
         for path, size in zip(self.paths, self.sizes, strict=True):
-            offset = (checkpoints.get(str(path)) or {}).get("offset")
-            if not isinstance(offset, int) or offset > size:
+            offset = self.row.offset_of(str(path)) if self.row else None
+            if offset is None or offset > size:
                 offset = 0  # no checkpoint, or the file shrank: read from the start
             total += size - offset
         return total
@@ -201,11 +200,11 @@ class Candidate:
         """True when every file's size equals its checkpoint offset: nothing to open."""
         if self.row is None:
             return False
-        for path, size in zip(self.paths, self.sizes, strict=True):
-            checkpoint = self.row.checkpoints.get(str(path))
-            if not isinstance(checkpoint, dict) or checkpoint.get("offset") != size:
-                return False
-        return True
+        row = self.row
+        return all(
+            row.offset_of(str(path)) == size
+            for path, size in zip(self.paths, self.sizes, strict=True)
+        )
 
 
 @lru_cache(maxsize=1)
@@ -433,7 +432,7 @@ def find_candidates(
         paths, sizes, mtime = [], [], 0.0
         for item in [path, *sides]:
             try:
-                stat = item.stat()
+                stat = main_stat if item is main else item.stat()
             except OSError:
                 continue
             paths.append(item)

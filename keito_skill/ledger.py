@@ -24,10 +24,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, overload
 
-SCHEMA_VERSION = 2
+T = TypeVar("T")
+
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -50,6 +53,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     dirty INTEGER NOT NULL DEFAULT 1,
     version INTEGER NOT NULL DEFAULT 0,
     checkpoints TEXT NOT NULL DEFAULT '{}',
+    offsets TEXT,
     summary TEXT,
     mapping_status TEXT NOT NULL DEFAULT 'new',
     mapping_detail TEXT,
@@ -94,9 +98,17 @@ PENDING, SENDING, SENT, FAILED, HELD = "pending", "sending", "sent", "failed", "
 
 _loads: Callable[[str | bytes], Any]
 try:  # checkpoints are the bulk of a ledger read; orjson decodes them ~3x faster
+    from orjson import dumps as orjson_dumps
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover - a declared dependency
     _loads = json.loads
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return orjson_dumps(value).decode()
+    except (NameError, TypeError):  # no orjson, or an integer over 64 bits
+        return json.dumps(value, separators=(",", ":"))
 
 
 def skill_home() -> Path:
@@ -110,6 +122,7 @@ def skill_home() -> Path:
 _ADDED_COLUMNS = (
     ("sessions", "override_project_id", "TEXT"),
     ("sessions", "override_task_id", "TEXT"),
+    ("sessions", "offsets", "TEXT"),  # v3; NULL until the checkpoints are next saved
 )
 
 
@@ -141,6 +154,42 @@ class _Row:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
+class _JSONColumn(Generic[T]):
+    """A JSON column of a row, decoded when first read.
+
+    A backfill loads every session but reads the checkpoints (the bulk of the ledger)
+    only of the few with new bytes; decoding all of them took most of a second run.
+    """
+
+    def __init__(self, empty: Callable[[], T]) -> None:
+        self._empty = empty
+        self._name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, row: None, owner: type) -> _JSONColumn[T]: ...
+
+    @overload
+    def __get__(self, row: object, owner: type) -> T: ...
+
+    def __get__(self, row: object, owner: type) -> T | _JSONColumn[T]:
+        if row is None:
+            return self
+        raw = row.__dict__.pop(f"_raw_{self._name}", None)
+        fetch = row.__dict__.pop(f"_fetch_{self._name}", None)
+        if raw is None and fetch is not None:
+            raw = fetch()  # listed without this column: read it now
+        value: T = _loads(raw) if raw else self._empty()
+        row.__dict__[self._name] = value  # the instance attribute answers from now on
+        return value
+
+
+def _no_summary() -> dict[str, Any] | None:
+    return None
+
+
 class SessionRow(_Row):
     agent: str
     session_id: str
@@ -160,8 +209,8 @@ class SessionRow(_Row):
     paused: bool
     dirty: bool
     version: int
-    checkpoints: dict[str, Any]
-    summary: dict[str, Any] | None
+    checkpoints = _JSONColumn[dict[str, Any]](dict)
+    summary = _JSONColumn[dict[str, Any] | None](_no_summary)
     mapping_status: str
     mapping_detail: str | None
     project_id: str | None
@@ -172,12 +221,31 @@ class SessionRow(_Row):
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SessionRow:
-        data = dict(row)
-        data["checkpoints"] = _loads(data["checkpoints"] or "{}")
-        data["summary"] = _loads(data["summary"]) if data["summary"] else None
+        return cls.from_dict(dict(row))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionRow:
+        """A row from its columns (JSON ones still encoded; ``checkpoints`` may be absent,
+        with a ``_fetch_checkpoints`` callable to read it)."""
+        for column in ("checkpoints", "summary"):
+            if column in data:
+                data[f"_raw_{column}"] = data.pop(column)
         for flag in ("ended", "close_pending", "paused", "dirty"):
             data[flag] = bool(data[flag])
         return cls(**data)
+
+    def offset_of(self, path: str) -> int | None:
+        """How far the checkpoint of ``path`` has read, without decoding the checkpoints
+        when the ledger stored the offsets apart (every save since schema v3)."""
+        stored = self.__dict__.get("offsets")
+        if isinstance(stored, str):
+            stored = self.__dict__["offsets"] = _loads(stored)
+        if isinstance(stored, dict):
+            found = stored.get(path)
+            return found if isinstance(found, int) else None
+        checkpoint = self.checkpoints.get(path)
+        offset = checkpoint.get("offset") if isinstance(checkpoint, dict) else None
+        return offset if isinstance(offset, int) else None
 
 
 class RecordRow(_Row):
@@ -212,6 +280,7 @@ class Ledger:
         self.path = path or skill_home() / "ledger.sqlite3"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        self._listed: str | None = None  # the sessions columns a listing reads
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         self._db.execute("PRAGMA journal_mode = WAL")
@@ -253,10 +322,35 @@ class Ledger:
         return SessionRow.from_row(row) if row else None
 
     def sessions(self, where: str = "1", params: tuple[Any, ...] = ()) -> list[SessionRow]:
-        rows = self._db.execute(
-            f"SELECT * FROM sessions WHERE {where} ORDER BY updated_at DESC", params
-        ).fetchall()
-        return [SessionRow.from_row(r) for r in rows]
+        """Sessions matching ``where``, newest first.
+
+        The checkpoints (most of a ledger's bytes) are left out of the listing and read per
+        row when first used: a backfill lists every session but needs the checkpoints only
+        of those with new bytes (the stored ``offsets`` tell which).
+        """
+        if self._listed is None:
+            names = [r[1] for r in self._db.execute("PRAGMA table_info(sessions)")]
+            self._listed = ", ".join(n for n in names if n != "checkpoints")
+        cursor = self._db.cursor()
+        cursor.row_factory = None  # plain tuples: much cheaper than sqlite3.Row here
+        cursor.execute(
+            f"SELECT {self._listed} FROM sessions WHERE {where} ORDER BY updated_at DESC", params
+        )
+        names = [d[0] for d in cursor.description]
+        rows = []
+        for values in cursor:
+            data = dict(zip(names, values, strict=True))
+            key = (data["agent"], data["session_id"])
+            data["_fetch_checkpoints"] = partial(self._checkpoints_text, *key)
+            rows.append(SessionRow.from_dict(data))
+        return rows
+
+    def _checkpoints_text(self, agent: str, session_id: str) -> str | None:
+        found = self._db.execute(
+            "SELECT checkpoints FROM sessions WHERE agent = ? AND session_id = ?",
+            (agent, session_id),
+        ).fetchone()
+        return str(found[0]) if found else None
 
     def touch_session(
         self,
@@ -312,7 +406,8 @@ class Ledger:
         now = time.time()
         with self.write() as db:
             cursor = db.execute(
-                "UPDATE sessions SET checkpoints = ?, version = version + 1, dirty = 1,"
+                "UPDATE sessions SET checkpoints = ?, offsets = ?, version = version + 1,"
+                " dirty = 1,"
                 " updated_at = ?, idle_seconds = COALESCE(?, idle_seconds),"
                 " ended = CASE WHEN ? THEN 1 ELSE ended END,"
                 " ended_at = CASE WHEN ? THEN ? ELSE ended_at END,"
@@ -320,7 +415,8 @@ class Ledger:
                 " close_pending = CASE WHEN ? THEN 1 ELSE close_pending END"
                 " WHERE agent = ? AND session_id = ? AND version = ?",
                 (
-                    json.dumps(checkpoints, separators=(",", ":")),
+                    _dumps(checkpoints),
+                    _dumps({path: c.get("offset") for path, c in checkpoints.items()}),
                     now,
                     idle_seconds,
                     end is not None,

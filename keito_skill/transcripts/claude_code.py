@@ -74,8 +74,17 @@ def transcript_files(roots: list[Path] | None = None) -> Iterator[tuple[Path, li
         if not projects.is_dir():
             continue
         for project in sorted(p for p in projects.iterdir() if p.is_dir()):
-            for main in sorted(project.glob("*.jsonl")):
-                yield main, side_files(main)
+            # One listing per project: a session has side files only if a directory named
+            # after it is there, so most sessions cost no extra system call.
+            try:
+                entries = list(os.scandir(project))
+            except OSError:
+                continue
+            dirs = {e.name for e in entries if e.is_dir()}
+            names = (e.name for e in entries if e.name.endswith(".jsonl"))
+            for name in sorted(n for n in names if not n.startswith(".")):  # as glob does
+                main = project / name
+                yield main, side_files(main) if name[: -len(".jsonl")] in dirs else []
 
 
 def looks_like(obj: dict[str, Any]) -> bool:
