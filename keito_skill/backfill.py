@@ -23,13 +23,11 @@ usage is expensed; a recently active one is left open for its hook or ``watch`` 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sqlite3
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -47,7 +45,9 @@ from keito_skill.transcripts import (
     side_files,
 )
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # process pools are imported when one is started (~25 ms otherwise)
+    from concurrent.futures import Executor, Future, ProcessPoolExecutor
+
     from keito_skill.mapping import RepoConfig
 
 ORIGIN = "backfill"
@@ -465,6 +465,9 @@ def _warm_up() -> None:
 
 
 def _new_pool(workers: int) -> ProcessPoolExecutor:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     # fork is cheap and safe here (no threads yet); elsewhere use the platform's default.
     context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
@@ -575,6 +578,8 @@ def parse_stream(
             yield candidate, parsed
         return
     with executor:
+        from concurrent.futures import as_completed
+
         futures: dict[Future[list[dict[str, Any]]], list[int]] = {}
         for batch in batches(sizes, report.workers):
             jobs = [_job(todo[i], options) for i in batch]
