@@ -58,6 +58,7 @@ OUR_END_REASONS = frozenset({"backfill", "idle"})
 _PARALLEL_MIN_BYTES = 4 * 1024 * 1024
 # What a session costs a worker beyond its bytes (open, summarise, return), in bytes' worth.
 _SESSION_WEIGHT = 64 * 1024
+_BATCH_MAX_WEIGHT = 64 * 1024 * 1024
 
 
 # ---- mapping, as materialize sees it -------------------------------------------------
@@ -530,11 +531,12 @@ def batches(sizes: list[int], workers: int) -> list[list[int]]:
     Handing sessions to workers one at a time costs a round trip through the pool's feeder
     thread each, and that thread waits for the GIL while this process records results:
     with thousands of small sessions the workers sat idle. About eight batches per worker
-    keep them busy and still balance the load; a session's weight is its bytes plus a
-    fixed cost for opening and summarising it.
+    keep them busy and still balance the load (and no batch is so large that the progress
+    bar stalls on it); a session's weight is its bytes plus a fixed cost for opening and
+    summarising it.
     """
     weights = [size + _SESSION_WEIGHT for size in sizes]
-    target = max(sum(weights) // (workers * 8), 1)
+    target = max(min(sum(weights) // (workers * 8), _BATCH_MAX_WEIGHT), 1)
     out: list[list[int]] = []
     current: list[int] = []
     weight = 0

@@ -405,6 +405,53 @@ def test_ledger_from_schema_1_gains_override_columns(home: Path) -> None:
         )
 
 
+def test_ledger_lists_offsets_without_checkpoints_and_reads_them_on_use(home: Path) -> None:
+    checkpoints = {"/t/a.jsonl": {"offset": 120, "lines": 3}, "/t/b.jsonl": {"offset": 7}}
+    with Ledger() as ledger:
+        ledger.touch_session("codex", "s1", cwd="/x")
+        assert ledger.save_checkpoints("codex", "s1", checkpoints, expected_version=0)
+        (row,) = ledger.sessions()
+        assert "checkpoints" not in vars(row)  # not read by the listing
+        assert (row.offset_of("/t/a.jsonl"), row.offset_of("/t/c.jsonl")) == (120, None)
+        assert "checkpoints" not in vars(row)  # the offsets column answered
+        assert row.checkpoints == checkpoints  # read now, from the same row
+        single = ledger.session("codex", "s1")
+        assert single is not None and single.checkpoints == checkpoints
+
+
+def test_ledger_from_schema_2_falls_back_to_the_checkpoints_for_offsets(home: Path) -> None:
+    with Ledger() as ledger:
+        ledger.touch_session("codex", "s1", cwd="/x")
+        ledger.save_checkpoints("codex", "s1", {"/t/a.jsonl": {"offset": 5}}, expected_version=0)
+    db = sqlite3.connect(home / "ledger.sqlite3")
+    db.execute("ALTER TABLE sessions DROP COLUMN offsets")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    with Ledger() as ledger:
+        (row,) = ledger.sessions()
+        assert row.offset_of("/t/a.jsonl") == 5  # no offsets column yet: from the checkpoints
+        assert ledger.save_checkpoints(
+            "codex", "s1", {"/t/a.jsonl": {"offset": 9}}, expected_version=row.version
+        )
+        (again,) = ledger.sessions()
+        assert again.offset_of("/t/a.jsonl") == 9 and "checkpoints" not in vars(again)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_batches_cover_every_session_once_in_order_and_balance(workers: int) -> None:
+    from keito_skill.backfill import batches
+
+    sizes = sorted(hashlib.sha256(str(i).encode()).digest()[0] * 10_000 for i in range(500))
+    sizes.reverse()  # largest first, as parse_stream orders them
+    grouped = batches(sizes, workers)
+    assert [i for batch in grouped for i in batch] == list(range(len(sizes)))
+    weights = [sum(sizes[i] + 64 * 1024 for i in batch) for batch in grouped]
+    most = max(workers * 8, sum(weights) // (64 * 1024 * 1024))  # batches are capped in size
+    assert workers * 4 <= len(grouped) <= most + 1
+    assert max(weights[:-1]) <= 2 * min(weights[:-1])  # similar weights (the last is a rest)
+
+
 # ---- a generated corpus: totals, parallelism, checkpoints ------------------------------
 
 
