@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import statistics
 from pathlib import Path
 from typing import Any
 
 from bench import ccusage
 from bench._common import CACHE, Run, backfill, check, corpus_files, warm
 from bench.corpus import TOKEN_KEYS, Corpus
-
-COMPARED = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-COMPARED += ("output_tokens",)
 
 
 def _summary(result: Run) -> dict[str, Any]:
@@ -85,9 +83,18 @@ def _against(
 
 
 def measure(
-    corpus: Corpus, work: Path, *, with_ccusage: bool = True, npm_timeout: float = 300
+    corpus: Corpus,
+    work: Path,
+    *,
+    with_ccusage: bool = True,
+    npm_timeout: float = 300,
+    repeats: int = 0,
 ) -> dict[str, Any]:
-    """Run both tools once each (plus our second run) and compare what they report."""
+    """Run both tools once each (plus our second run) and compare what they report.
+
+    ``repeats`` more cold pairs (ours, then ccusage, alternating) give the median ratio and
+    its spread: on a shared 2-vCPU machine one run's ratio moves by ±30%.
+    """
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     files = corpus_files(corpus.root)
@@ -103,6 +110,7 @@ def measure(
     }
 
     theirs = None
+    exe: Path | None = None
     if with_ccusage:
         exe, why = ccusage.ensure(timeout=npm_timeout)
         if exe is None:
@@ -145,7 +153,28 @@ def measure(
         ),
     }
     result["tokens"] = compare_tokens(corpus, ours_per_session(dry), theirs)
+    if repeats and exe is not None and "seconds" in result["ccusage"]:
+        result["repeated"] = _repeated_cold(corpus, work, exe, repeats)
     return result
+
+
+def _repeated_cold(corpus: Corpus, work: Path, exe: Path, repeats: int) -> dict[str, Any]:
+    ratios, ours, theirs = [], [], []
+    for index in range(repeats):
+        mine = backfill(corpus, work / f"dry-home-{index}", "--dry-run")
+        other = ccusage.run_session(exe, corpus.claude_dir, corpus.codex_dir, work / "cc-home")
+        check(other, "ccusage session")
+        ours.append(mine.seconds)
+        theirs.append(other.seconds)
+        ratios.append(mine.seconds / other.seconds)
+    return {
+        "runs": repeats,
+        "ours_seconds": [round(x, 3) for x in ours],
+        "ccusage_seconds": [round(x, 3) for x in theirs],
+        "ratio_median": round(statistics.median(ratios), 2),
+        "ratio_min": round(min(ratios), 2),
+        "ratio_max": round(max(ratios), 2),
+    }
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use
