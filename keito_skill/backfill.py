@@ -189,13 +189,13 @@ class Candidate:
 
     def new_bytes(self) -> int:
         """Bytes past the stored checkpoints (everything when a file has none)."""
-        total = 0
-        for path, size in zip(self.paths, self.sizes, strict=True):
-            offset = self.row.offset_of(str(path)) if self.row else None
-            if offset is None or offset > size:
-                offset = 0  # no checkpoint, or the file shrank: read from the start
-            total += size - offset
-        return total
+        row = self.row
+        if row is None:
+            return sum(self.sizes)
+        return sum(
+            row.unread_bytes(str(path), size)
+            for path, size in zip(self.paths, self.sizes, strict=True)
+        )
 
     def unchanged(self) -> bool:
         """True when every file's size equals its checkpoint offset: nothing to open."""

@@ -247,6 +247,12 @@ class SessionRow(_Row):
         offset = checkpoint.get("offset") if isinstance(checkpoint, dict) else None
         return offset if isinstance(offset, int) else None
 
+    def unread_bytes(self, path: str, size: int) -> int:
+        """Bytes of ``path`` (now ``size`` long) past its checkpoint: all of them when it
+        has none or the file shrank (it will be read from the start)."""
+        offset = self.offset_of(path)
+        return size - offset if offset is not None and offset <= size else size
+
 
 class RecordRow(_Row):
     id: int

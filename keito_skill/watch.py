@@ -110,14 +110,12 @@ def _mtime(paths: list[Path]) -> float | None:
 
 def _new_bytes(row: SessionRow | None, paths: list[Path]) -> int:
     total = 0
-    checkpoints = row.checkpoints if row is not None else {}
     for path in paths:
         try:
             size = path.stat().st_size
         except OSError:
             continue
-        offset = (checkpoints.get(str(path)) or {}).get("offset")
-        total += size - offset if isinstance(offset, int) and offset <= size else size
+        total += row.unread_bytes(str(path), size) if row is not None else size
     return total
 
 
