@@ -257,6 +257,8 @@ class ClaudeCodeParser:
             state.add_usage(ts, model, vector, request_prompt=prompt)
             self._remember(self._seen, key, vector)
             return
+        if previous == vector:
+            return  # the same response's next content block: counted already
         delta = [max(0, new - old) for new, old in zip(vector, previous, strict=True)]
         if any(delta):
             state.add_usage(ts, model, delta, request_prompt=prompt)

@@ -160,25 +160,21 @@ class CodexParser:
         match = _HEAD.match(buf, start, end)
         if match is None or not buf.endswith(_CLOSED, start, end):
             return False
-        stamp = match.group(1)
+        stamp, kind, item = match.groups()
         if not stamp.isascii():
             return False  # not a time (or not UTF-8): the full path decides
-        kind, item = match.group(2), match.group(3)
-        if kind in _TIME_ONLY:
-            pass
-        elif item is None:
-            return False
-        elif kind == b"response_item":
+        if kind == b"response_item":
             if item in _TOOL_ITEM_BYTES:
                 self.state.tool_calls += 1
             elif item not in _OUTPUT_ITEMS:
                 return False
         elif kind == b"event_msg":
-            if item in _READ_EVENTS and not (
-                item == b"item_completed" and self.state.first_prompt is not None
+            if item is None or (
+                item in _READ_EVENTS
+                and not (item == b"item_completed" and self.state.first_prompt is not None)
             ):
                 return False
-        else:
+        elif kind not in _TIME_ONLY:
             return False
         ts = parse_ts(stamp.decode())
         if ts is not None:
@@ -272,12 +268,12 @@ class CodexParser:
             recent: list[list[int]] = extra["recent_totals"]
             if tuple(total) in self._recent:
                 return  # the same cumulative report again: nothing new was used
-            if previous is None:
-                delta = total
-            elif all(t >= p for t, p in zip(total, previous, strict=True)):
-                delta = [t - p for t, p in zip(total, previous, strict=True)]
-            else:
-                delta = total  # the running total restarted: it counts from zero again
+            delta = total
+            if previous is not None:
+                grown = [t - p for t, p in zip(total, previous, strict=True)]
+                if min(grown) >= 0:
+                    delta = grown
+                # else the running total restarted: it counts from zero again
             extra["total"] = total
             recent.append(total)
             self._recent.add(tuple(total))
