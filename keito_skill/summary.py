@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,8 +40,9 @@ class TokenCounts(BaseModel):
     reasoning_output_tokens: int = 0
 
     @classmethod
-    def from_vector(cls, vector: list[int]) -> TokenCounts:
-        return cls(**dict(zip(TOKEN_FIELDS, vector, strict=False)))
+    def from_vector(cls, vector: list[int], **more: Any) -> Self:
+        """From a parser's token vector (``more``: a subclass's other fields)."""
+        return cls(**dict(zip(TOKEN_FIELDS, vector, strict=False)), **more)
 
     @property
     def total(self) -> int:
@@ -165,9 +166,7 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
                 (totals[model], long_totals.get(model)),
                 costs.get(model),
             )
-            usage[model] = ModelUsage(
-                **TokenCounts.from_vector(vector).model_dump(), cost_usd=_money(share)
-            )
+            usage[model] = ModelUsage.from_vector(vector, cost_usd=_money(share))
             add_into(day_vector, vector)
             day_cost = None if share is None or day_cost is None else day_cost + share
         first = bucket.first if bucket and bucket.first is not None else main.first_ts
@@ -204,7 +203,7 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
         active_seconds=round(sum(b.active for b in main.days.values()), 3),
         idle_threshold_seconds=main.idle_seconds,
         models={
-            m: ModelUsage(**TokenCounts.from_vector(v).model_dump(), cost_usd=_money(costs.get(m)))
+            m: ModelUsage.from_vector(v, cost_usd=_money(costs.get(m)))
             for m, v in sorted(totals.items())
         },
         totals=TokenCounts.from_vector(total_vector),
