@@ -27,7 +27,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -385,9 +385,15 @@ def _real(path: str | Path) -> str:
 
 
 def find_candidates(
-    options: BackfillOptions, rows: Iterable[SessionRow], report: BackfillReport
+    options: BackfillOptions,
+    rows: Iterable[SessionRow],
+    report: BackfillReport,
+    found_bytes: Callable[[int], None] | None = None,
 ) -> list[Candidate]:
-    """Every transcript session on disk, matched to the ledger row that already holds it."""
+    """Every transcript session on disk, matched to the ledger row that already holds it.
+
+    ``found_bytes`` is told each candidate's new bytes as it is found.
+    """
     by_key: dict[tuple[str, str], SessionRow] = {}
     by_path: dict[str, SessionRow] = {}
     for known in rows:
@@ -442,7 +448,10 @@ def find_candidates(
         if not paths or paths[0] != path:
             report.skipped += 1
             continue
-        found.append(Candidate(agent, session_id, path, paths, sizes, mtime, row))
+        candidate = Candidate(agent, session_id, path, paths, sizes, mtime, row)
+        found.append(candidate)
+        if found_bytes is not None:
+            found_bytes(candidate.new_bytes())
     return found
 
 
@@ -474,20 +483,29 @@ def _new_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
-def _early_pool(options: BackfillOptions, rows: list[SessionRow]) -> ProcessPoolExecutor | None:
-    """Workers started (and warming up) before the transcripts are even listed.
+class _WarmPool:
+    """Worker processes started as soon as the directory walk has found enough to parse.
 
-    Only for a first backfill (an empty ledger), which reads everything: the workers load
-    their imports while this process walks the directories, instead of after. A later run
-    usually has little to read and would pay for workers it does not use.
+    They load their imports (pydantic, the price table: ~0.25 s each) while this process
+    goes on walking, instead of after it. A run with little to read (a second backfill, no
+    transcripts at all) never starts them.
     """
-    workers = options.workers or os.cpu_count() or 1
-    if rows or workers <= 1:
-        return None
-    pool = _new_pool(workers)
-    for _ in range(workers):
-        pool.submit(_warm_up)
-    return pool
+
+    def __init__(self, options: BackfillOptions) -> None:
+        self.workers = options.workers or os.cpu_count() or 1
+        self.pool: ProcessPoolExecutor | None = None
+        self._found = 0
+
+    def found(self, new_bytes: int) -> None:
+        self._found += new_bytes
+        if self.pool is None and self.workers > 1 and self._found >= _PARALLEL_MIN_BYTES:
+            self.pool = _new_pool(self.workers)
+            for _ in range(self.workers):
+                self.pool.submit(_warm_up)
+
+    def discard(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _executor(
@@ -621,17 +639,16 @@ def run_backfill(
         if ledger is None:
             raise ValueError("a ledger is needed to record (or pass dry_run)")
         rows = ledger.sessions()
-    pool = _early_pool(options, rows)
+    warm = _WarmPool(options)
     try:
-        candidates = find_candidates(options, rows, report)
+        candidates = find_candidates(options, rows, report, warm.found)
     except BaseException:
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        warm.discard()
         raise
     changed = [c for c in candidates if not c.unchanged()]
     settled = [c for c in candidates if c.unchanged()]
 
-    for candidate, parsed in parse_stream(changed, options, progress, report, pool):
+    for candidate, parsed in parse_stream(changed, options, progress, report, warm.pool):
         if "error" in parsed:
             report.errors.append(f"{candidate.path}: {parsed['error']}")
             report.skipped += 1
