@@ -678,22 +678,28 @@ class KeitoApi:
 
     # -- projects & tasks -------------------------------------------------------------
 
-    async def list_projects(self, request: Request) -> Response:
-        self.authenticate(request)
+    @staticmethod
+    def _catalog_filters(request: Request, alias: str) -> tuple[list[str], list[Any]]:
+        """Filters shared by projects and tasks: ``is_active`` and ``updated_since``."""
         q = request.query_params
         where: list[str] = []
         args: list[Any] = []
         active = _query_bool(q.get("is_active"), "is_active")
         if active is not None:
-            where.append("p.is_active = ?")
+            where.append(f"{alias}.is_active = ?")
             args.append(int(active))
-        if q.get("client_id"):
-            where.append("p.client_id = ?")
-            args.append(q["client_id"])
         since = _query_datetime(q.get("updated_since"), "updated_since")
         if since:
-            where.append("p.updated_at >= ?")
+            where.append(f"{alias}.updated_at >= ?")
             args.append(since)
+        return where, args
+
+    async def list_projects(self, request: Request) -> Response:
+        self.authenticate(request)
+        where, args = self._catalog_filters(request, "p")
+        if request.query_params.get("client_id"):
+            where.append("p.client_id = ?")
+            args.append(request.query_params["client_id"])
         sql = (
             "SELECT p.*, c.name AS client_name FROM projects p"
             " LEFT JOIN clients c ON c.id = p.client_id"
@@ -702,20 +708,10 @@ class KeitoApi:
 
     async def list_tasks(self, request: Request) -> Response:
         self.authenticate(request)
-        q = request.query_params
-        where: list[str] = []
-        args: list[Any] = []
-        active = _query_bool(q.get("is_active"), "is_active")
-        if active is not None:
-            where.append("t.is_active = ?")
-            args.append(int(active))
-        if q.get("project_id"):
+        where, args = self._catalog_filters(request, "t")
+        if request.query_params.get("project_id"):
             where.append("t.id IN (SELECT task_id FROM project_tasks WHERE project_id = ?)")
-            args.append(q["project_id"])
-        since = _query_datetime(q.get("updated_since"), "updated_since")
-        if since:
-            where.append("t.updated_at >= ?")
-            args.append(since)
+            args.append(request.query_params["project_id"])
         return self.page(
             request, "tasks", "SELECT t.* FROM tasks t", where, args, "t.name, t.id", _task_json
         )
