@@ -579,8 +579,9 @@ def parse_stream(
     """Parse every candidate with new bytes, in parallel when it pays, yielding each result
     as soon as it is ready so the caller's ledger writes overlap the parsing. ``pool``:
     workers already started, used if parallel parsing pays, shut down otherwise."""
-    todo = sorted(candidates, key=lambda c: c.new_bytes(), reverse=True)  # largest first
-    sizes = [c.new_bytes() for c in todo]
+    sized = sorted(((c.new_bytes(), c) for c in candidates), key=lambda p: p[0], reverse=True)
+    todo = [candidate for _, candidate in sized]  # largest first
+    sizes = [size for size, _ in sized]
     total = sum(sizes)
     report.files = sum(len(c.paths) for c in todo)
     report.bytes_total = total

@@ -97,18 +97,22 @@ CREATE TABLE IF NOT EXISTS events (
 PENDING, SENDING, SENT, FAILED, HELD = "pending", "sending", "sent", "failed", "held"
 
 _loads: Callable[[str | bytes], Any]
+_fast_dumps: Callable[[Any], bytes] | None
 try:  # checkpoints are the bulk of a ledger read; orjson decodes them ~3x faster
-    from orjson import dumps as orjson_dumps
+    from orjson import dumps as _fast_dumps
     from orjson import loads as _loads
 except ImportError:  # pragma: no cover - a declared dependency
+    _fast_dumps = None
     _loads = json.loads
 
 
 def _dumps(value: Any) -> str:
-    try:
-        return orjson_dumps(value).decode()
-    except (NameError, TypeError):  # no orjson, or an integer over 64 bits
-        return json.dumps(value, separators=(",", ":"))
+    if _fast_dumps is not None:
+        try:
+            return _fast_dumps(value).decode()
+        except TypeError:  # an integer over 64 bits: the JSON module writes it
+            pass
+    return json.dumps(value, separators=(",", ":"))
 
 
 def skill_home() -> Path:
@@ -186,7 +190,7 @@ class _JSONColumn(Generic[T]):
         return value
 
 
-def _no_summary() -> dict[str, Any] | None:
+def _none() -> dict[str, Any] | None:
     return None
 
 
@@ -210,7 +214,9 @@ class SessionRow(_Row):
     dirty: bool
     version: int
     checkpoints = _JSONColumn[dict[str, Any]](dict)
-    summary = _JSONColumn[dict[str, Any] | None](_no_summary)
+    summary = _JSONColumn[dict[str, Any] | None](_none)
+    # Each file's checkpoint offset, stored apart since schema v3 (None: not stored yet).
+    offsets = _JSONColumn[dict[str, Any] | None](_none)
     mapping_status: str
     mapping_detail: str | None
     project_id: str | None
@@ -227,7 +233,7 @@ class SessionRow(_Row):
     def from_dict(cls, data: dict[str, Any]) -> SessionRow:
         """A row from its columns (JSON ones still encoded; ``checkpoints`` may be absent,
         with a ``_fetch_checkpoints`` callable to read it)."""
-        for column in ("checkpoints", "summary"):
+        for column in ("checkpoints", "summary", "offsets"):
             if column in data:
                 data[f"_raw_{column}"] = data.pop(column)
         for flag in ("ended", "close_pending", "paused", "dirty"):
@@ -237,14 +243,12 @@ class SessionRow(_Row):
     def offset_of(self, path: str) -> int | None:
         """How far the checkpoint of ``path`` has read, without decoding the checkpoints
         when the ledger stored the offsets apart (every save since schema v3)."""
-        stored = self.__dict__.get("offsets")
-        if isinstance(stored, str):
-            stored = self.__dict__["offsets"] = _loads(stored)
+        stored = self.offsets
         if isinstance(stored, dict):
-            found = stored.get(path)
-            return found if isinstance(found, int) else None
-        checkpoint = self.checkpoints.get(path)
-        offset = checkpoint.get("offset") if isinstance(checkpoint, dict) else None
+            offset = stored.get(path)
+        else:
+            checkpoint = self.checkpoints.get(path)
+            offset = checkpoint.get("offset") if isinstance(checkpoint, dict) else None
         return offset if isinstance(offset, int) else None
 
     def unread_bytes(self, path: str, size: int) -> int:
