@@ -8,19 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# The truth's names: one list for the recorded fixtures and the generated corpora.
+from bench.corpus import TOKEN_KEYS as TOKEN_KEYS
+
 FIXTURES = Path(__file__).parent / "fixtures"
 CLAUDE_DIR = FIXTURES / "claude-code-2.1.328"
 CODEX_DIR = FIXTURES / "codex-0.169.0"
 CLAUDE_TRANSCRIPT = CLAUDE_DIR / "session-tooluse-resumed.jsonl"
 CODEX_TRANSCRIPT = CODEX_DIR / "rollout-tooluse-resumed.jsonl"
-
-TOKEN_KEYS = (
-    "input_tokens",
-    "cache_creation_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-    "reasoning_output_tokens",
-)
 
 
 def _served(folder: Path) -> list[dict[str, object]]:
