@@ -227,13 +227,26 @@ def size_bytes(text: str) -> int:
     return int(text)
 
 
-def backfill(corpus: corpus_mod.Corpus, home: Path, *flags: str, sample_rss: bool = False) -> Run:
-    """``keito-skill backfill FLAGS --json`` over ``corpus`` with its own skill home."""
-    env = clean_env(
+def skill_env(home: Path, **extra: str) -> dict[str, str]:
+    """A clean environment for a keito-skill with its own home and no background sync."""
+    return clean_env(
         KEITO_SKILL_HOME=str(home),
         KEITO_CONFIG_DIR=str(home / "keito-config"),
         KEITO_SKILL_NO_BACKGROUND_SYNC="1",
+        **extra,
     )
+
+
+def backfill(
+    corpus: corpus_mod.Corpus,
+    home: Path,
+    *flags: str,
+    sample_rss: bool = False,
+    env: dict[str, str] | None = None,
+) -> Run:
+    """``keito-skill backfill FLAGS --json`` over ``corpus`` with its own skill home
+    (``env``: the whole environment instead, e.g. with Keito credentials)."""
+    env = env if env is not None else skill_env(home)
     cmd = [
         *console_script(),
         "backfill",

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import check, clean_env, console_script, run
+from bench._common import backfill, check, console_script, run, skill_env
 from bench.corpus import generate
 from keito_skill.keito import KeitoClient
 from keito_skill.ledger import Ledger
@@ -35,10 +35,8 @@ RETRY_AFTER = 1.0
 
 
 def _env(home: Path, server: KeitoServer) -> dict[str, str]:
-    return clean_env(
-        KEITO_SKILL_HOME=str(home),
-        KEITO_CONFIG_DIR=str(home / "keito-config"),
-        KEITO_SKILL_NO_BACKGROUND_SYNC="1",
+    return skill_env(
+        home,
         KEITO_API_KEY=server.api_key,
         KEITO_ACCOUNT_ID=server.account_id,
         KEITO_API_URL=server.url,
@@ -99,20 +97,7 @@ def _measure(server: KeitoServer, work: Path, *, sessions: int, rtt: float) -> d
     )
     home = work / "home"
     env = _env(home, server)
-    recorded = run(
-        [
-            *console_script(),
-            "backfill",
-            "--no-sync",
-            "--json",
-            "--claude-dir",
-            str(corpus.claude_dir),
-            "--codex-dir",
-            str(corpus.codex_dir),
-        ],
-        env=env,
-    )
-    check(recorded, "backfill --no-sync")
+    backfill(corpus, home, "--no-sync", env=env)
     with Ledger(home / "ledger.sqlite3") as ledger:
         materialize_all(ledger)
         records = ledger.records()
@@ -209,22 +194,7 @@ def single_session_calls(work: Path) -> dict[str, Any]:
         )
         session = corpus.sessions[0]
         env = _env(work / "home", server)
-        check(
-            run(
-                [
-                    *console_script(),
-                    "backfill",
-                    "--no-sync",
-                    "--json",
-                    "--claude-dir",
-                    str(corpus.claude_dir),
-                    "--codex-dir",
-                    str(corpus.codex_dir),
-                ],
-                env=env,
-            ),
-            "backfill",
-        )
+        backfill(corpus, work / "home", "--no-sync", env=env)
         server.clear_requests()
         check(run([*console_script(), "sync", "--json"], env=env), "sync")
         calls = [f"{e['method']} {e['path']}" for e in server.requests()]
