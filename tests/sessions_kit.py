@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 
 from keito_skill.keito import KeitoClient
+from keito_skill.ledger import Ledger
+from keito_skill.sync import SyncReport, run_sync
 from tests.keito_server import KeitoServer
 from tests.transcript_data import (
     CLAUDE_DIR,
@@ -52,6 +54,12 @@ def keito_client(
         max_retries=max_retries,
         backoff_base=0.01,
     )
+
+
+def sync_to(server: KeitoServer, ledger: Ledger) -> SyncReport:
+    """One ``run_sync`` of ``ledger`` to the dev server, with a :func:`keito_client`."""
+    with keito_client(server) as client:
+        return run_sync(ledger, client)
 
 
 def make_repo(root: Path, server: KeitoServer | None, **config: Any) -> Path:

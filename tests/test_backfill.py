@@ -28,11 +28,11 @@ from tests.sessions_kit import (
     cli,
     copy_session,
     expense_tokens,
-    keito_client,
     make_repo,
     remote,
     skill_env,
     split_at_first_end,
+    sync_to,
     truth_totals,
 )
 from tests.transcript_data import TOKEN_KEYS
@@ -180,14 +180,12 @@ def test_hooks_then_backfill_records_nothing_new(
     base = tmp_path / "agents"
     session_id, path = place(agent, base, repo)
     record(ledger, agent, session_id, path, cwd=str(repo), end_reason="exit")
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     sent = len(remote(keito_server, "expenses"))
 
     report = run_backfill(_options(base), ledger)
     assert report.sessions == [] and report.unchanged == 1 and report.bytes_read == 0
-    with keito_client(keito_server) as client:
-        again = run_sync(ledger, client)
+    again = sync_to(keito_server, ledger)
     assert (again.sent.created, again.sent.updated) == (0, 0)
     assert len(remote(keito_server, "time_entries")) == 1
     expenses = remote(keito_server, "expenses")
@@ -207,15 +205,13 @@ def test_backfill_then_hooks_still_one_entry(
     session_id, path = place(agent, base, repo, mtime=None)
     report = run_backfill(_options(base), ledger)
     assert [(r.session_id, r.ended) for r in report.sessions] == [(session_id, False)]
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     assert len(remote(keito_server, "time_entries")) == 1
     assert remote(keito_server, "expenses") == []  # not ended: usage not expensed yet
 
     # The agent's SessionEnd hook, as the hooks call it.
     record(ledger, agent, session_id, str(path), cwd=str(repo), end_reason="exit")
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     assert len(remote(keito_server, "time_entries")) == 1
     assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals(agent)
     # And backfill afterwards: nothing changes.
@@ -245,8 +241,7 @@ def test_killed_agent_is_finished_by_backfill(
     assert report.bytes_read == len(full.encode()) - recorded  # only the new bytes
     row = ledger.session(agent, session_id)
     assert row is not None and (row.ended, row.end_reason, row.origin) == (True, "backfill", "hook")
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     assert len(remote(keito_server, "time_entries")) == 1
     assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals(agent)
 
@@ -263,8 +258,7 @@ def test_resume_after_backfill_adds_a_segment_summing_to_truth(
     path.write_text(first)
     os.utime(path, (HOUR_AGO, HOUR_AGO))
     run_backfill(_options(base), ledger)
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     part = expense_tokens(remote(keito_server, "expenses"), session_id)
     assert 0 < part["output_tokens"] < truth_totals(agent)["output_tokens"]
 
@@ -272,8 +266,7 @@ def test_resume_after_backfill_adds_a_segment_summing_to_truth(
     os.utime(path, (HOUR_AGO + 60, HOUR_AGO + 60))
     report = run_backfill(_options(base), ledger)
     assert [r.recorded for r in report.sessions] == ["updated"]
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     expenses = remote(keito_server, "expenses")
     assert {e["metadata"]["segment_number"] for e in expenses} == {1, 2}
     assert expense_tokens(expenses, session_id) == truth_totals(agent)
@@ -337,8 +330,7 @@ def test_overrides_apply_only_to_sessions_without_mapping(
     assert mapped is not None and mapped.override_project_id is None
     assert loose is not None and loose.override_project_id == keito_server.project_id
 
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     entries = {e["metadata"]["session_id"]: e for e in remote(keito_server, "time_entries")}
     assert set(entries) == {mapped_id, loose_id}
     assert entries[mapped_id]["metadata"].get("from") == "repo"
@@ -561,8 +553,7 @@ def test_a_hook_writing_during_the_parse_wins_and_nothing_doubles(
     row = ledger.session("codex", session_id)
     assert row is not None and (row.origin, row.ended, row.end_reason) == ("hook", True, "backfill")
     assert row.checkpoints[str(path)]["offset"] == path.stat().st_size
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     assert len(remote(keito_server, "time_entries")) == 1
     assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals("codex")
 

@@ -27,6 +27,7 @@ from tests.sessions_kit import (
     remote,
     skill_env,
     split_at_first_end,
+    sync_to,
     truth_totals,
 )
 from tests.transcript_data import TOKEN_KEYS
@@ -46,8 +47,7 @@ def test_session_becomes_one_entry_and_expenses_equal_truth(
 ) -> None:
     repo = make_repo(tmp_path / "repo", keito_server, metadata={"client_ref": "ACME-42"})
     session_id, _ = _record_full(ledger, agent, repo, tmp_path / "transcripts")
-    with keito_client(keito_server) as client:
-        report = run_sync(ledger, client)
+    report = sync_to(keito_server, ledger)
     assert report.sent.created >= 2 and report.sent.failed == 0
     entries = remote(keito_server, "time_entries")
     assert len(entries) == 1
@@ -78,8 +78,7 @@ def test_session_becomes_one_entry_and_expenses_equal_truth(
     assert sum(e["total_cost"] for e in expenses) == pytest.approx(meta["cost_usd"], abs=1e-6)
 
     # Sync again: nothing new is sent, nothing is duplicated.
-    with keito_client(keito_server) as client:
-        again = run_sync(ledger, client)
+    again = sync_to(keito_server, ledger)
     assert (again.sent.created, again.sent.updated) == (0, 0)
     assert len(remote(keito_server, "time_entries")) == 1
     assert len(remote(keito_server, "expenses")) == len(expenses)
@@ -91,8 +90,7 @@ def test_new_one_day_session_costs_three_api_calls(
     repo = make_repo(tmp_path / "repo", keito_server)
     _record_full(ledger, "codex", repo, tmp_path / "t")
     keito_server.clear_requests()
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     calls = [(r["method"], r["path"]) for r in keito_server.requests()]
     assert calls == [
         ("GET", "/api/v2/time_entries"),
@@ -110,8 +108,7 @@ def test_resumed_session_adds_a_segment_and_sums_to_truth(
     first, rest = split_at_first_end(agent, path.read_text())
     path.write_text(first)
     record(ledger, agent, session_id, path, cwd=str(repo), end_reason="exit")
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     after_first = remote(keito_server, "expenses")
     first_tokens = expense_tokens(after_first, session_id)
     assert 0 < first_tokens["output_tokens"] < truth_totals(agent)["output_tokens"]
@@ -120,8 +117,7 @@ def test_resumed_session_adds_a_segment_and_sums_to_truth(
     record(ledger, agent, session_id, path, cwd=str(repo), reopen=True)
     path.write_text(first + rest)
     record(ledger, agent, session_id, path, end_reason="exit")
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     expenses = remote(keito_server, "expenses")
     assert len(expenses) > len(after_first)
     assert {e["metadata"]["segment_number"] for e in expenses} == {1, 2}
@@ -192,13 +188,11 @@ def test_outage_then_recovery_sends_everything_once(
     repo = make_repo(tmp_path / "repo", keito_server)
     ids = [_record_full(ledger, agent, repo, tmp_path / agent)[0] for agent in AGENTS]
     keito_server.add_fault(status=status, retry_after="0", count=None)
-    with keito_client(keito_server) as client:
-        down = run_sync(ledger, client)
+    down = sync_to(keito_server, ledger)
     assert down.sent.aborted and down.sent.created == 0
     keito_server.clear_faults()
     assert remote(keito_server, "time_entries") == []
-    with keito_client(keito_server) as client:
-        up = run_sync(ledger, client)
+    up = sync_to(keito_server, ledger)
     assert up.sent.aborted is None
     entries = remote(keito_server, "time_entries")
     assert sorted(e["metadata"]["session_id"] for e in entries) == sorted(ids)
@@ -218,8 +212,7 @@ def test_server_unreachable_then_back(
     with dead:
         report = run_sync(ledger, dead)
     assert report.sent.aborted
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [
         session_id
     ]
@@ -278,8 +271,7 @@ def test_oversized_metadata_is_shrunk_and_a_400_fails_only_its_record(
         error="invalid_request",
         error_description="expense_category_id is archived",
     )
-    with keito_client(keito_server) as client:
-        report = run_sync(ledger, client)
+    report = sync_to(keito_server, ledger)
     assert report.sent.failed == 1
     assert report.sent.errors[0]["reason"].endswith("expense_category_id is archived")
     entries = {e["metadata"]["session_id"]: e for e in remote(keito_server, "time_entries")}
@@ -418,8 +410,7 @@ def test_repo_idle_threshold_rereads_the_session_once(
     session_id, _ = _record_full(ledger, "codex", repo, tmp_path / "t")
     row = ledger.session("codex", session_id)
     assert row is not None and row.idle_seconds == 300
-    with keito_client(keito_server) as client:
-        run_sync(ledger, client)
+    sync_to(keito_server, ledger)
     row = ledger.session("codex", session_id)
     assert row is not None and row.idle_seconds == 60
     assert {c["idle_seconds"] for c in row.checkpoints.values()} == {60}

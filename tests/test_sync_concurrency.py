@@ -15,7 +15,7 @@ from keito_skill.ledger import Ledger
 from keito_skill.recorder import record
 from keito_skill.sync import _send, run_sync
 from tests.keito_server import KeitoServer
-from tests.sessions_kit import AGENTS, copy_session, keito_client, make_repo, remote
+from tests.sessions_kit import AGENTS, copy_session, keito_client, make_repo, remote, sync_to
 
 pytestmark = pytest.mark.usefixtures("utc")
 
@@ -43,8 +43,7 @@ def test_many_sessions_once_each_in_order_with_one_shared_lookup(
 ) -> None:
     ids = _sessions(ledger, keito_server, tmp_path, 12)
     keito_server.clear_requests()
-    with keito_client(keito_server) as client:
-        report = run_sync(ledger, client)
+    report = sync_to(keito_server, ledger)
     assert report.sent.aborted is None and report.sent.failed == 0
     calls = [(r["method"], r["path"]) for r in _api(keito_server)]
     entries = remote(keito_server, "time_entries")
@@ -65,8 +64,7 @@ def test_many_sessions_once_each_in_order_with_one_shared_lookup(
         )
 
     # Again: nothing left to send, nothing duplicated.
-    with keito_client(keito_server) as client:
-        again = run_sync(ledger, client)
+    again = sync_to(keito_server, ledger)
     assert (again.sent.created, again.sent.updated) == (0, 0)
     assert len(remote(keito_server, "time_entries")) == len(ids)
 
@@ -79,8 +77,7 @@ def test_requests_overlap_but_never_more_than_the_pool(
     keito_server.add_fault(method="POST", latency=latency, count=None)
     keito_server.clear_requests()
     started = time.monotonic()
-    with keito_client(keito_server) as client:
-        report = run_sync(ledger, client)
+    report = sync_to(keito_server, ledger)
     elapsed = time.monotonic() - started
     keito_server.clear_faults()
     assert report.sent.aborted is None
@@ -98,8 +95,7 @@ def test_a_429_holds_every_worker_back_for_retry_after(
     ids = _sessions(ledger, keito_server, tmp_path, 8)
     keito_server.add_fault(method="POST", path=EXPENSES, status=429, retry_after="1", count=1)
     keito_server.clear_requests()
-    with keito_client(keito_server) as client:
-        report = run_sync(ledger, client)
+    report = sync_to(keito_server, ledger)
     assert report.sent.aborted is None and report.sent.failed == 0
     log = _api(keito_server)
     limited = next(r for r in log if r["status"] == 429)
@@ -130,8 +126,7 @@ def test_an_outage_stops_every_worker_and_leaves_everything_pending(
     # the shared look-up; not one attempt per session.
     assert len(_api(keito_server)) <= 2 * (_send.WORKERS + 1)
     assert all(r.status in ("pending", "sending") for r in ledger.records())
-    with keito_client(keito_server) as client:
-        up = run_sync(ledger, client)
+    up = sync_to(keito_server, ledger)
     assert up.sent.aborted is None
     entries = remote(keito_server, "time_entries")
     assert sorted(e["metadata"]["session_id"] for e in entries) == sorted(ids)
