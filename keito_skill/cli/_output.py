@@ -19,8 +19,7 @@ def emit_json(data: Any) -> None:
     """Write ``data`` as indented JSON on stdout (dates and Decimals as strings).
 
     orjson writes a first backfill's thousands of sessions about ten times faster than the
-    JSON module; anything it refuses (an integer over 64 bits) falls back to the latter,
-    with the same text either way.
+    JSON module; anything it refuses (an integer over 64 bits) falls back to the latter.
     """
     try:
         text = orjson.dumps(data, default=str, option=_ORJSON_OPTIONS)

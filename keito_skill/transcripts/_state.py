@@ -118,7 +118,8 @@ class ParseState:
         self.last_assistant_message: str | None = None
         self.days: dict[str, DayBucket] = {}
         self.extra: dict[str, Any] = {}
-        # The current local day's [start, end) and bucket, so most events skip date maths.
+        # The current local day's [start, end) and bucket (set together by ``bucket``), so
+        # most events skip date maths.
         self._day_key: str | None = None
         self._day_start = 0.0
         self._day_end = 0.0
@@ -159,7 +160,6 @@ class ParseState:
             and prev is not None
             and prev <= ts < self._day_end
             and prev >= self._day_start
-            and day is self.days.get(self._day_key)  # type: ignore[arg-type]
         ):
             # The common case: later on the same local day as the previous event. The same
             # arithmetic as below, without the date maths.
