@@ -33,6 +33,7 @@ from keito_skill.transcripts._state import (
     ParseState,
     count,
     prompt_tokens,
+    zero_vector,
 )
 from keito_skill.transcripts._time import parse_ts
 
@@ -108,14 +109,11 @@ def _text_of(content: Any) -> str | None:
 
 def _usage_vector(usage: dict[str, Any]) -> list[int]:
     get = usage.get
-    vector = [
-        count(get("input_tokens")),
-        count(get("cache_creation_input_tokens")),
-        count(get("cache_read_input_tokens")),
-        count(get("output_tokens")),
-        0,
-        0,
-    ]
+    vector = zero_vector()
+    vector[INPUT] = count(get("input_tokens"))
+    vector[CACHE_WRITE] = count(get("cache_creation_input_tokens"))
+    vector[CACHE_READ] = count(get("cache_read_input_tokens"))
+    vector[OUTPUT] = count(get("output_tokens"))
     details = get("output_tokens_details")
     if isinstance(details, dict):
         vector[REASONING] = count(details.get("thinking_tokens"))
