@@ -24,6 +24,7 @@ from keito_skill.keito import (
     load_credentials,
 )
 from tests.keito_server import KeitoServer
+from tests.test_keito_client import free_port
 
 SECRET = "kto_secret_never_printed_42"
 
@@ -140,6 +141,19 @@ def test_login_rejects_a_bad_key_and_saves_nothing(
     result = CliRunner().invoke(cli, args, input=f"{SECRET}\n")
     assert result.exit_code == 2
     assert "credentials not saved" in result.output
+    assert SECRET not in result.output
+    assert not (keito_config_dir / "config.toml").exists()
+
+
+def test_login_with_keito_unreachable_says_so_in_one_line(keito_config_dir: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    args = ["auth", "login", "--account-id", "co_1", "--api-url", url]
+    result = CliRunner().invoke(cli, args, input=f"{SECRET}\n")
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith("keito-skill: error: credentials not saved: could not check them")
+    assert "--no-verify" in error and "rejected" not in error
     assert SECRET not in result.output
     assert not (keito_config_dir / "config.toml").exists()
 

@@ -16,8 +16,10 @@ import click
 
 from keito_skill.keito import (
     DEFAULT_API_URL,
+    KeitoAuthError,
     KeitoClient,
     KeitoError,
+    KeitoForbiddenError,
     config_path,
     save_credentials,
 )
@@ -56,16 +58,23 @@ def login(account_id: str | None, api_url: str | None, verify: bool) -> None:
             with KeitoClient(url, api_key, account_id, timeout=15.0, max_retries=2) as client:
                 user = client.me()
         except KeitoError as exc:
-            raise type(exc)(
-                f"credentials not saved: Keito rejected them ({exc})",
-                status_code=exc.status_code,
-            ) from None
+            raise KeitoError(_not_saved(exc), status_code=exc.status_code) from None
         who = f" as {user.email or user.id}"
     path = save_credentials(api_key, account_id, url if url != DEFAULT_API_URL else None)
     click.echo(f"Logged in{who} (account {account_id}, {url}).")
     click.echo(f"Credentials saved to {path} (mode 0600).")
     if os.environ.get("KEITO_API_KEY"):
         click.echo("Note: KEITO_API_KEY is set in the environment and takes precedence.", err=True)
+
+
+def _not_saved(exc: KeitoError) -> str:
+    """Why ``login`` saved nothing: a refusal is final, anything else may pass on a retry."""
+    if isinstance(exc, KeitoAuthError | KeitoForbiddenError):
+        return f"credentials not saved: Keito rejected them ({exc})"
+    return (
+        f"credentials not saved: could not check them ({exc}); try again, "
+        "or pass --no-verify to save them unchecked"
+    )
 
 
 @auth.command("status")
