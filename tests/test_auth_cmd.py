@@ -7,7 +7,9 @@ so the real ``~/.config/keito`` is never read or written.
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -143,6 +145,29 @@ def test_login_rejects_a_bad_key_and_saves_nothing(
     assert "credentials not saved" in result.output
     assert SECRET not in result.output
     assert not (keito_config_dir / "config.toml").exists()
+
+
+def test_login_from_a_pipe_checks_against_keito_api_url(
+    keito_config_dir: Path, keito_server: KeitoServer
+) -> None:
+    """``echo $KEY | keito-skill auth login`` with KEITO_API_URL set (the dev-server set-up):
+    checked against that URL, no terminal-echo warning, and the URL stays in the
+    environment rather than being written to the shared config."""
+    env = {**os.environ, "KEITO_API_URL": keito_server.url}
+    done = subprocess.run(
+        [sys.executable, "-m", "keito_skill", "auth", "login"],
+        input=f"{keito_server.api_key}\n{keito_server.account_id}\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Logged in as demo@keito.invalid" in done.stdout
+    assert "echo" not in done.stderr.lower()
+    assert keito_server.api_key not in done.stdout + done.stderr
+    data = tomllib.loads((keito_config_dir / "config.toml").read_text())
+    assert data["account_id"] == keito_server.account_id and "api_url" not in data
 
 
 def test_login_with_keito_unreachable_says_so_in_one_line(keito_config_dir: Path) -> None:

@@ -43,7 +43,7 @@ def auth() -> None:
 def login(account_id: str | None, api_url: str | None, verify: bool) -> None:
     """Store an API key and account id in the Keito CLI config (file mode 0600)."""
     existing = read_config(config_path())
-    api_key = click.prompt("Keito API key", hide_input=True).strip()
+    api_key = _read_api_key()
     if not api_key:
         raise click.UsageError("the API key cannot be empty")
     if not account_id:
@@ -51,7 +51,8 @@ def login(account_id: str | None, api_url: str | None, verify: bool) -> None:
         account_id = click.prompt("Keito account id", default=default).strip()
     if not account_id:
         raise click.UsageError("the account id cannot be empty")
-    url = (api_url or existing.get("api_url") or DEFAULT_API_URL).rstrip("/")
+    # Checked where it will be used: --api-url, else KEITO_API_URL, the config, the default.
+    url = (api_url or resolve_credentials()["api_url"][0] or DEFAULT_API_URL).rstrip("/")
     who = ""
     if verify:
         try:
@@ -60,11 +61,19 @@ def login(account_id: str | None, api_url: str | None, verify: bool) -> None:
         except KeitoError as exc:
             raise KeitoError(_not_saved(exc), status_code=exc.status_code) from None
         who = f" as {user.email or user.id}"
-    path = save_credentials(api_key, account_id, url if url != DEFAULT_API_URL else None)
+    path = save_credentials(api_key, account_id, api_url)  # a URL from the environment stays there
     click.echo(f"Logged in{who} (account {account_id}, {url}).")
     click.echo(f"Credentials saved to {path} (mode 0600).")
     if os.environ.get("KEITO_API_KEY"):
         click.echo("Note: KEITO_API_KEY is set in the environment and takes precedence.", err=True)
+
+
+def _read_api_key() -> str:
+    """The key from a hidden prompt, or the first line of a pipe (``... | auth login``)
+    without the terminal-echo warning a hidden prompt gives when stdin is not a terminal."""
+    if sys.stdin is None or not sys.stdin.isatty():
+        return (sys.stdin.readline() if sys.stdin is not None else "").strip()
+    return str(click.prompt("Keito API key", hide_input=True)).strip()
 
 
 def _not_saved(exc: KeitoError) -> str:
