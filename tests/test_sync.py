@@ -314,6 +314,13 @@ def test_offline_records_locally_then_sync_sends_it_all(
     assert status["records"]["pending"] == 0 and status["records"]["sent"] >= 2
 
 
+def test_status_text_on_an_empty_ledger(home: Path, keito_config_dir: Path) -> None:
+    result = cli("status", env=skill_env(home, None, keito_config_dir))
+    assert result.returncode == 0, result.stderr
+    sessions = [line for line in result.stdout.splitlines() if line.startswith("Sessions")]
+    assert sessions == ["Sessions  0 (0 active, 0 paused)"]
+
+
 def test_unmapped_and_broken_repos_are_kept_and_shown(
     keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
 ) -> None:

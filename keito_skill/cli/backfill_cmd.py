@@ -212,7 +212,8 @@ def _print(report: BackfillReport, sync_report: dict[str, Any] | None) -> None:
     if report.bytes_read:
         click.echo(
             f"Read {report.bytes_read / 1e6:.1f} MB in {report.seconds:.1f} s "
-            f"({s['mb_per_second']} MB/s, {report.workers} workers)."
+            f"({s['mb_per_second']} MB/s, {report.workers} "
+            f"worker{'s' if report.workers != 1 else ''})."
         )
     for error in report.errors[:10]:
         click.echo(f"  unreadable: {error}")

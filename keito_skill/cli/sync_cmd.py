@@ -183,9 +183,10 @@ def status(as_json: bool) -> None:
         click.echo(f"Keito     not configured — recording locally only ({creds['reason']})")
     click.echo(f"Ledger    {data['ledger']}")
     s, r = data["sessions"], data["records"]
+    mappings = ", ".join(f"{v} {k}" for k, v in sorted(s["by_mapping"].items()))
     click.echo(
-        f"Sessions  {s['total']} ({s['active']} active, {s['paused']} paused): "
-        + ", ".join(f"{v} {k}" for k, v in sorted(s["by_mapping"].items()))
+        f"Sessions  {s['total']} ({s['active']} active, {s['paused']} paused)"
+        + (f": {mappings}" if mappings else "")
     )
     click.echo(
         f"Records   {r['pending']} pending, {r['sent']} sent, {r['failed']} failed, "
