@@ -158,6 +158,8 @@ class Watcher:
         self._watched: set[Path] = set()
         self._observer: Any = None
         self._beat = 0.0
+        self.recorded = 0  # sessions recorded / ended since start: the --once summary
+        self.ended = 0
 
     # -- events from watchdog's thread -------------------------------------------------
 
@@ -189,17 +191,25 @@ class Watcher:
         if not once:
             self._start_observer()
         try:
-            self.catch_up()
+            missed = self.catch_up()
             self.log(
                 "watching "
                 + ", ".join(str(p) for _, p in self.roots)
                 + (f" (idle after {self.quiet_seconds:g}s)" if self.quiet_seconds else "")
             )
+            if missed is None:
+                self.log(
+                    "first start: sessions written before now are not read here; "
+                    "'keito-skill backfill' records them"
+                )
+            elif missed:
+                self.log(f"catching up {_sessions(missed)} written while no watcher ran")
             while not self.stop.is_set():
                 self.step()
                 if once:
                     if self._sync_due is not None:
                         self._sync_now()
+                    self.log(f"one pass done: recorded {self.recorded}, ended {self.ended}")
                     break
                 self.wake.wait(self.tick)
                 self.wake.clear()
@@ -226,17 +236,24 @@ class Watcher:
             self._sync_now()
         self._heartbeat()
 
-    def catch_up(self) -> None:
-        """Queue transcripts written since the last heartbeat (the watcher was down)."""
+    def catch_up(self) -> int | None:
+        """Queue transcripts written since the last heartbeat (the watcher was down).
+
+        Returns how many were queued, or None on a first start (no heartbeat yet): what was
+        written before any watcher ran is backfill's to record, not this loop's.
+        """
         last = self._last_seen()
         if last is None:
-            return
+            return None
+        queued = 0
         for agent, main, sides in discover_sessions(
             None, claude_dirs=self.claude_dirs, codex_dirs=self.codex_dirs
         ):
             stamp = _mtime([main, *sides])
             if stamp is not None and stamp >= last - 5.0:
                 self._pending.add((agent, main))
+                queued += 1
+        return queued
 
     # -- recording ---------------------------------------------------------------------
 
@@ -272,6 +289,7 @@ class Watcher:
             cwd = _cwd_of(fresh)
             if cwd:
                 self.ledger.set_session(agent, sid, cwd=cwd, dirty=1)
+        self.recorded += 1
         self.log(
             f"recorded {agent} {sid} (+{grown} bytes)" + (", reopened" if reopen and grown else "")
         )
@@ -298,6 +316,7 @@ class Watcher:
             self.log(f"ended {row.agent} {row.session_id} without its transcript: {exc}")
         else:
             self.log(f"ended {row.agent} {row.session_id} (idle)")
+        self.ended += 1
         self._want_sync()
 
     def _threshold(self, cwd: str | None) -> float:
@@ -429,6 +448,10 @@ class Watcher:
             temp.replace(self.state_path)
         except OSError:
             pass
+
+
+def _sessions(count: int) -> str:
+    return f"{count} session{'s' if count != 1 else ''}"
 
 
 def _cwd_of(row: SessionRow) -> str | None:

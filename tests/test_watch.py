@@ -198,6 +198,8 @@ def test_once_ends_a_hook_recorded_session_and_catches_up_hookless_ones(
     time.sleep(1.1)  # the hook's write is now older than the idle threshold too
     done = cli(*args, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
+    assert "first start: sessions written before now are not read here" in done.stderr
+    assert "one pass done: recorded 0, ended 1" in done.stderr
     with Ledger() as ledger:
         row = ledger.session("claude-code", session_id)
     assert row is not None and (row.ended, row.end_reason, row.origin) == (True, "idle", "hook")
@@ -210,6 +212,8 @@ def test_once_ends_a_hook_recorded_session_and_catches_up_hookless_ones(
     codex_path.write_text(codex_path.read_text().replace(FIXTURE_CWD, str(repo)))
     again = cli(*args, env=env, timeout=60)
     assert again.returncode == 0, again.stderr
+    assert "catching up 1 session written while no watcher ran" in again.stderr
+    assert "one pass done: recorded 1, ended" in again.stderr
     with Ledger() as ledger:
         row = ledger.session("codex", codex_id)
     assert row is not None and row.origin == "watch" and row.cwd == str(repo)
