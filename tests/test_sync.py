@@ -405,6 +405,8 @@ def test_report_groups_hours_tokens_cost(
     assert by_project[0]["cost_usd"] > 0
     empty = json.loads(cli("report", "--since", "2030-01-01", "--json", env=env).stdout)["rows"]
     assert empty == []
+    none = cli("report", "--since", "2030-01-01", "--until", "2030-02-01", env=env).stdout
+    assert none.startswith("No recorded sessions from 2030-01-01 until 2030-02-01.")
     table = cli("report", env=env)
     assert table.returncode == 0 and "Agent work by day" in table.stdout
 

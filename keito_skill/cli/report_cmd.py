@@ -103,6 +103,16 @@ def report(since: Any, until: Any, by: str, as_json: bool) -> None:
     if as_json:
         emit_json({"by": by, "rows": rows})
         return
+    if not rows:
+        span = "".join(
+            f" {word} {when.date().isoformat()}"
+            for word, when in (("from", since), ("until", until))
+            if when
+        )
+        click.echo(
+            f"No recorded sessions{span}. 'keito-skill backfill' records the ones hooks missed."
+        )
+        return
     print_table(
         f"Agent work by {by}",
         [by, "sessions", "hours", "input", "cache write", "cache read", "output", "cost"],
