@@ -89,6 +89,11 @@ def test_sessions_lists_both_agents_newest_first(tmp_path: Path) -> None:
     assert len(json.loads(flags.stdout)["sessions"]) == 2
     table = cli("sessions", env=env)
     assert "2 sessions" in table.stdout
+    none = cli("sessions", "--since", "2099-01-01", env=env)
+    assert none.returncode == 0 and none.stdout == "No sessions found in that range.\n"
+    typo = cli("sessions", "--claude-dir", str(claude) + "-typo", env=ENV)
+    assert typo.returncode == 0 and typo.stdout == "No sessions found.\n"
+    assert f"note: no directory {claude}-typo; nothing read there" in typo.stderr
 
 
 def test_help_lists_every_command() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,7 +12,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def transcript_dirs(command: F) -> F:
-    """``--claude-dir`` / ``--codex-dir``: where to look instead of the agents' defaults."""
+    """``--claude-dir`` / ``--codex-dir``: where to look instead of the agents' defaults.
+
+    A directory that does not exist is allowed (``watch`` follows it from when it appears;
+    a script may name both agents' directories where only one agent is installed): the
+    commands that read once say so with :func:`note_missing_dirs` instead.
+    """
     command = click.option(
         "--codex-dir",
         "codex_dirs",
@@ -27,3 +32,12 @@ def transcript_dirs(command: F) -> F:
         type=click.Path(path_type=Path),
         help="Claude Code config dir (default: CLAUDE_CONFIG_DIR or ~/.claude). Repeatable.",
     )(command)
+
+
+def note_missing_dirs(*dirs: Iterable[Path]) -> None:
+    """One stderr line per directory given on the command line that is not there: a typo
+    should not read as "0 sessions"."""
+    for group in dirs:
+        for path in group:
+            if not path.expanduser().is_dir():
+                click.echo(f"keito-skill: note: no directory {path}; nothing read there", err=True)

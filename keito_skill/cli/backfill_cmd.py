@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from keito_skill.backfill import BackfillOptions, BackfillReport, Progress, run_backfill
-from keito_skill.cli._options import transcript_dirs
+from keito_skill.cli._options import note_missing_dirs, transcript_dirs
 from keito_skill.cli._output import emit_json, human_tokens, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.transcripts import AGENTS
@@ -122,6 +122,7 @@ def backfill(
     """
     if bool(project_id) != bool(task_id):
         raise click.UsageError("--project and --task go together")
+    note_missing_dirs(claude_dirs, codex_dirs)
     options = BackfillOptions(
         agent=None if agent == "all" else agent,
         since=_day(since),

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from keito_skill.cli._options import transcript_dirs
+from keito_skill.cli._options import note_missing_dirs, transcript_dirs
 from keito_skill.cli._output import emit_json, human_seconds, human_tokens, print_table
 from keito_skill.errors import TranscriptError
 from keito_skill.summary import SessionSummary, summarize
@@ -108,6 +108,7 @@ def sessions(
     idle_minutes: int,
 ) -> None:
     """List every session found in the agents' transcript directories, newest first."""
+    note_missing_dirs(claude_dirs, codex_dirs)
     since_day: date | None = since.date() if since else None
     until_day: date | None = until.date() if until else None
     found: list[SessionSummary] = []
@@ -140,8 +141,11 @@ def sessions(
     if as_json:
         emit_json({"sessions": [summary_json(s) for s in found]})
         return
+    if not found:
+        click.echo("No sessions found" + (" in that range." if since or until else "."))
+        return
     print_table(
-        f"{len(found)} sessions",
+        f"{len(found)} session{'s' if len(found) != 1 else ''}",
         ["ended", "agent", "session", "cwd", "active", "tokens", "cost"],
         [
             [
