@@ -109,6 +109,13 @@ def markdown(r: dict[str, Any]) -> str:
                 f"**{rep['ratio_median']}×** (range {rep['ratio_min']}–{rep['ratio_max']}×) "
                 "| ≤ 1× |"
             )
+        if "python_floor" in t:
+            fl = t["python_floor"]
+            row(
+                f"| Python floor, 1 process (`bench/floor.py`) | every line handed out: "
+                f"{fl['iterate_cpu_s']:.2f} s CPU; + orjson on the {fl['usage_lines']:,} "
+                f"usage lines: {fl['iterate_and_decode_usage_cpu_s']:.2f} s CPU | |"
+            )
         row(
             f"| `backfill --no-sync --json`, 1st → 2nd run | {rec['first_seconds']:.2f} s → "
             f"{rec['second_seconds']:.2f} s ({rec['second_summary']['bytes_read']} bytes read): "

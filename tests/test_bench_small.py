@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bench import ccusage, hook_latency, throughput
-from bench._common import CACHE, corpus
+from bench._common import CACHE, corpus, corpus_files
 
 pytestmark = pytest.mark.bench
 
@@ -55,6 +55,14 @@ def test_second_run_reads_nothing_and_is_much_faster(measured: dict[str, Any]) -
     assert record["second_summary"]["bytes_read"] == 0
     assert record["second_summary"]["sessions_unchanged"] == measured["corpus"]["sessions"]
     assert measured["ratios"]["first_over_second"] >= MIN_FIRST_OVER_SECOND, measured["ratios"]
+
+
+def test_python_floor_reads_every_line(measured: dict[str, Any]) -> None:
+    """The floor is only a floor if it saw the whole corpus, and decoded some usage."""
+    files = corpus_files(corpus(CORPUS_BYTES).root)
+    floor = measured["python_floor"]
+    assert floor["lines"] == sum(path.read_bytes().count(b"\n") for path in files)
+    assert 0 < floor["usage_lines"] < floor["lines"]
 
 
 def test_our_tokens_equal_the_corpus_truth(measured: dict[str, Any]) -> None:
