@@ -163,7 +163,7 @@ def test_login_from_a_pipe_checks_against_keito_api_url(
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert "Logged in as demo@keito.invalid" in done.stdout
+    assert done.stdout.startswith("Logged in as demo@keito.invalid")  # no prompt text
     assert "echo" not in done.stderr.lower()
     assert keito_server.api_key not in done.stdout + done.stderr
     data = tomllib.loads((keito_config_dir / "config.toml").read_text())

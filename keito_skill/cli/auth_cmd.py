@@ -48,7 +48,10 @@ def login(account_id: str | None, api_url: str | None, verify: bool) -> None:
         raise click.UsageError("the API key cannot be empty")
     if not account_id:
         default = existing.get("account_id") or existing.get("workspace_id")
-        account_id = click.prompt("Keito account id", default=default).strip()
+        if _piped():  # the line after the key, else the one saved before
+            account_id = sys.stdin.readline().strip() or str(default or "")
+        else:
+            account_id = str(click.prompt("Keito account id", default=default)).strip()
     if not account_id:
         raise click.UsageError("the account id cannot be empty")
     # Checked where it will be used: --api-url, else KEITO_API_URL, the config, the default.
@@ -68,10 +71,14 @@ def login(account_id: str | None, api_url: str | None, verify: bool) -> None:
         click.echo("Note: KEITO_API_KEY is set in the environment and takes precedence.", err=True)
 
 
+def _piped() -> bool:
+    return sys.stdin is None or not sys.stdin.isatty()
+
+
 def _read_api_key() -> str:
     """The key from a hidden prompt, or the first line of a pipe (``... | auth login``)
     without the terminal-echo warning a hidden prompt gives when stdin is not a terminal."""
-    if sys.stdin is None or not sys.stdin.isatty():
+    if _piped():
         return (sys.stdin.readline() if sys.stdin is not None else "").strip()
     return str(click.prompt("Keito API key", hide_input=True)).strip()
 
