@@ -49,6 +49,11 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     Console().print(table)
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 session``, ``2 sessions``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def human_tokens(value: int) -> str:
     return f"{value:,}"
 

@@ -12,7 +12,7 @@ import click
 
 from keito_skill.backfill import BackfillOptions, BackfillReport, Progress, run_backfill
 from keito_skill.cli._options import note_missing_dirs, transcript_dirs
-from keito_skill.cli._output import emit_json, human_tokens, print_table
+from keito_skill.cli._output import counted, emit_json, human_tokens, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.transcripts import AGENTS
 
@@ -213,8 +213,7 @@ def _print(report: BackfillReport, sync_report: dict[str, Any] | None) -> None:
     if report.bytes_read:
         click.echo(
             f"Read {report.bytes_read / 1e6:.1f} MB in {report.seconds:.1f} s "
-            f"({s['mb_per_second']} MB/s, {report.workers} "
-            f"worker{'s' if report.workers != 1 else ''})."
+            f"({s['mb_per_second']} MB/s, {counted(report.workers, 'worker')})."
         )
     for error in report.errors[:10]:
         click.echo(f"  unreadable: {error}")

@@ -9,7 +9,13 @@ from typing import Any
 import click
 
 from keito_skill.cli._options import note_missing_dirs, transcript_dirs
-from keito_skill.cli._output import emit_json, human_seconds, human_tokens, print_table
+from keito_skill.cli._output import (
+    counted,
+    emit_json,
+    human_seconds,
+    human_tokens,
+    print_table,
+)
 from keito_skill.errors import TranscriptError
 from keito_skill.summary import SessionSummary, summarize
 from keito_skill.transcripts import AGENTS, DEFAULT_IDLE_SECONDS, discover, parse_session
@@ -145,7 +151,7 @@ def sessions(
         click.echo("No sessions found" + (" in that range." if since or until else "."))
         return
     print_table(
-        f"{len(found)} session{'s' if len(found) != 1 else ''}",
+        counted(len(found), "session"),
         ["ended", "agent", "session", "cwd", "active", "tokens", "cost"],
         [
             [
