@@ -154,6 +154,11 @@ def test_dry_run_writes_nothing_and_lists_unmapped_sessions(
     assert by_id[mapped_id]["project_id"] == keito_server.project_id
     assert by_id[mapped_id]["totals"] == truth_totals("claude-code")
     assert out["summary"]["dry_run"] is True and out["sync"] is None
+    human = cli(*[a for a in args if a != "--json"], env=env).stdout
+    assert "Backfill: would record 2 sessions" in human
+    assert "2 sessions found: would record 2, 0 already recorded, 0 skipped." in human
+    assert "1 session with no Keito mapping: add .keito/config.yml" in human
+    assert "Dry run: nothing was written or sent." in human
 
     # An existing ledger is read (checkpoints) but not changed by a byte.
     with Ledger() as ledger:

@@ -193,7 +193,7 @@ def _print(report: BackfillReport, sync_report: dict[str, Any] | None) -> None:
     verb = "would record" if report.dry_run else "recorded"
     if rows:
         print_table(
-            f"Backfill: {verb} {len(report.sessions)} sessions",
+            f"Backfill: {verb} {counted(len(report.sessions), 'session')}",
             ["date", "agent", "repo", "project/task", "hours", "tokens", "cost", "status"],
             rows[:_TABLE_ROWS],
         )
@@ -201,14 +201,14 @@ def _print(report: BackfillReport, sync_report: dict[str, Any] | None) -> None:
             click.echo(f"... and {len(rows) - _TABLE_ROWS} more session-days (see --json).")
     s = report.summary()
     click.echo(
-        f"{s['sessions_found']} sessions found: {verb} {s['sessions_recorded']}, "
+        f"{counted(s['sessions_found'], 'session')} found: {verb} {s['sessions_recorded']}, "
         f"{s['sessions_unchanged']} already recorded, {s['sessions_skipped']} skipped."
     )
     unmapped = s["by_status"].get("unmapped", 0)
     if unmapped:
         click.echo(
-            f"{unmapped} sessions have no Keito mapping: add .keito/config.yml to their repo, "
-            "or pass --project and --task."
+            f"{counted(unmapped, 'session')} with no Keito mapping: add .keito/config.yml to "
+            "the repo, or pass --project and --task."
         )
     if report.bytes_read:
         click.echo(
