@@ -170,6 +170,14 @@ def test_login_from_a_pipe_checks_against_keito_api_url(
     assert data["account_id"] == keito_server.account_id and "api_url" not in data
 
 
+def test_login_keeps_the_saved_account_when_none_is_given(keito_config_dir: Path) -> None:
+    write_config(keito_config_dir, 'api_key = "old"\naccount_id = "co_9"\n')
+    result = CliRunner().invoke(cli, ["auth", "login", "--no-verify"], input=f"{SECRET}\n")
+    assert result.exit_code == 0, result.output
+    assert "(account co_9," in result.output
+    assert load_credentials().api_key == SECRET and load_credentials().account_id == "co_9"
+
+
 def test_login_with_keito_unreachable_says_so_in_one_line(keito_config_dir: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     args = ["auth", "login", "--account-id", "co_1", "--api-url", url]

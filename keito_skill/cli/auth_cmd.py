@@ -23,7 +23,7 @@ from keito_skill.keito import (
     config_path,
     save_credentials,
 )
-from keito_skill.keito._credentials import read_config, resolve_credentials
+from keito_skill.keito._credentials import resolve_credentials
 
 
 @click.group("auth")
@@ -42,12 +42,13 @@ def auth() -> None:
 )
 def login(account_id: str | None, api_url: str | None, verify: bool) -> None:
     """Store an API key and account id in the Keito CLI config (file mode 0600)."""
-    existing = read_config(config_path())
+    # What would be used now (environment, then the config file): the defaults offered here.
+    found = resolve_credentials()
     api_key = _read_api_key()
     if not api_key:
         raise click.UsageError("the API key cannot be empty")
     if not account_id:
-        default = existing.get("account_id") or existing.get("workspace_id")
+        default = found["account_id"][0]
         if _piped():  # the line after the key, else the one saved before
             account_id = sys.stdin.readline().strip() or str(default or "")
         else:
@@ -55,7 +56,7 @@ def login(account_id: str | None, api_url: str | None, verify: bool) -> None:
     if not account_id:
         raise click.UsageError("the account id cannot be empty")
     # Checked where it will be used: --api-url, else KEITO_API_URL, the config, the default.
-    url = (api_url or resolve_credentials()["api_url"][0] or DEFAULT_API_URL).rstrip("/")
+    url = (api_url or found["api_url"][0] or DEFAULT_API_URL).rstrip("/")
     who = ""
     if verify:
         try:
