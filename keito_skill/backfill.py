@@ -646,8 +646,10 @@ def run_backfill(
     except BaseException:
         warm.discard()
         raise
-    changed = [c for c in candidates if not c.unchanged()]
-    settled = [c for c in candidates if c.unchanged()]
+    changed: list[Candidate] = []
+    settled: list[Candidate] = []
+    for candidate in candidates:
+        (settled if candidate.unchanged() else changed).append(candidate)
 
     for candidate, parsed in parse_stream(changed, options, progress, report, warm.pool):
         if "error" in parsed:
