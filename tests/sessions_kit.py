@@ -31,6 +31,7 @@ from tests.transcript_data import (
 
 CLAUDE_SESSION = "cab679c4-8324-433f-b85d-880ae9d60f45"
 CODEX_SESSION = "01a20020-ab0e-7730-a912-3562a2e2218f"
+FIXTURE_CWD = "/home/dev/src/acme-api"  # the recorded sessions' cwd (see the fixtures README)
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = ("claude-code", "codex")
 FOLDERS = {"claude-code": CLAUDE_DIR, "codex": CODEX_DIR}

@@ -25,6 +25,7 @@ from keito_skill.transcripts import discover, parse_session, session_id_for
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (
     AGENTS,
+    FIXTURE_CWD,
     cli,
     copy_session,
     expense_tokens,
@@ -39,7 +40,6 @@ from tests.transcript_data import TOKEN_KEYS
 
 pytestmark = pytest.mark.usefixtures("utc")
 
-FIXTURE_CWD = "/home/dev/src/acme-api"
 HOUR_AGO = time.time() - 3600
 
 

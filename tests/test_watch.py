@@ -25,6 +25,7 @@ from keito_skill.sync import run_sync
 from keito_skill.watch import Watcher, locate, watch_paths
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (
+    FIXTURE_CWD,
     ROOT,
     cli,
     copy_session,
@@ -39,7 +40,6 @@ from tests.transcript_data import TOKEN_KEYS
 
 pytestmark = pytest.mark.usefixtures("utc")
 
-FIXTURE_CWD = "/home/dev/src/acme-api"
 IDLE = 3.0
 
 
