@@ -89,6 +89,12 @@ def test_sessions_lists_both_agents_newest_first(tmp_path: Path) -> None:
     assert len(json.loads(flags.stdout)["sessions"]) == 2
     table = cli("sessions", env=env)
     assert "2 sessions" in table.stdout
+    # Piped, the table is as wide as its contents: whole ids to pass to pause/parse.
+    assert claude_id in table.stdout and codex_id in table.stdout
+    assert "/home/dev/src/acme-api" in table.stdout and "…" not in table.stdout
+    narrow = cli("sessions", env={**env, "COLUMNS": "70"})
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 70
+    assert "…" not in narrow.stdout  # long values fold onto more lines instead
     none = cli("sessions", "--since", "2099-01-01", env=env)
     assert none.returncode == 0 and none.stdout == "No sessions found in that range.\n"
     typo = cli("sessions", "--claude-dir", str(claude) + "-typo", env=ENV)

@@ -34,6 +34,21 @@ def transcript_dirs(command: F) -> F:
     )(command)
 
 
+def date_range(what: str) -> Callable[[F], F]:
+    """``--since`` / ``--until`` (inclusive local days), worded for ``what`` they select."""
+
+    def decorate(command: F) -> F:
+        day = click.DateTime(["%Y-%m-%d"])
+        command = click.option(
+            "--until", type=day, default=None, help=f"YYYY-MM-DD: only {what} until then."
+        )(command)
+        return click.option(
+            "--since", type=day, default=None, help=f"YYYY-MM-DD: only {what} since then."
+        )(command)
+
+    return decorate
+
+
 def note_missing_dirs(*dirs: Iterable[Path]) -> None:
     """One stderr line per directory given on the command line that is not there: a typo
     should not read as "0 sessions"."""

@@ -35,18 +35,31 @@ def emit_json(data: Any) -> None:
 
 
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table for people. Nothing in it is ever cut short: in a narrow terminal long values
+    (session ids, paths) fold onto further lines, and into a pipe or a file the table is as
+    wide as its contents (rich would otherwise assume 80 columns and elide them)."""
+    import os
+
     from rich.console import Console
     from rich.table import Table
 
+    cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
     table = Table(title=title, show_lines=False)
     for index, column in enumerate(columns):
         if index == 0:  # names (model, session, date) must never be cut short
             table.add_column(column, justify="left", no_wrap=True, min_width=len(column))
-        else:
-            table.add_column(column, justify="right")
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
-    Console().print(table)
+        elif max((len(row[index]) for row in cells), default=0) <= _SHORT:
+            table.add_column(column, justify="right", overflow="fold")  # figures
+        else:  # long text (ids, paths) gives way first when the terminal is narrow
+            table.add_column(column, overflow="fold")
+    for row in cells:
+        table.add_row(*row)
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    Console(width=_UNBOUNDED if piped else None).print(table)
+
+
+_UNBOUNDED = 100_000
+_SHORT = 16
 
 
 def counted(count: int, noun: str) -> str:

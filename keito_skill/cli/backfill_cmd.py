@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from keito_skill.backfill import BackfillOptions, BackfillReport, Progress, run_backfill
-from keito_skill.cli._options import note_missing_dirs, transcript_dirs
+from keito_skill.cli._options import date_range, note_missing_dirs, transcript_dirs
 from keito_skill.cli._output import counted, emit_json, human_tokens, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.transcripts import AGENTS
@@ -68,7 +68,6 @@ class _RichProgress(Progress):
             self._bar.update(self._task, completed=read_bytes, files=f"{files}/{self._files}")
 
 
-_DATE = click.DateTime(["%Y-%m-%d"])
 _TABLE_ROWS = 200  # a first backfill can find thousands of session-days; --json has them all
 
 
@@ -84,8 +83,7 @@ def _day(value: datetime | None) -> Any:
     show_default=True,
     help="Which agent's transcripts to read.",
 )
-@click.option("--since", type=_DATE, help="YYYY-MM-DD: only sessions active since then.")
-@click.option("--until", type=_DATE, help="YYYY-MM-DD: only sessions active until then.")
+@date_range("sessions active")
 @click.option("--project", "project_id", help="Keito project for sessions with no mapping.")
 @click.option("--task", "task_id", help="Keito task for sessions with no mapping.")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; write nothing.")

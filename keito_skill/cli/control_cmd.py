@@ -63,7 +63,8 @@ def _set_paused(session_id: str | None, paused: bool) -> SessionRow:
 @click.command()
 @click.option("--session", "session_id", default=None, help="Session id (default: current).")
 def pause(session_id: str | None) -> None:
-    """Stop billing the current session until ``resume`` (work meanwhile is not billed)."""
+    """Stop billing the current session until 'keito-skill resume' (the work meanwhile is
+    never billed)."""
     row = _set_paused(session_id, True)
     click.echo(f"Paused tracking of {row.agent} session {row.session_id}.")
 

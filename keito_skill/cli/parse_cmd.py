@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from keito_skill.cli._options import note_missing_dirs, transcript_dirs
+from keito_skill.cli._options import date_range, note_missing_dirs, transcript_dirs
 from keito_skill.cli._output import (
     counted,
     emit_json,
@@ -98,9 +98,13 @@ def _print_summary(summary: SessionSummary) -> None:
 
 
 @click.command()
-@agent_option
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
+@click.option(
+    "--agent",
+    type=click.Choice(AGENTS),
+    default=None,
+    help="Only this agent's sessions (default: both agents').",
+)
+@date_range("sessions active")
 @transcript_dirs
 @json_option
 @idle_option
@@ -157,7 +161,7 @@ def sessions(
             [
                 s.ended_at.strftime("%Y-%m-%d %H:%M") if s.ended_at else "",
                 s.agent,
-                (s.session_id or "?")[:13],
+                s.session_id or "?",
                 s.cwd,
                 human_seconds(s.active_seconds),
                 human_tokens(s.totals.total),

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from keito_skill.cli._options import date_range
 from keito_skill.cli._output import emit_json, human_tokens, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.summary import TOKEN_FIELDS
@@ -82,8 +83,7 @@ def report_rows(
 
 
 @click.command()
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="YYYY-MM-DD")
+@date_range("days")
 @click.option(
     "--by",
     type=click.Choice(["day", "project", "model", "agent"]),
