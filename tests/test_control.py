@@ -80,3 +80,18 @@ def test_install_watch_writes_the_user_service(home: Path, tmp_path: Path) -> No
     assert str(unit) in result.stdout and "systemctl --user" in result.stdout
     assert " watch" in unit.read_text()
     assert "KEITO_API_KEY" not in unit.read_text()
+    wanted = unit.parent / "default.target.wants" / unit.name
+    wanted.parent.mkdir()
+    wanted.symlink_to(unit)  # what 'systemctl --user enable' leaves
+    # No systemctl: never ask the developer's own user manager to stop anything.
+    env["PATH"] = str(tmp_path / "no-bin")
+    one = cli("uninstall", "--agent", "claude-code", env=env)
+    assert one.returncode == 0 and unit.exists()  # the watcher still serves Codex
+    both = cli("uninstall", env=env)
+    assert both.returncode == 0, both.stderr
+    assert f"systemd service {unit} removed" in both.stdout
+    assert not unit.exists() and not wanted.is_symlink()
+    # It could not be stopped, so the user is told how.
+    assert "systemctl --user stop keito-skill-watch.service" in both.stdout
+    again = cli("uninstall", env=env)
+    assert again.returncode == 0 and "service" not in again.stdout

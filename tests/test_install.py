@@ -71,7 +71,9 @@ class Home:
             PATH="/usr/bin:/bin",  # no codex, no keito-skill on PATH
         )
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, cwd: Path = ROOT
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "keito_skill", *args],
             env=self.env,
@@ -79,7 +81,7 @@ class Home:
             capture_output=True,
             text=True,
             timeout=90,
-            cwd=ROOT,
+            cwd=cwd,
         )
         if check:
             assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -237,6 +239,32 @@ def test_older_keito_hook_is_replaced_in_place(box: Home) -> None:
     assert stop[0]["hooks"][0]["command"].startswith(f"'{FAKE_BIN}' hook stop")
     assert stop[1]["hooks"][0]["command"] == "echo theirs"
     assert not (box.codex / "hooks.json").exists()  # --agent claude-code only
+
+
+def test_install_names_only_the_steps_left(box: Home) -> None:
+    from keito_skill.mapping import RepoConfig, write_config
+
+    repo = box.root / "repo"
+    repo.mkdir()
+    bare = box.run("install", "--agent", "claude-code", "--bin", FAKE_BIN, cwd=repo)
+    assert bare.stdout.splitlines()[-1] == (
+        "Next: 'keito-skill auth login', then 'keito-skill init' in each repository you bill for."
+    )
+    box.env.update(KEITO_API_KEY="kk_test", KEITO_ACCOUNT_ID="acc_1")
+    logged_in = box.run("install", "--agent", "claude-code", "--bin", FAKE_BIN, cwd=repo)
+    assert logged_in.stdout.splitlines()[-1] == (
+        "Next: 'keito-skill init' in each repository you bill for."
+    )
+    write_config(
+        repo,
+        RepoConfig.model_validate(
+            {"project_id": "prj_1", "project_name": "Site", "task_id": "tsk_1", "task_name": "Dev"}
+        ),
+    )
+    ready = box.run("install", "--agent", "claude-code", "--bin", FAKE_BIN, cwd=repo)
+    assert ready.stdout.splitlines()[-1].startswith(
+        "Ready: sessions here are billed to Site / Dev."
+    )
 
 
 def test_config_dirs_from_environment(box: Home) -> None:

@@ -90,6 +90,30 @@ def _trust_codex(yes: bool, bin_override: str | None, codex_bin_opt: str | None)
     return True
 
 
+def _next_steps(cwd: Path) -> str:
+    """What is still missing before sessions become Keito records (read locally, no
+    network: ``doctor`` is the one that asks Keito)."""
+    from keito_skill.keito import KeitoError, load_credentials
+    from keito_skill.mapping import ConfigProblem, resolve
+
+    steps = []
+    try:
+        load_credentials()
+    except KeitoError:
+        steps.append("'keito-skill auth login'")
+    try:
+        found = resolve(cwd)
+    except ConfigProblem:
+        found = None
+    config = found.config if found is not None and found.config.is_mapped else None
+    if config is None:
+        steps.append("'keito-skill init' in each repository you bill for")
+    if steps or config is None:
+        return "Next: " + ", then ".join(steps) + "."
+    where = f"{config.project_name or config.project_id} / {config.task_name or config.task_id}"
+    return f"Ready: sessions here are billed to {where}. 'keito-skill doctor' checks it all."
+
+
 @click.command()
 @click.option(
     "--agent",
@@ -145,7 +169,8 @@ def install(
         kind = service.default_kind()
         unit = service.install(kind)
         _say("watch", f"{kind} service {unit}; start it with: {service.start_hint(kind, unit)}")
-    click.echo(f"Hooks run {bin_path}. Next: 'keito-skill auth login', then 'keito-skill init'.")
+    click.echo(f"Hooks run {bin_path}.")
+    click.echo(_next_steps(Path.cwd()))
     if not ok:
         sys.exit(1)
 
@@ -162,7 +187,8 @@ def install(
 def uninstall(agent: str, codex_bin: str | None) -> None:
     """Remove keito-skill's hooks (only ours), skill directories and Codex trust entries.
 
-    Recorded sessions and the Keito credentials are left alone.
+    With --agent all, the 'keito-skill watch' user service goes too. Recorded sessions and
+    the Keito credentials are left alone.
     """
     from keito_skill.install import claude, codex
 
@@ -178,3 +204,13 @@ def uninstall(agent: str, codex_bin: str | None) -> None:
         _say("", f"hooks   {change.hooks_file}: {state}{backup}")
         for note in change.notes:
             _say("", note)
+    if agent == "all":  # the watcher serves both agents: it goes with the last of them
+        from keito_skill.install import service
+
+        kind = service.default_kind()
+        gone = service.uninstall(kind)
+        if gone is not None:
+            path, stopped = gone
+            _say("watch", f"{kind} service {path} removed")
+            if not stopped:
+                _say("", f"if it is still running, stop it with: {service.stop_hint(kind)}")

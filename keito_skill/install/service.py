@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import plistlib
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -123,3 +124,43 @@ def start_hint(kind: str, path: Path) -> str:
     if kind == "systemd":
         return f"systemctl --user daemon-reload && systemctl --user enable --now {SYSTEMD_UNIT}"
     return f"launchctl load -w {path}"
+
+
+def uninstall(kind: str) -> tuple[Path, bool] | None:
+    """Stop and remove our service, if one was installed: ``(its path, stopped)``.
+
+    A watcher left running after ``uninstall`` would go on recording sessions (and fail
+    every few seconds once the package is gone). The service manager is asked to stop and
+    disable it first; ``stopped`` is False when it could not be asked (no user session
+    bus, no ``systemctl``/``launchctl``), and the caller says how to do it by hand.
+    """
+    path = service_path(kind)
+    if not path.is_file():
+        return None
+    if kind == "systemd":
+        argv = ["systemctl", "--user", "disable", "--now", SYSTEMD_UNIT]
+    else:
+        argv = ["launchctl", "unload", "-w", str(path)]
+    stopped = False
+    if shutil.which(argv[0]):
+        try:
+            done = subprocess.run(
+                argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=20, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            pass
+        else:
+            stopped = done.returncode == 0
+    path.unlink(missing_ok=True)
+    if kind == "systemd":
+        wanted = path.parent / "default.target.wants" / SYSTEMD_UNIT
+        if wanted.is_symlink():
+            wanted.unlink()
+    return path, stopped
+
+
+def stop_hint(kind: str) -> str:
+    """How to stop a watcher still running from a service definition now removed."""
+    if kind == "systemd":
+        return f"systemctl --user stop {SYSTEMD_UNIT} && systemctl --user daemon-reload"
+    return f"launchctl remove {LABEL}"
