@@ -150,6 +150,8 @@ def test_bad_payloads_exit_zero_silently_and_are_reported(
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     status = json.loads(cli("status", "--json", env=env).stdout)
     assert any("session_id" in p["message"] for p in status["recent_problems"])
+    text = cli("status", env=env).stdout
+    assert "\nProblems  " in text and "session_id" in text
     log = (tmp_path / "home" / "logs" / "keito-skill.log").read_text()
     assert "no session_id" in log
 

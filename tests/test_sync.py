@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from keito_skill.cli.sync_cmd import status_data
 from keito_skill.keito import KeitoClient
 from keito_skill.ledger import Ledger
 from keito_skill.recorder import record
@@ -281,10 +282,13 @@ def test_oversized_metadata_is_shrunk_and_a_400_fails_only_its_record(
     assert meta["session_id"] == big_id and meta["input_tokens"] > 0
     failed = ledger.records("status = 'failed'")
     assert len(failed) == 1 and "archived" in (failed[0].last_error or "")
+    errors = status_data(ledger)["last_errors"]
+    assert [(e["status"], e["kind"]) for e in errors] == [("failed", "expense")]
     # Everything else arrived; the rejected expense waits for --retry-failed.
     with keito_client(keito_server) as client:
         retried = run_sync(ledger, client, retry_failed=True)
     assert retried.sent.failed == 0 and retried.sent.created == 1
+    assert status_data(ledger)["last_errors"] == []  # sent now: no longer an error
     expenses = remote(keito_server, "expenses")
     assert expense_tokens(expenses, big_id) == truth_totals("claude-code")
     assert expense_tokens(expenses, fine_id) == truth_totals("codex")

@@ -139,7 +139,7 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
             "reason": r.last_error,
             "at": _when(r.updated_at),
         }
-        for r in ledger.records("last_error IS NOT NULL")[-20:]
+        for r in ledger.records("last_error IS NOT NULL AND status != 'sent'")[-20:]
     ]
     return {
         "credentials": creds,
@@ -196,15 +196,20 @@ def status(as_json: bool) -> None:
         print_table(
             "Sessions not sent",
             ["session", "agent", "status", "why"],
-            [
-                [a["session_id"][:13], a["agent"], a["status"], a["detail"]]
-                for a in s["needs_attention"]
-            ],
+            [[a["session_id"], a["agent"], a["status"], a["detail"]] for a in s["needs_attention"]],
         )
-    for error in data["last_errors"][-5:]:
-        click.echo(
-            f"  {error['status']}: {error['kind']} {error['key']} of "
-            f"{error['session_id']}: {error['reason']}"
-        )
-    for problem in data["recent_problems"][:5]:
-        click.echo(f"  {problem['at']} {problem['source']}: {problem['message']}")
+    lines = [
+        f"{e['status']}: {e['kind']} {e['key']} of {e['session_id']}: {e['reason']}"
+        for e in data["last_errors"][-5:]
+    ]
+    _labelled("Errors", lines)
+    _labelled(
+        "Problems",
+        [f"{p['at']} {p['source']}: {p['message']}" for p in data["recent_problems"][:5]],
+    )
+
+
+def _labelled(label: str, lines: list[str]) -> None:
+    """``label`` beside the first line, the rest under it (the layout of the lines above)."""
+    for index, line in enumerate(lines):
+        click.echo(f"{label if index == 0 else '':<10}{line}")

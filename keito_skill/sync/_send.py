@@ -84,7 +84,9 @@ def _send_one(
         remote_id, action = entry.id, upserted
     else:
         if record.remote_id:
-            ledger.mark_record(record.id, status=SENT, sent_hash=record.payload_hash)
+            ledger.mark_record(
+                record.id, status=SENT, sent_hash=record.payload_hash, last_error=None
+            )
             return "existing"
         lookup = record.status == SENDING or record.attempts > 0
         ledger.mark_record(record.id, status=SENDING, attempts=record.attempts + 1)
