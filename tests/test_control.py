@@ -95,3 +95,32 @@ def test_install_watch_writes_the_user_service(home: Path, tmp_path: Path) -> No
     assert "systemctl --user stop keito-skill-watch.service" in both.stdout
     again = cli("uninstall", env=env)
     assert again.returncode == 0 and "service" not in again.stdout
+
+
+def test_a_session_is_found_by_the_start_of_its_id(home: Path, tmp_path: Path) -> None:
+    from keito_skill.cli.control_cmd import NoSessionError, current_session
+
+    one, two = "abcdef12-0000-4000-8000-000000000001", "abcdef34-0000-4000-8000-000000000002"
+    with Ledger(home / "ledger.sqlite3") as ledger:
+        for session_id in (one, two):
+            _, path = copy_session("codex", tmp_path / session_id, session_id)
+            record(ledger, "codex", session_id, path, cwd=str(tmp_path))
+        assert current_session(ledger, one, tmp_path).session_id == one
+        assert current_session(ledger, "abcdef3", tmp_path).session_id == two
+        with pytest.raises(NoSessionError, match=f"more than one session: {one}, {two}"):
+            current_session(ledger, "abcdef", tmp_path)
+        for not_an_id in ("abcd", "%%%%%%", "abcde_12"):  # too short; LIKE's wildcards
+            with pytest.raises(NoSessionError, match="no recorded session"):
+                current_session(ledger, not_an_id, tmp_path)
+
+
+def test_a_date_range_that_ends_before_it_starts_is_refused(
+    home: Path, keito_config_dir: Path
+) -> None:
+    env = skill_env(home, None, keito_config_dir)
+    for command in ("report", "sessions", "backfill"):
+        result = cli(command, "--until", "2026-11-01", "--since", "2026-11-22", env=env)
+        assert result.returncode == 2
+        assert "2026-11-22 is after --until 2026-11-01" in result.stderr
+    same_day = cli("report", "--since", "2026-11-22", "--until", "2026-11-22", env=env)
+    assert same_day.returncode == 0, same_day.stderr

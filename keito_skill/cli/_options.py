@@ -35,15 +35,42 @@ def transcript_dirs(command: F) -> F:
 
 
 def date_range(what: str) -> Callable[[F], F]:
-    """``--since`` / ``--until`` (inclusive local days), worded for ``what`` they select."""
+    """``--since`` / ``--until`` (inclusive local days), worded for ``what`` they select.
+
+    A range that ends before it starts is refused rather than answered with "nothing".
+    """
+
+    def in_order(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        since, until = (
+            (value, ctx.params.get("until"))
+            if param.name == "since"
+            else (ctx.params.get("since"), value)
+        )
+        if since is not None and until is not None and since > until:
+            other = (
+                f"--until {until:%Y-%m-%d}"
+                if param.name == "since"
+                else f"--since {since:%Y-%m-%d}"
+            )
+            where = "after" if param.name == "since" else "before"
+            raise click.BadParameter(f"{value:%Y-%m-%d} is {where} {other}", ctx, param)
+        return value
 
     def decorate(command: F) -> F:
         day = click.DateTime(["%Y-%m-%d"])
         command = click.option(
-            "--until", type=day, default=None, help=f"YYYY-MM-DD: only {what} until then."
+            "--until",
+            type=day,
+            default=None,
+            callback=in_order,
+            help=f"YYYY-MM-DD: only {what} until then.",
         )(command)
         return click.option(
-            "--since", type=day, default=None, help=f"YYYY-MM-DD: only {what} since then."
+            "--since",
+            type=day,
+            default=None,
+            callback=in_order,
+            help=f"YYYY-MM-DD: only {what} since then.",
         )(command)
 
     return decorate

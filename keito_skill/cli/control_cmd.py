@@ -12,6 +12,7 @@ from keito_skill.ledger import Ledger, SessionRow
 
 # Set by the agents in the environment of the commands they run.
 _SESSION_ENV = ("CLAUDE_CODE_SESSION_ID", "CODEX_SESSION_ID", "CODEX_THREAD_ID")
+_MIN_PREFIX = 6  # shorter starts of an id are too likely to be typos
 
 
 class NoSessionError(KeitoSkillError):
@@ -33,6 +34,12 @@ def current_session(ledger: Ledger, session_id: str | None, cwd: Path) -> Sessio
     wanted = session_id or next((os.environ[k] for k in _SESSION_ENV if os.environ.get(k)), None)
     if wanted:
         rows = ledger.sessions("session_id = ?", (wanted,))
+        if not rows and len(wanted) >= _MIN_PREFIX:  # the start of an id, as tables fold it
+            like = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            rows = ledger.sessions("session_id LIKE ? ESCAPE '\\'", (like + "%",))
+            if len({row.session_id for row in rows}) > 1:
+                ids = ", ".join(sorted({row.session_id for row in rows}))
+                raise NoSessionError(f"{wanted} is the start of more than one session: {ids}")
         if rows:
             return rows[0]
         raise NoSessionError(f"no recorded session {wanted}")
@@ -61,7 +68,12 @@ def _set_paused(session_id: str | None, paused: bool) -> SessionRow:
 
 
 @click.command()
-@click.option("--session", "session_id", default=None, help="Session id (default: current).")
+@click.option(
+    "--session",
+    "session_id",
+    default=None,
+    help="Session id, or its first characters (default: the current session).",
+)
 def pause(session_id: str | None) -> None:
     """Stop billing the current session until 'keito-skill resume' (the work meanwhile is
     never billed)."""
@@ -70,7 +82,12 @@ def pause(session_id: str | None) -> None:
 
 
 @click.command()
-@click.option("--session", "session_id", default=None, help="Session id (default: current).")
+@click.option(
+    "--session",
+    "session_id",
+    default=None,
+    help="Session id, or its first characters (default: the current session).",
+)
 def resume(session_id: str | None) -> None:
     """Bill the current session again from now on."""
     row = _set_paused(session_id, False)
