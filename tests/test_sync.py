@@ -340,7 +340,11 @@ def test_unmapped_and_broken_repos_are_kept_and_shown(
     with Ledger() as ledger:
         unmapped_id, _ = _record_full(ledger, "codex", bare, tmp_path / "a")
         broken_id, _ = _record_full(ledger, "claude-code", broken, tmp_path / "b")
-    cli("sync", env=env)
+    said = cli("sync", env=env).stdout
+    assert said.splitlines() == [
+        "Nothing new to send.",
+        "2 sessions not sent: no usable Keito mapping ('keito-skill status' lists them).",
+    ]
     status = json.loads(cli("status", "--json", env=env).stdout)
     attention = {a["session_id"]: a for a in status["sessions"]["needs_attention"]}
     assert attention[unmapped_id]["status"] == "unmapped"

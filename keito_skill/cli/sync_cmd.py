@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from keito_skill.cli._output import emit_json, print_table
+from keito_skill.cli._output import counted, emit_json, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.logs import file_logger
 
@@ -65,6 +65,7 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
         finally:
             if client is not None:
                 client.close()
+        unsent = 0 if background else len(ledger.sessions(_UNSENT))
     sent = report.sent
     log.info(
         "sync: ran=%s created=%d updated=%d existing=%d failed=%d aborted=%s offline=%s",
@@ -91,10 +92,18 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
     elif not report.ran:
         click.echo("Another sync is running; it will send everything recorded so far.")
     else:
-        click.echo(
-            f"created {sent.created}, updated {sent.updated}, already there {sent.existing}, "
-            f"failed {sent.failed}"
-        )
+        if sent.created or sent.updated or sent.existing or sent.failed or report.offline:
+            click.echo(
+                f"created {sent.created}, updated {sent.updated}, already there {sent.existing}, "
+                f"failed {sent.failed}"
+            )
+        elif not sent.aborted:
+            click.echo("Nothing new to send.")
+        if unsent:
+            click.echo(
+                f"{counted(unsent, 'session')} not sent: no usable Keito mapping "
+                "('keito-skill status' lists them)."
+            )
         for error in sent.errors:
             click.echo(
                 f"  failed: {error['kind']} {error['key']} of {error['session_id']}: "
@@ -106,6 +115,9 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
             click.echo(f"Stopped early: {sent.aborted}. Pending records go out on the next sync.")
     if sent.aborted:
         sys.exit(1)
+
+
+_UNSENT = "mapping_status IN ('unmapped', 'broken')"
 
 
 def _when(ts: float | None) -> str | None:
@@ -128,7 +140,7 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
             "detail": row.mapping_detail,
         }
         for row in sessions
-        if row.mapping_status in ("unmapped", "broken")
+        if row.mapping_status in ("unmapped", "broken")  # what _UNSENT selects
     ]
     failed = [
         {
