@@ -279,8 +279,10 @@ def test_resume_after_backfill_adds_a_segment_summing_to_truth(
 
 
 def test_recent_session_is_recorded_open_then_ended_without_rereading(
-    ledger: Ledger, tmp_path: Path
+    ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from keito_skill.cli.backfill_cmd import _print as print_report
+
     repo = make_repo(
         tmp_path / "repo", None, project_id="p", task_id="t", billing={"idle_minutes": 2}
     )
@@ -294,6 +296,9 @@ def test_recent_session_is_recorded_open_then_ended_without_rereading(
     second = run_backfill(_options(base), ledger)
     assert [(r.recorded, r.ended) for r in second.sessions] == [("ended", True)]
     assert second.bytes_read == 0
+    print_report(second, None)
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "codex" in line]
+    assert line.split("│")[-2].strip() == "ended"  # said once
     row = ledger.session("codex", session_id)
     assert row is not None and row.ended and row.end_reason == "backfill"
 
@@ -571,3 +576,43 @@ def test_agent_option_limits_the_scan(ledger: Ledger, tmp_path: Path) -> None:
     assert [(r.agent, r.session_id) for r in report.sessions] == [("codex", codex_id)]
     assert report.found == 1
     assert [r.agent for r in ledger.sessions()] == ["codex"]
+
+
+def test_override_by_name_is_resolved_and_an_unknown_one_stops_the_run(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    bare = tmp_path / "bare"  # no .keito/config.yml: the override applies
+    bare.mkdir()
+    base = tmp_path / "agents"
+    session_id, _ = place("codex", base, bare)
+    dirs = ["--claude-dir", str(base / "claude"), "--codex-dir", str(base / "codex")]
+    env = skill_env(home, keito_server, keito_config_dir)
+    unknown = cli("backfill", "--project", "No Such", "--task", "x", *dirs, env=env)
+    assert unknown.returncode == 2
+    assert "no project named 'No Such'; available: Demo Project (prj_demo)" in unknown.stderr
+    with Ledger(home / "ledger.sqlite3") as ledger:
+        assert ledger.sessions() == []  # stopped before recording anything
+    named = cli(
+        "backfill",
+        "--json",
+        "--project",
+        "demo project",
+        "--task",
+        "SOFTWARE DEVELOPMENT",
+        *dirs,
+        env=env,
+    )
+    assert named.returncode == 0, named.stderr
+    item = json.loads(named.stdout)["sessions"][0]
+    assert (item["session_id"], item["status"]) == (session_id, "new")
+    assert (item["project_id"], item["task_id"]) == (keito_server.project_id, keito_server.task_id)
+    [entry] = remote(keito_server, "time_entries")
+    assert entry["project"]["id"] == keito_server.project_id
+    # Without credentials the values are kept as ids, and the user is told.
+    offline = skill_env(tmp_path / "home2", None, keito_config_dir)
+    kept = cli(
+        "backfill", "--dry-run", "--json", "--project", "p1", "--task", "t1", *dirs, env=offline
+    )
+    assert kept.returncode == 0, kept.stderr
+    assert "--project/--task not checked (no Keito credentials); used as ids" in kept.stderr
+    assert json.loads(kept.stdout)["sessions"][0]["project_id"] == "p1"

@@ -84,8 +84,10 @@ def _day(value: datetime | None) -> Any:
     help="Which agent's transcripts to read.",
 )
 @date_range("sessions active")
-@click.option("--project", "project_id", help="Keito project for sessions with no mapping.")
-@click.option("--task", "task_id", help="Keito task for sessions with no mapping.")
+@click.option(
+    "--project", "project_id", help="Keito project (id or name) for sessions with no mapping."
+)
+@click.option("--task", "task_id", help="Keito task (id or name) for sessions with no mapping.")
 @click.option("--dry-run", is_flag=True, help="Show what would be sent; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object for the run.")
 @transcript_dirs
@@ -121,6 +123,8 @@ def backfill(
     if bool(project_id) != bool(task_id):
         raise click.UsageError("--project and --task go together")
     note_missing_dirs(claude_dirs, codex_dirs)
+    if project_id and task_id:
+        project_id, task_id = _override_ids(project_id, task_id)
     options = BackfillOptions(
         agent=None if agent == "all" else agent,
         since=_day(since),
@@ -158,6 +162,44 @@ class _NoProgress(Progress):
         return None
 
 
+def _override_ids(project: str, task: str) -> tuple[str, str]:
+    """The ids ``--project``/``--task`` name (ids or names, as ``init`` takes them).
+
+    An unknown or ambiguous name stops here, listing the candidates, before anything is
+    recorded: a session billed to a project that does not exist would only fail at sync.
+    Offline, or without credentials, the values are kept as ids (with a note) so a backfill
+    still records everything; the sync that sends them checks them then.
+    """
+    from keito_skill.cli.init_cmd import active_projects, active_tasks, pick
+    from keito_skill.keito import (
+        KeitoAuthError,
+        KeitoClient,
+        KeitoCredentialsError,
+        KeitoError,
+        KeitoForbiddenError,
+        load_credentials,
+    )
+
+    def kept(why: str) -> tuple[str, str]:
+        click.echo(
+            f"keito-skill: note: --project/--task not checked ({why}); used as ids", err=True
+        )
+        return project, task
+
+    try:
+        creds = load_credentials()
+    except KeitoCredentialsError:
+        return kept("no Keito credentials")
+    try:
+        with KeitoClient.from_credentials(creds, timeout=15.0, max_retries=2) as client:
+            chosen = pick("project", active_projects(client), project)
+            return chosen.id, pick("task", active_tasks(client, chosen), task).id
+    except (KeitoAuthError, KeitoForbiddenError):
+        raise
+    except KeitoError as exc:
+        return kept(f"Keito unreachable: {exc}")
+
+
 def _sync(ledger: Ledger) -> dict[str, Any]:
     from keito_skill.cli.sync_cmd import open_client
     from keito_skill.sync import run_sync
@@ -175,6 +217,7 @@ def _print(report: BackfillReport, sync_report: dict[str, Any] | None) -> None:
     for result in report.sessions:
         policy = result.policy
         target = f"{policy.project_id}/{policy.task_id}" if policy.billable else policy.status
+        ended = ", ended" if result.ended and result.recorded != "ended" else ""
         for day in result.day_rows():
             rows.append(
                 [
@@ -185,7 +228,7 @@ def _print(report: BackfillReport, sync_report: dict[str, Any] | None) -> None:
                     f"{day['hours']:.2f}" + (" (held)" if day["held"] else ""),
                     human_tokens(day["tokens"]),
                     "?" if day["cost_usd"] is None else f"${day['cost_usd']:.4f}",
-                    result.recorded + (", ended" if result.ended else ""),
+                    result.recorded + ended,
                 ]
             )
     verb = "would record" if report.dry_run else "recorded"

@@ -96,6 +96,14 @@ def pick(kind: str, items: Sequence[_Item], query: str) -> _Item:
     raise InitError(f"no {kind} named {query!r}; available: {_listing(items)}")
 
 
+def active_projects(client: KeitoClient) -> list[Project]:
+    return [p for p in client.list_projects() if p.is_active]
+
+
+def active_tasks(client: KeitoClient, project: Project) -> list[Task]:
+    return [t for t in client.list_tasks(project_id=project.id) if t.is_active]
+
+
 def _interactive() -> bool:
     return sys.stdin.isatty()
 
@@ -163,14 +171,14 @@ def init(
         )
     creds = load_credentials()
     with KeitoClient.from_credentials(creds, timeout=15.0, max_retries=2) as client:
-        projects = [p for p in client.list_projects() if p.is_active]
+        projects = active_projects(client)
         if project is not None:
             chosen_project = pick("project", projects, project)
         else:
             if not projects:
                 raise InitError("no active projects are visible to this Keito API key")
             chosen_project = _choose("project", projects, config.project_id)
-        tasks = [t for t in client.list_tasks(project_id=chosen_project.id) if t.is_active]
+        tasks = active_tasks(client, chosen_project)
         if task is not None:
             chosen_task = pick("task", tasks, task)
         else:
