@@ -409,6 +409,11 @@ def test_report_groups_hours_tokens_cost(
     assert {r["model"] for r in by_model} == {"claude-opus-5-5", "gpt-5-codex"}
     by_project = json.loads(cli("report", "--by", "project", "--json", env=env).stdout)["rows"]
     assert [r["project"] for r in by_project] == [keito_server.project_id]
+    assert by_project[0]["project_name"] is None  # this repo's config names no project
+    config = repo / ".keito" / "config.yml"
+    config.write_text(config.read_text() + "project_name: Demo Project\n")
+    named = cli("report", "--by", "project", env=env).stdout
+    assert f"Demo Project ({keito_server.project_id})" in named
     assert by_project[0]["sessions"] == 2
     assert by_project[0]["cost_usd"] > 0
     empty = json.loads(cli("report", "--since", "2030-01-01", "--json", env=env).stdout)["rows"]

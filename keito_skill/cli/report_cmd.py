@@ -25,6 +25,8 @@ def report_rows(
             record.payload.get("hours") or 0.0
         )
     groups: dict[str, dict[str, Any]] = {}
+    names: dict[str, str] = {}  # project id -> name, from the repos' own configs
+    tried: set[tuple[str | None, str | None]] = set()
     for row in ledger.sessions():
         summary = summary_of(row)
         if summary is None:
@@ -44,6 +46,12 @@ def report_rows(
                 if not day.models:
                     parts.append(("(no model)", hours, {}))
             else:
+                asked = (row.cwd, row.project_id)
+                if by == "project" and row.project_id not in names and asked not in tried:
+                    tried.add(asked)  # one config read per repo, not per session
+                    name = _project_name(row.cwd, row.project_id) if row.project_id else None
+                    if name and row.project_id:
+                        names[row.project_id] = name
                 key = {
                     "day": spent,
                     "agent": row.agent,
@@ -75,11 +83,27 @@ def report_rows(
     rows = []
     for key in sorted(groups):
         group = groups[key]
+        if by == "project":
+            group["project_name"] = names.get(key)
         group["sessions"] = len(group["sessions"])
         group["hours"] = round(group["hours"], 4)
         group["cost_usd"] = round(group["cost_usd"], 6)
         rows.append(group)
     return rows
+
+
+def _project_name(cwd: str | None, project_id: str) -> str | None:
+    """The name ``init`` wrote beside ``project_id`` in the session's repo config, if any
+    (the ledger keeps ids only; a repo moved or deleted since leaves just the id)."""
+    from keito_skill.mapping import ConfigProblem, resolve
+
+    try:
+        found = resolve(cwd)
+    except (ConfigProblem, OSError):
+        return None
+    if found is None or found.config.project_id != project_id:
+        return None
+    return found.config.project_name
 
 
 @click.command()
@@ -118,7 +142,7 @@ def report(since: Any, until: Any, by: str, as_json: bool) -> None:
         [by, "sessions", "hours", "input", "cache write", "cache read", "output", "cost"],
         [
             [
-                r[by],
+                f"{r['project_name']} ({r[by]})" if r.get("project_name") else r[by],
                 r["sessions"],
                 f"{r['hours']:.2f}",
                 human_tokens(r["input_tokens"]),
