@@ -41,6 +41,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from keito_skill._files import atomic_write_text
+from keito_skill._words import counted
 from keito_skill.errors import ConfigError
 
 __all__ = [
@@ -413,8 +414,7 @@ def _validation_problem(path: Path, root: yaml.Node, exc: ValidationError) -> Co
     where = ".".join(str(part) for part in first["loc"])
     message = f"{where}: {first['msg']}" if where else str(first["msg"])
     if len(located) > 1:
-        more = len(located) - 1
-        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        message += f" (and {counted(len(located) - 1, 'more problem')})"
     return ConfigProblem(path, line, message)
 
 

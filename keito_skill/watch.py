@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from keito_skill._words import counted
 from keito_skill.backfill import OUR_END_REASONS
 from keito_skill.errors import ConfigError, TranscriptError
 from keito_skill.ledger import Ledger, SessionRow, skill_home
@@ -203,7 +204,7 @@ class Watcher:
                     "'keito-skill backfill' records them"
                 )
             elif missed:
-                self.log(f"catching up {_sessions(missed)} written while no watcher ran")
+                self.log(f"catching up {counted(missed, 'session')} written while no watcher ran")
             while not self.stop.is_set():
                 self.step()
                 if once:
@@ -448,10 +449,6 @@ class Watcher:
             temp.replace(self.state_path)
         except OSError:
             pass
-
-
-def _sessions(count: int) -> str:
-    return f"{count} session{'s' if count != 1 else ''}"
 
 
 def _cwd_of(row: SessionRow) -> str | None:

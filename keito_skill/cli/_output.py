@@ -12,6 +12,10 @@ from typing import Any
 
 import orjson
 
+from keito_skill._words import counted
+
+__all__ = ["counted", "emit_json", "human_seconds", "human_tokens", "print_table"]
+
 _ORJSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
@@ -60,11 +64,6 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
 
 _UNBOUNDED = 100_000
 _SHORT = 16
-
-
-def counted(count: int, noun: str) -> str:
-    """``1 session``, ``2 sessions``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def human_tokens(value: int) -> str:
