@@ -73,13 +73,22 @@ def test_install_watch_writes_the_user_service(home: Path, tmp_path: Path) -> No
     user = tmp_path / "user"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KEITO_", "CLAUDE_", "CODEX_"))}
     env.update(HOME=str(user), KEITO_SKILL_HOME=str(home), XDG_CONFIG_HOME=str(user / ".config"))
+    # Where Keito is comes along; the key, set only in this shell, does not.
+    env.update(KEITO_API_URL="http://keito.example:8080", KEITO_API_KEY="kk_only_in_shell")
     keito_bin = str(Path(sys.executable).parent / "keito-skill")
     result = cli("install", "--agent", "claude-code", "--bin", keito_bin, "--watch", env=env)
     assert result.returncode == 0, result.stderr
     unit = user / ".config" / "systemd" / "user" / "keito-skill-watch.service"
     assert str(unit) in result.stdout and "systemctl --user" in result.stdout
     assert " watch" in unit.read_text()
-    assert "KEITO_API_KEY" not in unit.read_text()
+    assert "Environment=KEITO_API_URL=http://keito.example:8080" in unit.read_text()
+    assert "KEITO_API_KEY" not in unit.read_text() and "kk_only_in_shell" not in unit.read_text()
+    assert "KEITO_API_KEY is set only in this shell" in result.stdout
+    assert "kk_only_in_shell" not in result.stdout + result.stderr
+    printed = cli("watch", "--print-service", "systemd", env=env)
+    assert "run 'keito-skill auth login'" in printed.stderr
+    assert "[Service]" in printed.stdout and "note" not in printed.stdout  # stdout stays a unit
+    del env["KEITO_API_KEY"]
     wanted = unit.parent / "default.target.wants" / unit.name
     wanted.parent.mkdir()
     wanted.symlink_to(unit)  # what 'systemctl --user enable' leaves

@@ -21,9 +21,9 @@ from keito_skill.keito import (
     KeitoError,
     KeitoForbiddenError,
     config_path,
+    resolve_credentials,
     save_credentials,
 )
-from keito_skill.keito._credentials import resolve_credentials
 
 
 @click.group("auth")

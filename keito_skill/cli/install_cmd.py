@@ -169,6 +169,8 @@ def install(
         kind = service.default_kind()
         unit = service.install(kind)
         _say("watch", f"{kind} service {unit}; start it with: {service.start_hint(kind, unit)}")
+        for note in service.notes():
+            _say("", f"note: {note}")
     click.echo(f"Hooks run {bin_path}.")
     click.echo(_next_steps(Path.cwd()))
     if not ok:

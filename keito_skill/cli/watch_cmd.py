@@ -73,6 +73,9 @@ def watch(
     from keito_skill.install import service
 
     extra = _service_args(claude_dirs, codex_dirs, idle_minutes, no_sync)
+    if print_service is not None or install_service:
+        for note in service.notes():
+            click.echo(f"keito-skill: note: {note}", err=True)
     if print_service is not None and not install_service:
         click.echo(service.render(print_service, extra_args=extra), nl=False)
         return

@@ -3,9 +3,10 @@
 The watcher only helps if it is always running, so it belongs to the user's service
 manager, which starts it at login and restarts it if it dies. The service runs the
 absolute path of this very installation (a service has no shell ``PATH`` or virtualenv),
-and carries the directory variables set at install time (``KEITO_SKILL_HOME``,
-``CLAUDE_CONFIG_DIR``, ``CODEX_HOME``, ``KEITO_CONFIG_DIR``) so it watches what the user's
-shell would. Never secrets: the API key stays in the Keito CLI config the service reads.
+and carries the variables set at install time that say where things are (``KEITO_SKILL_HOME``,
+``CLAUDE_CONFIG_DIR``, ``CODEX_HOME``, ``KEITO_CONFIG_DIR``, ``KEITO_API_URL``, the account
+id) so it watches and sends what the user's shell would. Never secrets: the API key stays in
+the Keito CLI config the service reads (:func:`notes` says when it is only in the shell).
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from keito_skill.ledger import skill_home
 LABEL = "io.keito.skill.watch"
 SYSTEMD_UNIT = "keito-skill-watch.service"
 KINDS = ("systemd", "launchd")
-CARRIED_ENV = ("KEITO_SKILL_HOME", "CLAUDE_CONFIG_DIR", "CODEX_HOME", "KEITO_CONFIG_DIR")
+CARRIED_ENV = (
+    "KEITO_SKILL_HOME",
+    "CLAUDE_CONFIG_DIR",
+    "CODEX_HOME",
+    "KEITO_CONFIG_DIR",
+    "KEITO_API_URL",
+    "KEITO_ACCOUNT_ID",
+    "KEITO_WORKSPACE_ID",
+)
 
 
 def default_kind() -> str:
@@ -164,3 +173,20 @@ def stop_hint(kind: str) -> str:
     if kind == "systemd":
         return f"systemctl --user stop {SYSTEMD_UNIT} && systemctl --user daemon-reload"
     return f"launchctl remove {LABEL}"
+
+
+def notes() -> list[str]:
+    """What the service will not see that this shell does: an API key set only in the
+    environment (never written into a service file), so the watcher could not send."""
+    from keito_skill.keito import resolve_credentials
+
+    if not os.environ.get("KEITO_API_KEY", "").strip():
+        return []
+    without = {k: v for k, v in os.environ.items() if k != "KEITO_API_KEY"}
+    if resolve_credentials(without)["api_key"][0] is not None:
+        return []
+    return [
+        "KEITO_API_KEY is set only in this shell, and a key is never written into a service "
+        "file: run 'keito-skill auth login' so the watcher can send to Keito "
+        "(until then it records locally)"
+    ]

@@ -10,6 +10,7 @@ from keito_skill.keito._credentials import (
     Credentials,
     config_path,
     load_credentials,
+    resolve_credentials,
     save_credentials,
 )
 from keito_skill.keito._errors import (
@@ -69,5 +70,6 @@ __all__ = [
     "fit_metadata",
     "load_credentials",
     "metadata_size",
+    "resolve_credentials",
     "save_credentials",
 ]
