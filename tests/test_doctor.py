@@ -89,6 +89,26 @@ def test_all_checks_pass_after_install_with_claude_code_only(box: Box) -> None:
     assert all(c["fix"] is None for c in checks.values())
 
 
+def test_watch_service_checked_only_when_installed(box: Box) -> None:
+    box.env["XDG_CONFIG_HOME"] = str(box.home / ".config")
+    box.install("--agent", "claude-code", "--watch")
+    code, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    unit = box.home / ".config" / "systemd" / "user" / "keito-skill-watch.service"
+    assert code == 0, checks
+    assert checks["watch service"]["detail"] == f"{unit} runs {VENV_BIN / 'keito-skill'}"
+    # The virtualenv it ran from was recreated elsewhere: the service would fail forever.
+    gone = box.tmp / "old venv" / "bin" / "keito-skill"
+    text = unit.read_text()
+    unit.write_text(text.replace(str(VENV_BIN / "keito-skill"), f'"{gone}"'))
+    code, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    assert code == 1
+    assert checks["watch service"]["detail"].endswith(f"runs {gone}, which is not there any more")
+    assert str(checks["watch service"]["fix"]).startswith("keito-skill watch --install-service")
+    unit.unlink()
+    _, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    assert "watch service" not in checks
+
+
 def test_claude_hooks_from_the_plugin_count(box: Box) -> None:
     plugins = box.home / ".claude" / "plugins"
     plugins.mkdir(parents=True)

@@ -268,12 +268,29 @@ def _check_ledger() -> Check:
     return Check(name, True, detail)
 
 
+def _check_watch_service() -> list[Check]:
+    """The ``watch`` user service, when one is installed: does its program still exist?"""
+    from keito_skill.install import service
+
+    kind = service.default_kind()
+    program = service.installed_program(kind)
+    if program is None:
+        return []
+    name = "watch service"
+    where = service.service_path(kind)
+    if _executable(program):
+        return [Check(name, True, f"{where} runs {program}")]
+    fix = f"keito-skill watch --install-service, then {service.start_hint(kind, where)}"
+    return [Check(name, False, f"{where} runs {program}, which is not there any more", fix)]
+
+
 def run_checks(cwd: Path, cwd_given: bool, codex_bin: str | None) -> list[Check]:
     """Every check, in the order a session's data travels."""
     return [
         _check_binary(),
         _check_claude(),
         *_check_codex(codex_bin),
+        *_check_watch_service(),
         _check_credentials(),
         _check_mapping(cwd, cwd_given),
         _check_ledger(),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import plistlib
+import shlex
 import shutil
 import subprocess
 import sys
@@ -173,6 +174,29 @@ def stop_hint(kind: str) -> str:
     if kind == "systemd":
         return f"systemctl --user stop {SYSTEMD_UNIT} && systemctl --user daemon-reload"
     return f"launchctl remove {LABEL}"
+
+
+def installed_program(kind: str) -> str | None:
+    """The program the installed service runs, or None when no service (or an unreadable
+    one) is installed: what ``doctor`` checks still exists after a virtualenv moved."""
+    path = service_path(kind)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if kind == "launchd":
+        try:
+            argv = plistlib.loads(data).get("ProgramArguments") or []
+        except (plistlib.InvalidFileException, ValueError, AttributeError):
+            return None
+        return str(argv[0]) if argv else None
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("ExecStart="):
+            try:
+                return shlex.split(line.removeprefix("ExecStart="))[0]
+            except (ValueError, IndexError):
+                return None
+    return None
 
 
 def notes() -> list[str]:
