@@ -6,6 +6,7 @@ rich is imported inside the functions so commands that print JSON never load it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -42,8 +43,6 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     """A table for people. Nothing in it is ever cut short: in a narrow terminal long values
     (session ids, paths) fold onto further lines, and into a pipe or a file the table is as
     wide as its contents (rich would otherwise assume 80 columns and elide them)."""
-    import os
-
     from rich.console import Console
     from rich.table import Table
 

@@ -37,9 +37,11 @@ def current_session(ledger: Ledger, session_id: str | None, cwd: Path) -> Sessio
         if not rows and len(wanted) >= _MIN_PREFIX:  # the start of an id, as tables fold it
             like = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             rows = ledger.sessions("session_id LIKE ? ESCAPE '\\'", (like + "%",))
-            if len({row.session_id for row in rows}) > 1:
-                ids = ", ".join(sorted({row.session_id for row in rows}))
-                raise NoSessionError(f"{wanted} is the start of more than one session: {ids}")
+            ids = sorted({row.session_id for row in rows})
+            if len(ids) > 1:
+                raise NoSessionError(
+                    f"{wanted} is the start of more than one session: {', '.join(ids)}"
+                )
         if rows:
             return rows[0]
         raise NoSessionError(f"no recorded session {wanted}")
