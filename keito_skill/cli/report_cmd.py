@@ -26,7 +26,7 @@ def report_rows(
         )
     groups: dict[str, dict[str, Any]] = {}
     names: dict[str, str] = {}  # project id -> name, from the repos' own configs
-    tried: set[tuple[str | None, str | None]] = set()
+    tried: set[tuple[str | None, str]] = set()
     for row in ledger.sessions():
         summary = summary_of(row)
         if summary is None:
@@ -46,12 +46,12 @@ def report_rows(
                 if not day.models:
                     parts.append(("(no model)", hours, {}))
             else:
-                asked = (row.cwd, row.project_id)
-                if by == "project" and row.project_id not in names and asked not in tried:
+                asked = (row.cwd, row.project_id or "")
+                if by == "project" and asked[1] and asked[1] not in names and asked not in tried:
                     tried.add(asked)  # one config read per repo, not per session
-                    name = _project_name(row.cwd, row.project_id) if row.project_id else None
-                    if name and row.project_id:
-                        names[row.project_id] = name
+                    name = _project_name(*asked)
+                    if name:
+                        names[asked[1]] = name
                 key = {
                     "day": spent,
                     "agent": row.agent,
