@@ -414,6 +414,15 @@ def test_report_groups_hours_tokens_cost(
     config.write_text(config.read_text() + "project_name: Demo Project\n")
     named = cli("report", "--by", "project", env=env).stdout
     assert f"Demo Project ({keito_server.project_id})" in named
+    for chosen in (keito_server.project_id, "demo project"):  # by id, or by the config's name
+        only = json.loads(cli("report", "--project", chosen, "--json", env=env).stdout)
+        assert sum(r["sessions"] for r in only["rows"]) == 2 and only["project"] == chosen
+    codex = json.loads(cli("report", "--agent", "codex", "--by", "agent", "--json", env=env).stdout)
+    assert [(r["agent"], r["output_tokens"]) for r in codex["rows"]] == [
+        ("codex", truth_totals("codex")["output_tokens"])
+    ]
+    elsewhere = cli("report", "--project", "Another Client", env=env).stdout
+    assert elsewhere.startswith("No recorded sessions for project Another Client.")
     assert by_project[0]["sessions"] == 2
     assert by_project[0]["cost_usd"] > 0
     empty = json.loads(cli("report", "--since", "2030-01-01", "--json", env=env).stdout)["rows"]

@@ -11,12 +11,23 @@ from keito_skill.cli._options import date_range
 from keito_skill.cli._output import emit_json, human_tokens, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.summary import TOKEN_FIELDS
+from keito_skill.transcripts import AGENTS
 
 
 def report_rows(
-    ledger: Ledger, *, by: str, since: date | None, until: date | None
+    ledger: Ledger,
+    *,
+    by: str,
+    since: date | None,
+    until: date | None,
+    agent: str | None = None,
+    project: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per group: sessions, hours billed (or active), tokens and cost."""
+    """One row per group: sessions, hours billed (or active), tokens and cost.
+
+    ``agent`` keeps one agent's sessions; ``project`` one Keito project's, named by its id
+    or by the name ``init`` wrote into the repo's config (case-insensitive).
+    """
     from keito_skill.sync import summary_of
 
     billed: dict[tuple[str, str, str], float] = {}
@@ -27,7 +38,24 @@ def report_rows(
     groups: dict[str, dict[str, Any]] = {}
     names: dict[str, str] = {}  # project id -> name, from the repos' own configs
     tried: set[tuple[str | None, str]] = set()
+
+    def name_of(cwd: str | None, project_id: str) -> str | None:
+        if project_id and project_id not in names and (cwd, project_id) not in tried:
+            tried.add((cwd, project_id))  # one config read per repo, not per session
+            name = _project_name(cwd, project_id)
+            if name:
+                names[project_id] = name
+        return names.get(project_id)
+
+    wanted = project.casefold() if project else None
     for row in ledger.sessions():
+        if agent and row.agent != agent:
+            continue
+        if wanted is not None:
+            found = row.project_id or ""
+            name = name_of(row.cwd, found) or ""
+            if wanted not in (found.casefold(), name.casefold()):
+                continue
         summary = summary_of(row)
         if summary is None:
             continue
@@ -46,12 +74,8 @@ def report_rows(
                 if not day.models:
                     parts.append(("(no model)", hours, {}))
             else:
-                asked = (row.cwd, row.project_id or "")
-                if by == "project" and asked[1] and asked[1] not in names and asked not in tried:
-                    tried.add(asked)  # one config read per repo, not per session
-                    name = _project_name(*asked)
-                    if name:
-                        names[asked[1]] = name
+                if by == "project":
+                    name_of(row.cwd, row.project_id or "")
                 key = {
                     "day": spent,
                     "agent": row.agent,
@@ -114,8 +138,18 @@ def _project_name(cwd: str | None, project_id: str) -> str | None:
     default="day",
     show_default=True,
 )
+@click.option(
+    "--agent", type=click.Choice(AGENTS), default=None, help="Only this agent's sessions."
+)
+@click.option(
+    "--project",
+    default=None,
+    help="Only sessions billed to this Keito project (its id, or the name in the repo config).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def report(since: Any, until: Any, by: str, as_json: bool) -> None:
+def report(
+    since: Any, until: Any, by: str, agent: str | None, project: str | None, as_json: bool
+) -> None:
     """Hours, tokens and cost of recorded sessions, by day, project, model or agent."""
     with Ledger() as ledger:
         rows = report_rows(
@@ -123,10 +157,15 @@ def report(since: Any, until: Any, by: str, as_json: bool) -> None:
             by=by,
             since=since.date() if since else None,
             until=until.date() if until else None,
+            agent=agent,
+            project=project,
         )
     if as_json:
-        emit_json({"by": by, "rows": rows})
+        emit_json({"by": by, "agent": agent, "project": project, "rows": rows})
         return
+    only = "".join(
+        f" {word} {value}" for word, value in (("of", agent), ("for project", project)) if value
+    )
     if not rows:
         span = "".join(
             f" {word} {when.date().isoformat()}"
@@ -134,11 +173,12 @@ def report(since: Any, until: Any, by: str, as_json: bool) -> None:
             if when
         )
         click.echo(
-            f"No recorded sessions{span}. 'keito-skill backfill' records the ones hooks missed."
+            f"No recorded sessions{only}{span}."
+            " 'keito-skill backfill' records the ones hooks missed."
         )
         return
     print_table(
-        f"Agent work by {by}",
+        f"Agent work{only} by {by}",
         [by, "sessions", "hours", "input", "cache write", "cache read", "output", "cost"],
         [
             [
