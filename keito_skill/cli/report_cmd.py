@@ -56,6 +56,8 @@ def report_rows(
             name = name_of(row.cwd, found) or ""
             if wanted not in (found.casefold(), name.casefold()):
                 continue
+        elif by == "project":
+            name_of(row.cwd, row.project_id or "")  # for the table: once per session
         summary = summary_of(row)
         if summary is None:
             continue
@@ -74,8 +76,6 @@ def report_rows(
                 if not day.models:
                     parts.append(("(no model)", hours, {}))
             else:
-                if by == "project":
-                    name_of(row.cwd, row.project_id or "")
                 key = {
                     "day": spent,
                     "agent": row.agent,
