@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from keito_skill.summary import summarize
-from keito_skill.transcripts import ParseState, detect_agent, parse_file, parse_session
+from keito_skill.transcripts import (
+    ParseState,
+    codex,
+    detect_agent,
+    parse_file,
+    parse_session,
+    session_id_for,
+)
 from tests.transcript_data import (
     CLAUDE_DIR,
     CLAUDE_TRANSCRIPT,
@@ -264,3 +271,56 @@ def test_claude_subagent_files_belong_to_the_session(tmp_path: Path) -> None:
     )
     # The agent's cost-state no longer covers every model counted: priced by us instead.
     assert summary.cost_source == "computed"
+
+
+def _rollout(tmp_path: Path, first_line: str, name: str = "rollout-x.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text(first_line + "\n" + CODEX_TRANSCRIPT.read_text().split("\n", 1)[1])
+    return path
+
+
+def _meta(payload: str) -> str:
+    return '{"timestamp":"2026-11-21T22:01:10.711Z","type":"session_meta","payload":' + payload
+
+
+def test_codex_session_id_from_the_head_of_real_rollouts() -> None:
+    """The recorded rollout's id is read from its first 4 KB, and equals the decoded one."""
+    head = CODEX_TRANSCRIPT.read_bytes()[:4096]
+    assert codex._META_ID.match(head) is not None  # the fast path, not the fallback
+    assert session_id_for("codex", CODEX_TRANSCRIPT) == "01a20020-ab0e-7730-a912-3562a2e2218f"
+    decoded = json.loads(CODEX_TRANSCRIPT.read_text().split("\n", 1)[0])["payload"]["id"]
+    assert codex.session_id(CODEX_TRANSCRIPT) == decoded
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        # plain members before the id, as Codex writes them: read from the head
+        ('{"account_scoped":true,"session_id":"s-1","id":"id-1","n":-3}}', "id-1"),
+        # a nested member before the id: decoded in full
+        ('{"git":{"branch":"main"},"id":"id-2"}}', "id-2"),
+        # an escaped id: decoded, and unescaped
+        ('{"id":"id\\u002d3"}}', "id-3"),
+        # an empty id: the session_id member, as the parser takes it
+        ('{"id":"","session_id":"s-4"}}', "s-4"),
+        # an id that is no string: no id at all, for the parser too (then the file name)
+        ('{"id":7,"session_id":"s-5"}}', None),
+    ],
+)
+def test_codex_session_id_agrees_with_decoding(
+    tmp_path: Path, payload: str, expected: str | None
+) -> None:
+    path = _rollout(tmp_path, _meta(payload))
+    assert codex.session_id(path) == expected
+    assert session_id_for("codex", path) == (expected or path.stem)
+    assert parse_file(path, agent="codex").session_id == expected
+
+
+def test_codex_session_id_falls_back_to_the_file_name(tmp_path: Path) -> None:
+    uuid = "01a20020-ab0e-7730-a912-3562a2e2218f"
+    path = _rollout(
+        tmp_path, '{"type":"turn_context","payload":{}}', f"rollout-2026-x-{uuid}.jsonl"
+    )
+    assert codex.session_id(path) is None
+    assert session_id_for("codex", path) == uuid
+    assert codex.session_id(tmp_path / "missing.jsonl") is None

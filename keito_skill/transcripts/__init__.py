@@ -229,17 +229,9 @@ def session_id_for(agent: str, path: Path) -> str:
     ``session_meta`` (and at the end of the file name). Falls back to the file's stem.
     """
     if agent == codex.AGENT:
-        try:
-            with path.open("rb") as handle:
-                for _ in range(5):
-                    obj = decode(handle.readline())
-                    payload = obj.get("payload") if obj else None
-                    if isinstance(payload, dict) and obj and obj.get("type") == "session_meta":
-                        sid = payload.get("id") or payload.get("session_id")
-                        if isinstance(sid, str) and sid:
-                            return sid
-        except OSError:
-            pass
+        sid = codex.session_id(path)
+        if sid:
+            return sid
         match = _UUID_TAIL.search(path.stem)
         if match:
             return match.group(0)

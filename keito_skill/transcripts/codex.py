@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from keito_skill.transcripts._reader import decode
 from keito_skill.transcripts._state import (
     CACHE_READ,
     CACHE_WRITE,
@@ -62,6 +63,16 @@ _READ_EVENTS = {
 }
 
 
+# A rollout's first line up to its session id: the payload's members before "id" are short
+# plain values as Codex writes them (``session_id``, ``account_scoped``). Values here hold
+# no quote or backslash, so nothing inside one can pass for structure.
+_META_ID = re.compile(
+    rb'\{"timestamp":"[^"\\]*",(?:"ordinal":\d+,)?"type":"session_meta","payload":\{'
+    rb'(?:"\w+":(?:"[^"\\]*"|true|false|null|-?\d+),)*?"id":"([^"\\]+)"[,}]'
+)
+_META_HEAD_BYTES = 4096
+
+
 def codex_home() -> Path:
     configured = os.environ.get("CODEX_HOME", "").strip()
     return Path(configured).expanduser() if configured else Path.home() / ".codex"
@@ -79,6 +90,36 @@ def transcript_files(roots: list[Path] | None = None) -> Iterator[tuple[Path, li
             found.extend(root.rglob("rollout-*.jsonl"))
         for path in sorted(found):
             yield path, []
+
+
+def session_id(path: Path) -> str | None:
+    """The id in the rollout's ``session_meta`` line (the one Codex's hooks report), or None.
+
+    Read from the first 4 KB when the id sits among the payload's first plain members, as
+    Codex writes it: a listing of thousands of rollouts then skips decoding each one's
+    ~13 KB of instructions. Anything else is decoded in full, as before. (Only a second
+    ``"id"`` key later in the same payload, which Codex never writes, could tell the two
+    apart: a decoder keeps the last, the head the first.)
+    """
+    try:
+        with path.open("rb") as handle:
+            match = _META_ID.match(handle.read(_META_HEAD_BYTES))
+            if match is not None:
+                try:
+                    return match.group(1).decode()
+                except UnicodeDecodeError:
+                    pass  # not UTF-8: the decoder below rejects the line too
+            handle.seek(0)
+            for _ in range(5):
+                obj = decode(handle.readline())
+                payload = obj.get("payload") if obj else None
+                if isinstance(payload, dict) and obj and obj.get("type") == "session_meta":
+                    sid = payload.get("id") or payload.get("session_id")
+                    if isinstance(sid, str) and sid:
+                        return sid
+    except OSError:
+        pass
+    return None
 
 
 def looks_like(obj: dict[str, Any]) -> bool:
