@@ -116,6 +116,13 @@ def markdown(r: dict[str, Any]) -> str:
                 f"{fl['iterate_cpu_s']:.2f} s CPU; + orjson on the {fl['usage_lines']:,} "
                 f"usage lines: {fl['iterate_and_decode_usage_cpu_s']:.2f} s CPU | |"
             )
+        if "without_parse" in t:
+            wp = t["without_parse"]
+            row(
+                f"| The same, in-process, with parsing made free (`bench/without_parse.py`) | "
+                f"{wp['served_seconds']:.2f} s without parsing vs {wp['parsed_seconds']:.2f} s "
+                f"with it; identical reports | |"
+            )
         row(
             f"| `backfill --no-sync --json`, 1st → 2nd run | {rec['first_seconds']:.2f} s → "
             f"{rec['second_seconds']:.2f} s ({rec['second_summary']['bytes_read']} bytes read): "

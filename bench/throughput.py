@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bench import ccusage, floor
+from bench import ccusage, floor, without_parse
 from bench._common import CACHE, Run, backfill, check, corpus_files, warm
 from bench.corpus import TOKEN_KEYS, Corpus
 
@@ -154,6 +154,7 @@ def measure(
     }
     result["tokens"] = compare_tokens(corpus, ours_per_session(dry), theirs)
     result["python_floor"] = floor.measure(files)
+    result["without_parse"] = without_parse.measure(corpus.claude_dir, corpus.codex_dir, work)
     if repeats and exe is not None and "seconds" in result["ccusage"]:
         result["repeated"] = _repeated_cold(corpus, work, exe, repeats)
     return result

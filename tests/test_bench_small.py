@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bench import ccusage, hook_latency, throughput
+from bench import ccusage, hook_latency, throughput, without_parse
 from bench._common import CACHE, corpus, corpus_files
 
 pytestmark = pytest.mark.bench
@@ -63,6 +63,25 @@ def test_python_floor_reads_every_line(measured: dict[str, Any]) -> None:
     floor = measured["python_floor"]
     assert floor["lines"] == sum(path.read_bytes().count(b"\n") for path in files)
     assert 0 < floor["usage_lines"] < floor["lines"]
+
+
+def test_backfill_without_parsing_gives_the_same_report(measured: dict[str, Any]) -> None:
+    """The parse-free run (``bench/without_parse.py``) is refused unless its report equals
+    the parsed one; here it must also have covered every session."""
+    free = measured["without_parse"]
+    assert free["sessions"] == measured["corpus"]["sessions"]
+    assert free["served_seconds"] > 0 and free["parsed_seconds"] > 0
+
+
+def test_without_parse_digest_sees_results_not_timings() -> None:
+    report = {
+        "sessions": [{"session_id": "s1", "totals": {"input_tokens": 5}}],
+        "summary": {"seconds": 1.5, "mb_per_second": 10.0, "bytes_read": 100},
+    }
+    slower = {**report, "summary": {**report["summary"], "seconds": 9.0, "mb_per_second": 1.0}}
+    other = {**report, "sessions": [{"session_id": "s1", "totals": {"input_tokens": 6}}]}
+    assert without_parse._digest(slower) == without_parse._digest(report)
+    assert without_parse._digest(other) != without_parse._digest(report)
 
 
 def test_our_tokens_equal_the_corpus_truth(measured: dict[str, Any]) -> None:
