@@ -423,6 +423,12 @@ def test_report_groups_hours_tokens_cost(
     ]
     elsewhere = cli("report", "--project", "Another Client", env=env).stdout
     assert elsewhere.startswith("No recorded sessions for project Another Client.")
+    # ... and says which projects do have sessions, by name and id
+    assert f"Projects with recorded sessions: Demo Project ({keito_server.project_id})." in (
+        elsewhere
+    )
+    later = cli("report", "--project", "Another Client", "--since", "2030-01-01", env=env).stdout
+    assert "Projects with recorded" not in later and "backfill" in later  # none in that range
     assert by_project[0]["sessions"] == 2
     assert by_project[0]["cost_usd"] > 0
     empty = json.loads(cli("report", "--since", "2030-01-01", "--json", env=env).stdout)["rows"]

@@ -130,6 +130,24 @@ def _project_name(cwd: str | None, project_id: str) -> str | None:
     return found.config.project_name
 
 
+def _known_projects(since: Any, until: Any, agent: str | None) -> list[str]:
+    """The projects that do have sessions in the range, as ``name (id)``: for a ``--project``
+    that matched none, most likely a typo or another spelling."""
+    with Ledger() as ledger:
+        rows = report_rows(
+            ledger,
+            by="project",
+            since=since.date() if since else None,
+            until=until.date() if until else None,
+            agent=agent,
+        )
+    return [
+        f"{r['project_name']} ({r['project']})" if r.get("project_name") else r["project"]
+        for r in rows
+        if not r["project"].startswith("(")  # "(unmapped)": no project to name
+    ]
+
+
 @click.command()
 @date_range("days")
 @click.option(
@@ -172,10 +190,13 @@ def report(
             for word, when in (("from", since), ("until", until))
             if when
         )
-        click.echo(
-            f"No recorded sessions{only}{span}."
-            " 'keito-skill backfill' records the ones hooks missed."
+        known = _known_projects(since, until, agent) if project else []
+        hint = (
+            f" Projects with recorded sessions{span}: {', '.join(known)}."
+            if known
+            else " 'keito-skill backfill' records the ones hooks missed."
         )
+        click.echo(f"No recorded sessions{only}{span}.{hint}")
         return
     print_table(
         f"Agent work{only} by {by}",
