@@ -46,6 +46,28 @@ def test_parse_table_names_model_and_cost() -> None:
     assert "claude-opus-5-5" in result.stdout and "$0.0462" in result.stdout
 
 
+def test_parse_table_reads_as_text() -> None:
+    out = cli("parse", str(CODEX_TRANSCRIPT), env=ENV).stdout
+    assert "(codex 0.169.0)" in out and "branch master" in out
+    assert "2 prompts, 2 tool calls" in out and "None" not in out
+
+
+def test_parse_of_a_transcript_with_nothing_in_it_says_so(tmp_path: Path) -> None:
+    """Forced to an agent, an empty or unreadable file shows dashes, not Python's None, and
+    no empty usage table."""
+    empty = tmp_path / "rollout-empty.jsonl"
+    empty.write_text("not json\n")
+    result = cli("parse", str(empty), "--agent", "codex", env=ENV)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["session", "-", "(codex)"]
+    assert lines[1].split() == ["cwd", "-"]
+    assert "0 prompts, 0 tool calls" in result.stdout
+    assert "usage     none recorded" in lines
+    assert "skipped   1 unreadable line" in lines
+    assert "None" not in result.stdout and "Usage by model" not in result.stdout
+
+
 def test_parse_agent_override_and_errors(tmp_path: Path) -> None:
     forced = cli("parse", str(CLAUDE_TRANSCRIPT), "--agent", "claude-code", "--json", env=ENV)
     assert json.loads(forced.stdout)["agent"] == "claude-code"

@@ -60,8 +60,10 @@ def parse(path: Path, agent: str | None, as_json: bool, idle_minutes: int) -> No
 
 
 def _print_summary(summary: SessionSummary) -> None:
-    click.echo(f"session   {summary.session_id}  ({summary.agent} {summary.agent_version or ''})")
-    click.echo(f"cwd       {summary.cwd}  branch {summary.git_branch}")
+    agent = " ".join(p for p in (summary.agent, summary.agent_version) if p)
+    click.echo(f"session   {summary.session_id or '-'}  ({agent})")
+    branch = f"  branch {summary.git_branch}" if summary.git_branch else ""
+    click.echo(f"cwd       {summary.cwd or '-'}{branch}")
 
     def stamp(moment: Any) -> str:
         return moment.strftime("%Y-%m-%d %H:%M:%S %z") if moment else "-"
@@ -69,9 +71,18 @@ def _print_summary(summary: SessionSummary) -> None:
     click.echo(f"time      {stamp(summary.started_at)} → {stamp(summary.ended_at)}")
     click.echo(
         f"duration  active {human_seconds(summary.active_seconds)}, "
-        f"wall {human_seconds(summary.wall_seconds)}; {summary.turns} prompts, "
-        f"{summary.tool_calls} tool calls"
+        f"wall {human_seconds(summary.wall_seconds)}; {counted(summary.turns, 'prompt')}, "
+        f"{counted(summary.tool_calls, 'tool call')}"
     )
+    if summary.models:
+        _print_usage(summary)
+    else:
+        click.echo("usage     none recorded")
+    if summary.skipped_lines:
+        click.echo(f"skipped   {counted(summary.skipped_lines, 'unreadable line')}")
+
+
+def _print_usage(summary: SessionSummary) -> None:
     rows = [
         [
             model,
@@ -93,8 +104,6 @@ def _print_summary(summary: SessionSummary) -> None:
     click.echo(f"cost      {cost} ({summary.cost_source or 'no usage'})")
     if summary.unpriced_models:
         click.echo(f"unpriced  {', '.join(summary.unpriced_models)} (no price known)")
-    if summary.skipped_lines:
-        click.echo(f"skipped   {summary.skipped_lines} unreadable lines")
 
 
 @click.command()
