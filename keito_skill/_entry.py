@@ -12,6 +12,9 @@ import sys
 def main() -> None:
     argv = sys.argv[1:]
     if argv[:1] == ["hook"] and not {"-h", "--help"} & set(argv):
+        from keito_skill._orjson import skip_in_this_process
+
+        skip_in_this_process()  # ~12 ms of import for a few kilobytes of JSON
         from keito_skill.hooks import main as hook_main
 
         sys.exit(hook_main(argv[1:]))

@@ -19,6 +19,7 @@ This module imports only the standard library: it is on the hook path.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import time
@@ -27,6 +28,9 @@ from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
+
+from keito_skill import _orjson
+from keito_skill._text import whole_characters
 
 T = TypeVar("T")
 
@@ -96,23 +100,53 @@ CREATE TABLE IF NOT EXISTS events (
 # answer: the next attempt looks the record up before creating anything.
 PENDING, SENDING, SENT, FAILED, HELD = "pending", "sending", "sent", "failed", "held"
 
-_loads: Callable[[str | bytes], Any]
-_fast_dumps: Callable[[Any], bytes] | None
-try:  # checkpoints are the bulk of a ledger read; orjson decodes them ~3x faster
-    from orjson import dumps as _fast_dumps
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - a declared dependency
-    _fast_dumps = None
-    _loads = json.loads
+# Checkpoints are the bulk of a ledger read; orjson decodes them ~3x faster (not in a hook:
+# see keito_skill._orjson).
+_orjson_module = _orjson.load()
+_fast_loads: Callable[[str | bytes], Any] | None = (
+    _orjson_module.loads if _orjson_module is not None else None
+)
+_fast_dumps: Callable[[Any], bytes] | None = (
+    _orjson_module.dumps if _orjson_module is not None else None
+)
+
+
+def _loads(raw: str | bytes) -> Any:
+    """Read what :func:`_dumps` wrote, whichever module wrote it."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(raw)
+        except ValueError:  # what only the JSON module writes (a lone surrogate escape)
+            pass
+    return whole_characters(json.loads(raw))  # cut emoji stored before they were mended
 
 
 def _dumps(value: Any) -> str:
+    """JSON that :func:`_loads` reads back to an equal value, in any process.
+
+    orjson writes NaN and infinities as null; the JSON module is made to do the same, so a
+    hook (JSON module only) and a backfill (orjson) store the same checkpoint.
+    """
     if _fast_dumps is not None:
         try:
             return _fast_dumps(value).decode()
-        except TypeError:  # an integer over 64 bits: the JSON module writes it
+        except TypeError:  # an integer over 64 bits, a lone surrogate: the JSON module
             pass
-    return json.dumps(value, separators=(",", ":"))
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), separators=(",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as None, as orjson writes them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def skill_home() -> Path:

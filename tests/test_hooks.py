@@ -218,8 +218,44 @@ def test_the_hook_path_imports_nothing_heavy(tmp_path: Path, keito_config_dir: P
     assert result.returncode == 0 and result.stdout == ""
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "keito_skill.recorder" in imported  # the hook did its work...
-    for heavy in ("click", "httpx", "rich", "pydantic", "genai_prices", "yaml"):
+    for heavy in ("click", "httpx", "rich", "pydantic", "genai_prices", "yaml", "orjson"):
         assert heavy not in imported, f"{heavy} imported on the hook path"
+
+
+def test_a_prompt_with_half_an_emoji_is_recorded_and_sent(
+    keito_server: KeitoServer, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """A JavaScript string may hold half a surrogate pair; Claude Code writes it as an escape.
+    It used to reach the ledger as text nothing could encode: ``sync`` and ``report`` then
+    failed on the session for good. Now it becomes U+FFFD on the way in."""
+    repo = make_repo(tmp_path / "repo", keito_server, notes={"mode": "first_prompt"})
+    env = skill_env(tmp_path / "home", keito_server, keito_config_dir)
+    env["KEITO_SKILL_NO_BACKGROUND_SYNC"] = "1"
+    session_id, path = copy_session("claude-code", tmp_path / "t")
+    lines = path.read_text().splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        obj = json.loads(line)
+        message = obj.get("message") if obj.get("type") == "user" else None
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            message["content"] = "tidy the \ud83d module"  # an emoji cut in two
+            lines[index] = json.dumps(obj) + "\n"  # json.dumps escapes it, as Claude Code does
+            break
+    else:
+        pytest.fail("no prompt in the fixture")
+    assert "\\ud83d" in lines[index]
+    path.write_text("".join(lines))
+    payload = {"session_id": session_id, "transcript_path": str(path), "cwd": str(repo)}
+    for event in ("stop", "session-end"):
+        assert hook("claude-code", payload, env, event).returncode == 0
+    assert cli("sync", env=env).returncode == 0
+    entries = remote(keito_server, "time_entries")
+    assert [e["metadata"]["session_id"] for e in entries] == [session_id]
+    assert "tidy the \ufffd module" in entries[0]["notes"]
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals(
+        "claude-code"
+    )
+    report = cli("report", "--json", env=env)
+    assert report.returncode == 0 and json.loads(report.stdout)["rows"]
 
 
 @pytest.mark.parametrize("agent", AGENTS)

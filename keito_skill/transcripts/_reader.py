@@ -12,11 +12,13 @@ import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-_fast_loads: Callable[[bytes | bytearray], Any] | None
-try:  # orjson decodes transcripts about twice as fast; the stdlib is the fallback.
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - a declared dependency, but not on every platform
-    _fast_loads = None
+from keito_skill import _orjson
+from keito_skill._text import SURROGATE_ESCAPE, whole_characters
+
+_orjson_module = _orjson.load()  # decodes transcripts about twice as fast as the stdlib
+_fast_loads: Callable[[bytes | bytearray], Any] | None = (
+    _orjson_module.loads if _orjson_module is not None else None
+)
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
@@ -111,6 +113,7 @@ def decode(line: bytes | bytearray) -> dict[str, Any] | None:
 
     What orjson refuses but the JSON module reads (NaN, integers over 64 bits, lone
     surrogate escapes) is retried with the JSON module, so both give the same answers.
+    Half surrogate pairs in strings become U+FFFD (see :mod:`keito_skill._text`).
     """
     value: Any
     try:
@@ -122,6 +125,8 @@ def decode(line: bytes | bytearray) -> dict[str, Any] | None:
             value = json.loads(line)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None
+        if SURROGATE_ESCAPE.search(line) is not None:
+            value = whole_characters(value)
     return value if isinstance(value, dict) else None
 
 
