@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,6 +84,43 @@ def test_session_becomes_one_entry_and_expenses_equal_truth(
     assert (again.sent.created, again.sent.updated) == (0, 0)
     assert len(remote(keito_server, "time_entries")) == 1
     assert len(remote(keito_server, "expenses")) == len(expenses)
+
+
+def test_one_session_that_cannot_be_processed_does_not_hold_back_the_others(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug of ours on one session's data used to abort the whole sync: no session was sent.
+    Now that session is set aside as broken, with the reason, and tried again next time."""
+    from keito_skill.sync import _materialize
+
+    repo = make_repo(tmp_path / "repo", keito_server)
+    bad, _ = _record_full(ledger, "claude-code", repo, tmp_path / "a")
+    good, _ = _record_full(ledger, "codex", repo, tmp_path / "b")
+    real = _materialize.summary_of
+
+    def failing(row: object) -> object:
+        if getattr(row, "session_id", None) == bad:
+            raise KeyError("a field we never saw")
+        return real(row)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_materialize, "summary_of", failing)
+    report = sync_to(keito_server, ledger)
+    assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [good]
+    assert expense_tokens(remote(keito_server, "expenses"), good) == truth_totals("codex")
+    assert report.sessions.get("broken") == 1
+    row = ledger.session("claude-code", bad)
+    assert row is not None and row.mapping_status == "broken"
+    assert "KeyError" in (row.mapping_detail or "") and "a field we never saw" in (
+        row.mapping_detail or ""
+    )
+    assert any(bad in e["message"] for e in ledger.recent_events(level="error"))
+    # the cause gone (a fixed release), the next sync sends it
+    monkeypatch.setattr(_materialize, "summary_of", real)
+    sync_to(keito_server, ledger)
+    sent = {e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")}
+    assert sent == {good, bad}
+    row = ledger.session("claude-code", bad)
+    assert row is not None and row.mapping_status == "mapped"
 
 
 def test_new_one_day_session_costs_three_api_calls(
@@ -357,6 +395,40 @@ def test_unmapped_and_broken_repos_are_kept_and_shown(
     assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [
         broken_id
     ]
+
+
+def test_sessions_that_cannot_be_sent_cost_one_look_per_sync(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every sync looks again at sessions it could not send (their repo may be mapped since),
+    and a background sync runs after every prompt. Ended ones used to make each sync run all
+    its passes, each summarising every such session again: 6.5 s of CPU per prompt with
+    3,375 of them. Now: one look per sync, and no summary unless the session changed."""
+    from keito_skill.sync import _materialize
+
+    bare = tmp_path / "bare"
+    subprocess.run(["git", "init", "-q", str(bare)], check=True)
+    repo = make_repo(tmp_path / "repo", keito_server)
+    for index in range(3):
+        _record_full(ledger, "codex", bare, tmp_path / f"u{index}")
+    _record_full(ledger, "claude-code", repo, tmp_path / "m")
+    first = sync_to(keito_server, ledger)
+    assert first.sessions == {"unmapped": 3, "mapped": 1}
+    assert len(remote(keito_server, "time_entries")) == 1
+
+    summaries: list[str] = []
+    real = _materialize.summary_of
+
+    def counting(row: Any) -> Any:
+        summaries.append(row.session_id)
+        return real(row)
+
+    monkeypatch.setattr(_materialize, "summary_of", counting)
+    again = sync_to(keito_server, ledger)
+    assert again.sessions == {"unmapped": 3}  # looked at once each, not once per pass
+    assert summaries == []  # and not summarised again: nothing changed
+    unmapped = ledger.sessions("mapping_status = 'unmapped'")
+    assert len(unmapped) == 3 and all(row.summary for row in unmapped)
 
 
 def test_api_key_never_leaks(

@@ -12,7 +12,7 @@ from typing import Any
 
 from keito_skill.ledger import FAILED, PENDING, Ledger, skill_home
 from keito_skill.sync._lock import sync_lock
-from keito_skill.sync._materialize import materialize, summary_of
+from keito_skill.sync._materialize import materialize, park_failed, summary_of
 from keito_skill.sync._send import SendReport, send_pending
 
 __all__ = ["SyncReport", "materialize_all", "run_sync", "summary_of"]
@@ -38,8 +38,12 @@ def materialize_all(ledger: Ledger, report: SyncReport | None = None) -> None:
             "dirty = 1 OR close_pending = 1 OR mapping_status IN ('new', 'unmapped', 'broken')"
         )
         changed = False
+        configs: dict[str, Any] = {}  # repo configs looked up in this pass, by cwd
         for row in rows:
-            status = materialize(ledger, row)
+            try:
+                status = materialize(ledger, row, configs)
+            except Exception as error:  # one session must not stop all the others
+                status = park_failed(ledger, row, error)
             if status == "changed":
                 changed = True
                 continue
@@ -77,6 +81,8 @@ def run_sync(
             if report.sent.aborted:
                 ledger.log_event("error", "sync", report.sent.aborted)
                 return report
-            if not ledger.sessions("dirty = 1 OR close_pending = 1"):
+            # Again only if a hook wrote meanwhile. (Ended sessions that cannot be sent keep
+            # close_pending: asking for those too made every sync run all its passes.)
+            if not ledger.sessions("dirty = 1"):
                 return report
     return report

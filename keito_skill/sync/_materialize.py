@@ -79,12 +79,20 @@ def _expensed(ledger: Ledger, row: SessionRow) -> tuple[int, dict[tuple[str, str
     return last_segment, carried
 
 
-def materialize(ledger: Ledger, row: SessionRow) -> str:
-    """Bring one session's records up to date; returns its mapping status."""
-    try:
-        mapping: Mapping | None = resolve(row.cwd) if row.cwd else None
-    except ConfigProblem as problem:
-        return _set_status(ledger, row, BROKEN, str(problem))
+def materialize(
+    ledger: Ledger,
+    row: SessionRow,
+    configs: dict[str, Mapping | ConfigProblem | None] | None = None,
+) -> str:
+    """Bring one session's records up to date; returns its mapping status.
+
+    ``configs``: repo configs already looked up in this pass, by cwd (thousands of sessions
+    share a handful of repos).
+    """
+    found = _config_for(row.cwd, {} if configs is None else configs)
+    if isinstance(found, ConfigProblem):
+        return _set_status(ledger, row, BROKEN, str(found))
+    mapping: Mapping | None = found
     where = str(mapping.config_path) if mapping is not None else ""
     if mapping is None or not mapping.config.is_mapped:
         overridden = _override(row, mapping)
@@ -192,7 +200,45 @@ def _override(row: SessionRow, mapping: Mapping | None) -> Mapping | None:
     return Mapping(config_path=root / ".keito" / "config.yml", repo_root=root, config=config)
 
 
+def _config_for(
+    cwd: str | None, configs: dict[str, Mapping | ConfigProblem | None]
+) -> Mapping | ConfigProblem | None:
+    if not cwd:
+        return None
+    if cwd not in configs:
+        try:
+            configs[cwd] = resolve(cwd)
+        except ConfigProblem as problem:
+            configs[cwd] = problem
+    return configs[cwd]
+
+
+def park_failed(ledger: Ledger, row: SessionRow, error: Exception) -> str:
+    """Set aside a session that could not be materialised, with the reason.
+
+    Only a bug of ours, or data we do not understand, gets here. The session is marked
+    ``broken``, so ``status`` shows why and every later sync tries it once more (as it does
+    for a broken repo config); the sessions after it are still sent: one session must never
+    hold back all the others.
+    """
+    detail = f"could not be processed ({type(error).__name__}: {error}); please report this"
+    with ledger.write() as db:
+        db.execute(
+            "UPDATE sessions SET mapping_status = ?, mapping_detail = ?,"
+            " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
+            " WHERE agent = ? AND session_id = ?",
+            (BROKEN, detail, row.version, row.agent, row.session_id),
+        )
+    ledger.log_event("error", "sync", f"{row.agent} session {row.session_id}: {detail}")
+    return BROKEN
+
+
 def _set_status(ledger: Ledger, row: SessionRow, status: str, detail: str) -> str:
+    if not row.dirty and row.mapping_status == status and row.mapping_detail == detail:
+        # Nothing new since it was last looked at (every sync looks again at sessions that
+        # could not be sent, in case their repo was mapped since): its stored summary is
+        # current, and summarising thousands of them again on every prompt cost seconds.
+        return status
     summary = summary_of(row)
     with ledger.write() as db:
         db.execute(
