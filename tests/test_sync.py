@@ -431,6 +431,33 @@ def test_sessions_that_cannot_be_sent_cost_one_look_per_sync(
     assert len(unmapped) == 3 and all(row.summary for row in unmapped)
 
 
+def test_status_groups_many_sessions_not_sent_by_repository(
+    home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """A backfill of a machine's history can leave thousands of sessions in unmapped repos:
+    the human view shows one row per repository and reason, ``--json`` every session."""
+    env = skill_env(home, None, keito_config_dir)
+    repos = {}
+    for name in ("alpha", "beta"):
+        repos[name] = tmp_path / name
+        subprocess.run(["git", "init", "-q", str(repos[name])], check=True)
+    with Ledger() as ledger:
+        for index in range(9):
+            _record_full(ledger, "codex", repos["alpha"], tmp_path / f"a{index}")
+        for index in range(3):
+            _record_full(ledger, "claude-code", repos["beta"], tmp_path / f"b{index}")
+    cli("sync", env=env)
+    shown = cli("status", env=env).stdout
+    assert "12 sessions not sent, by repository (all of them: --json)" in shown
+    rows = [line for line in shown.splitlines() if "no .keito/config.yml" in line]
+    assert len(rows) == 2
+    assert str(repos["alpha"]) in rows[0] and " 9 " in rows[0]
+    assert str(repos["beta"]) in rows[1] and " 3 " in rows[1]
+    assert "keito-skill init" in shown
+    data = json.loads(cli("status", "--json", env=env).stdout)
+    assert len(data["sessions"]["needs_attention"]) == 12
+
+
 def test_api_key_never_leaks(
     keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
 ) -> None:

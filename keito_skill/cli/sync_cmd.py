@@ -118,6 +118,7 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
 
 
 _UNSENT = "mapping_status IN ('unmapped', 'broken')"
+_LIST_SESSIONS = 10  # more sessions not sent than this are shown by repository
 
 
 def _when(ts: float | None) -> str | None:
@@ -205,11 +206,7 @@ def status(as_json: bool) -> None:
         f"{r['held']} held"
     )
     if s["needs_attention"]:
-        print_table(
-            "Sessions not sent",
-            ["session", "agent", "status", "why"],
-            [[a["session_id"], a["agent"], a["status"], a["detail"]] for a in s["needs_attention"]],
-        )
+        _print_not_sent(s["needs_attention"])
     lines = [
         f"{e['status']}: {e['kind']} {e['key']} of {e['session_id']}: {e['reason']}"
         for e in data["last_errors"][-5:]
@@ -219,6 +216,30 @@ def status(as_json: bool) -> None:
         "Problems",
         [f"{p['at']} {p['source']}: {p['message']}" for p in data["recent_problems"][:5]],
     )
+
+
+def _print_not_sent(attention: list[dict[str, Any]]) -> None:
+    """Sessions that cannot be sent, one row per repository and reason: a backfill of a
+    machine's history can leave thousands, and the fix (``init`` there, or a config
+    repaired) is per repository. A handful is listed by session; ``--json`` has them all."""
+    if len(attention) <= _LIST_SESSIONS:
+        print_table(
+            "Sessions not sent",
+            ["session", "agent", "repository", "status", "why"],
+            [[a["session_id"], a["agent"], a["cwd"], a["status"], a["detail"]] for a in attention],
+        )
+        return
+    groups: dict[tuple[str, str, str], int] = {}
+    for a in attention:
+        key = (a["cwd"] or "-", a["status"], a["detail"] or "")
+        groups[key] = groups.get(key, 0) + 1
+    print_table(
+        f"{counted(len(attention), 'session')} not sent, by repository (all of them: --json)",
+        ["repository", "sessions", "status", "why"],
+        [[cwd, n, status, why] for (cwd, status, why), n in sorted(groups.items())],
+    )
+    if any(status == "unmapped" for _, status, _ in groups):
+        click.echo("Map a repository with 'keito-skill init' there; its sessions are then sent.")
 
 
 def _labelled(label: str, lines: list[str]) -> None:
