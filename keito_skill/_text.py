@@ -13,8 +13,17 @@ import re
 from typing import Any
 
 # A \uD800-\uDFFF escape in JSON: half of a surrogate pair, unless its other half follows.
-SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_ESCAPE_TEXT = re.compile(r"\\u[dD][89a-fA-F]")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # the JSON module has joined whole pairs
+
+
+def may_hold_half_pairs(raw: str | bytes | bytearray) -> bool:
+    """True when the JSON text ``raw`` escapes a surrogate: only then is there anything for
+    :func:`whole_characters` to mend (whole pairs are escaped too, and left as they are)."""
+    if isinstance(raw, str):
+        return _ESCAPE_TEXT.search(raw) is not None
+    return _ESCAPE_BYTES.search(raw) is not None
 
 
 def whole_characters(value: Any) -> Any:

@@ -13,7 +13,8 @@ sends to Keito, safely repeatable.
 
 WAL mode and a busy timeout let many agent processes write at once; read-modify-write of a
 checkpoint is optimistic (a version number), so parsing never holds the write lock.
-This module imports only the standard library: it is on the hook path.
+This module imports only the standard library (and orjson outside hooks): it is on the hook
+path.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
 from keito_skill import _orjson
-from keito_skill._text import whole_characters
+from keito_skill._text import may_hold_half_pairs, whole_characters
 
 T = TypeVar("T")
 
@@ -118,7 +119,9 @@ def _loads(raw: str | bytes) -> Any:
             return _fast_loads(raw)
         except ValueError:  # what only the JSON module writes (a lone surrogate escape)
             pass
-    return whole_characters(json.loads(raw))  # cut emoji stored before they were mended
+    value = json.loads(raw)
+    # cut emoji stored before they were mended at the door
+    return whole_characters(value) if may_hold_half_pairs(raw) else value
 
 
 def _dumps(value: Any) -> str:

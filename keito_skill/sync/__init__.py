@@ -7,6 +7,7 @@ recorded locally and a later ``sync`` sends it.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,6 +43,8 @@ def materialize_all(ledger: Ledger, report: SyncReport | None = None) -> None:
         for row in rows:
             try:
                 status = materialize(ledger, row, configs)
+            except sqlite3.Error:
+                raise  # the ledger itself, not this session: nothing to set aside
             except Exception as error:  # one session must not stop all the others
                 status = park_failed(ledger, row, error)
             if status == "changed":

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from keito_skill import _orjson
-from keito_skill._text import SURROGATE_ESCAPE, whole_characters
+from keito_skill._text import may_hold_half_pairs, whole_characters
 
 _orjson_module = _orjson.load()  # decodes transcripts about twice as fast as the stdlib
 _fast_loads: Callable[[bytes | bytearray], Any] | None = (
@@ -125,7 +125,7 @@ def decode(line: bytes | bytearray) -> dict[str, Any] | None:
             value = json.loads(line)
         except (ValueError, UnicodeDecodeError, RecursionError):
             return None
-        if SURROGATE_ESCAPE.search(line) is not None:
+        if may_hold_half_pairs(line):
             value = whole_characters(value)
     return value if isinstance(value, dict) else None
 
