@@ -458,6 +458,62 @@ def test_status_groups_many_sessions_not_sent_by_repository(
     assert len(data["sessions"]["needs_attention"]) == 12
 
 
+def test_sync_reports_progress_and_shows_a_bar_on_a_terminal(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """A first sync after a backfill can be thousands of records: progress is reported as
+    each record settles, and drawn on stderr only when it is a terminal."""
+    import os
+    import pty
+
+    repo = make_repo(tmp_path / "repo", keito_server)
+    with Ledger() as ledger:
+        for index in range(11):  # 11 sessions: 11 time entries + 11 expenses
+            _record_full(ledger, "codex", repo, tmp_path / f"s{index}")
+    env = skill_env(home, keito_server, keito_config_dir)
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "keito_skill", "sync"],
+            env={**env, "COLUMNS": "100"},
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
+        os.close(slave)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(master)
+    assert done.returncode == 0
+    assert done.stdout.startswith("created 22, updated 0")
+    assert b"Sending to Keito" in drawn and b"22/22" in drawn
+    # piped, as in CI or a script: nothing but the result
+    quiet = cli("sync", env=env)
+    assert quiet.stderr == "" and quiet.stdout.startswith("Nothing new to send.")
+
+
+def test_progress_is_called_as_records_settle(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server)
+    for index in range(3):
+        _record_full(ledger, "claude-code", repo, tmp_path / f"p{index}")
+    seen: list[tuple[int, int]] = []
+    with keito_client(keito_server) as client:
+        run_sync(ledger, client, progress=lambda done, total: seen.append((done, total)))
+    assert sorted(seen) == [(n, 6) for n in range(1, 7)]  # 3 entries + 3 expenses, each once
+
+
 def test_api_key_never_leaks(
     keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
 ) -> None:

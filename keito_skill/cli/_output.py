@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ import orjson
 
 from keito_skill._words import counted
 
-__all__ = ["counted", "emit_json", "human_seconds", "human_tokens", "print_table"]
+__all__ = ["SendingBar", "counted", "emit_json", "human_seconds", "human_tokens", "print_table"]
 
 _ORJSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
@@ -74,3 +75,61 @@ def human_seconds(seconds: float) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+# Fewer records than this are sent in a moment: no bar.
+_BAR_FROM_RECORDS = 20
+
+
+class SendingBar:
+    """A "Sending to Keito" bar on stderr, when stderr is a terminal and there is enough to
+    send that a user would otherwise wait in silence (a first sync after a backfill can be
+    thousands of records). Used as ``run_sync(..., progress=bar)`` inside ``with``; called
+    from the sending threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        self._task: Any = None
+        self._total = self._settled = 0
+
+    def __enter__(self) -> SendingBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, settled: int, total: int) -> None:
+        with self._lock:
+            if self._bar is None:
+                if total < _BAR_FROM_RECORDS or not sys.stderr.isatty():
+                    return
+                self._bar = _sending_progress()
+                self._bar.start()
+            if self._task is None or total != self._total or settled < self._settled:
+                self._task = self._bar.add_task("send", total=total)  # a further pass
+                self._total = total
+            self._settled = settled
+            self._bar.update(self._task, completed=settled)
+
+
+def _sending_progress() -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]Sending to Keito[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )

@@ -12,7 +12,7 @@ import click
 
 from keito_skill.backfill import BackfillOptions, BackfillReport, Progress, run_backfill
 from keito_skill.cli._options import date_range, note_missing_dirs, transcript_dirs
-from keito_skill.cli._output import counted, emit_json, human_tokens, print_table
+from keito_skill.cli._output import SendingBar, counted, emit_json, human_tokens, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.transcripts import AGENTS
 
@@ -145,7 +145,7 @@ def backfill(
             with Ledger() as ledger:
                 report = run_backfill(options, ledger, progress)
                 if not no_sync:
-                    sync_report = _sync(ledger)
+                    sync_report = _sync(ledger, show_progress=not as_json)
     if as_json:
         out = report.to_dict()
         out["sync"] = sync_report
@@ -200,13 +200,20 @@ def _override_ids(project: str, task: str) -> tuple[str, str]:
         return kept(f"Keito unreachable: {exc}")
 
 
-def _sync(ledger: Ledger) -> dict[str, Any]:
+def _sync(ledger: Ledger, *, show_progress: bool) -> dict[str, Any]:
     from keito_skill.cli.sync_cmd import open_client
     from keito_skill.sync import run_sync
 
     client, offline = open_client()
     try:
-        return run_sync(ledger, client, offline_reason=offline, wait=60.0).to_dict()
+        with SendingBar() as bar:
+            return run_sync(
+                ledger,
+                client,
+                offline_reason=offline,
+                wait=60.0,
+                progress=bar if show_progress else None,
+            ).to_dict()
     finally:
         if client is not None:
             client.close()

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from keito_skill.cli._output import counted, emit_json, print_table
+from keito_skill.cli._output import SendingBar, counted, emit_json, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.logs import file_logger
 
@@ -52,7 +52,7 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
     log = file_logger()
     # A background sync gives up sooner: the next hook starts another one anyway.
     client, offline = open_client(max_retries=1 if background else 4)
-    with Ledger() as ledger:
+    with Ledger() as ledger, SendingBar() as bar:
         try:
             report = run_sync(
                 ledger,
@@ -61,6 +61,7 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
                 retry_failed=retry_failed,
                 wait=120.0,
                 background=background,
+                progress=None if background or as_json else bar,
             )
         finally:
             if client is not None:

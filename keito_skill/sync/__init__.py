@@ -14,9 +14,9 @@ from typing import Any
 from keito_skill.ledger import FAILED, PENDING, Ledger, skill_home
 from keito_skill.sync._lock import sync_lock
 from keito_skill.sync._materialize import materialize, park_failed, summary_of
-from keito_skill.sync._send import SendReport, send_pending
+from keito_skill.sync._send import Progress, SendReport, send_pending
 
-__all__ = ["SyncReport", "materialize_all", "run_sync", "summary_of"]
+__all__ = ["Progress", "SyncReport", "materialize_all", "run_sync", "summary_of"]
 
 _PASSES = 5
 
@@ -64,8 +64,12 @@ def run_sync(
     wait: float = 120.0,
     retry_failed: bool = False,
     background: bool = False,
+    progress: Progress | None = None,
 ) -> SyncReport:
-    """Materialise and send. ``client`` is a ``KeitoClient`` or None (offline)."""
+    """Materialise and send. ``client`` is a ``KeitoClient`` or None (offline).
+
+    ``progress(settled, total)``: see :func:`~keito_skill.sync._send.send_pending`.
+    """
     report = SyncReport()
     home = skill_home() if ledger.path is None else ledger.path.parent
     with sync_lock(home, wait=wait, queue_up=background) as mine:
@@ -80,7 +84,7 @@ def run_sync(
             if client is None:
                 report.offline = offline_reason or "no Keito credentials"
                 return report
-            send_pending(ledger, client, report.sent)
+            send_pending(ledger, client, report.sent, progress=progress)
             if report.sent.aborted:
                 ledger.log_event("error", "sync", report.sent.aborted)
                 return report

@@ -45,6 +45,9 @@ from keito_skill.ledger import FAILED, PENDING, SENDING, SENT, Ledger, RecordRow
 # Sessions sent at once. Small on purpose: Keito rate-limits per account, and the
 # requests are tiny, so a few connections already keep the latency hidden.
 WORKERS = 4
+
+Progress = Callable[[int, int], None]
+"""``(records settled, records in this pass)``, called as each record is sent or fails."""
 # How long everyone pauses after a 429 that carried no usable Retry-After.
 DEFAULT_RATE_PAUSE = 1.0
 
@@ -210,6 +213,8 @@ class _Pass:
     """What the workers share: the report, the stop flag, and the tallies."""
 
     report: SendReport
+    total: int = 0  # records this pass sends
+    progress: Progress | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
     settled: int = 0  # records sent or failed (not left pending)
@@ -217,18 +222,26 @@ class _Pass:
     def count(self, action: str) -> None:
         with self.lock:
             self.settled += 1
+            settled = self.settled
             if action == "created":
                 self.report.created += 1
             elif action == "updated":
                 self.report.updated += 1
             else:
                 self.report.existing += 1
+        self._tell(settled)
 
     def fail(self, record: RecordRow, reason: str) -> None:
         with self.lock:
             self.settled += 1
+            settled = self.settled
             self.report.failed += 1
             self.report.errors.append(_error(record, reason))
+        self._tell(settled)
+
+    def _tell(self, settled: int) -> None:
+        if self.progress is not None:
+            self.progress(settled, self.total)
 
     def abort(self, reason: str) -> None:
         with self.lock:
@@ -315,13 +328,22 @@ def _by_session(records: list[RecordRow]) -> list[list[RecordRow]]:
 
 
 def send_pending(
-    ledger: Ledger, client: KeitoClient, report: SendReport, *, workers: int = WORKERS
+    ledger: Ledger,
+    client: KeitoClient,
+    report: SendReport,
+    *,
+    workers: int = WORKERS,
+    progress: Progress | None = None,
 ) -> None:
-    """Send every pending record; stops early (recording why) when Keito is unreachable."""
+    """Send every pending record; stops early (recording why) when Keito is unreachable.
+
+    ``progress(settled, total)`` is called, from any worker thread, as each record is sent
+    or fails.
+    """
     records = ledger.records("status IN (?, ?)", (PENDING, SENDING))
     if not records:
         return
-    state = _Pass(report)
+    state = _Pass(report, total=len(records), progress=progress)
     pacer = _Pacer()
     sessions = _by_session(records)
     with _paced(client, pacer):
