@@ -132,6 +132,39 @@ def cli(
     )
 
 
+def cli_on_a_terminal(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """``keito-skill ARGS`` with stderr on a pseudo-terminal (where progress bars are drawn);
+    returns the run (stdout captured) and everything written to the terminal."""
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "keito_skill", *args],
+            env={**env, "COLUMNS": "100"},
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
+        os.close(slave)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(master)
+    return done, drawn.decode(errors="replace")
+
+
 def remote(server: KeitoServer, kind: str) -> list[dict[str, Any]]:
     """Every time entry or expense stored by the server, through its own API."""
     out: list[dict[str, Any]] = []

@@ -27,6 +27,7 @@ from tests.sessions_kit import (
     AGENTS,
     FIXTURE_CWD,
     cli,
+    cli_on_a_terminal,
     copy_session,
     expense_tokens,
     make_repo,
@@ -127,6 +128,30 @@ def test_backfill_sends_each_session_once_and_again_sends_nothing(
     assert again["summary"]["bytes_read"] == 0
     assert len(remote(keito_server, "time_entries")) == 1
     assert len(remote(keito_server, "expenses")) == len(expenses)
+
+
+def test_on_a_terminal_the_reading_bar_ends_before_the_sending_bar(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """Both bars used to be live at once after reading, drawing over each other."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    base = tmp_path / "agents"
+    for index in range(12):  # 12 sessions: 12 time entries and 12 expenses to send
+        place("codex" if index % 2 else "claude-code", base, repo)
+    env = skill_env(home, keito_server, keito_config_dir)
+    done, drawn = cli_on_a_terminal(
+        "backfill",
+        "--claude-dir",
+        str(base / "claude"),
+        "--codex-dir",
+        str(base / "codex"),
+        env=env,
+    )
+    assert done.returncode == 0, drawn
+    assert "Sync: created 24" in done.stdout
+    reading, sending = drawn.find("Reading transcripts"), drawn.find("Sending to Keito")
+    assert 0 <= reading < sending
+    assert "Reading transcripts" not in drawn[sending:]
 
 
 def test_dry_run_writes_nothing_and_lists_unmapped_sessions(

@@ -22,6 +22,7 @@ from tests.sessions_kit import (
     AGENTS,
     ROOT,
     cli,
+    cli_on_a_terminal,
     copy_session,
     expense_tokens,
     keito_client,
@@ -463,40 +464,15 @@ def test_sync_reports_progress_and_shows_a_bar_on_a_terminal(
 ) -> None:
     """A first sync after a backfill can be thousands of records: progress is reported as
     each record settles, and drawn on stderr only when it is a terminal."""
-    import os
-    import pty
-
     repo = make_repo(tmp_path / "repo", keito_server)
     with Ledger() as ledger:
         for index in range(11):  # 11 sessions: 11 time entries + 11 expenses
             _record_full(ledger, "codex", repo, tmp_path / f"s{index}")
     env = skill_env(home, keito_server, keito_config_dir)
-    master, slave = pty.openpty()
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "keito_skill", "sync"],
-            env={**env, "COLUMNS": "100"},
-            stdout=subprocess.PIPE,
-            stderr=slave,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-        )
-        os.close(slave)
-        drawn = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            drawn += chunk
-    finally:
-        os.close(master)
+    done, drawn = cli_on_a_terminal("sync", env=env)
     assert done.returncode == 0
     assert done.stdout.startswith("created 22, updated 0")
-    assert b"Sending to Keito" in drawn and b"22/22" in drawn
+    assert "Sending to Keito" in drawn and "22/22" in drawn
     # piped, as in CI or a script: nothing but the result
     quiet = cli("sync", env=env)
     assert quiet.stderr == "" and quiet.stdout.startswith("Nothing new to send.")

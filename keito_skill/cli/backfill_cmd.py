@@ -34,8 +34,13 @@ class _RichProgress(Progress):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Take the bar off the screen: reading is over (the sync's own bar may follow)."""
         if self._bar is not None:
             self._bar.stop()
+            self._bar = None
 
     def start(self, files: int, total_bytes: int) -> None:
         if not files or not sys.stderr.isatty():
@@ -144,6 +149,7 @@ def backfill(
         else:
             with Ledger() as ledger:
                 report = run_backfill(options, ledger, progress)
+                progress.close()  # two live bars on one terminal would draw over each other
                 if not no_sync:
                     sync_report = _sync(ledger, show_progress=not as_json)
     if as_json:
@@ -159,6 +165,9 @@ class _NoProgress(Progress):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
 
