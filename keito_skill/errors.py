@@ -19,3 +19,19 @@ class TranscriptError(KeitoSkillError):
 
 class ConfigError(KeitoSkillError):
     """A broken ``.keito/config.yml`` or skill setting."""
+
+
+class LedgerError(KeitoSkillError):
+    """The local ledger cannot be opened: a damaged file, no permission, a full disk."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        self.fix = (
+            f"if the file is damaged, move {path} aside: keito-skill starts a new one, and"
+            " 'keito-skill backfill' records the sessions again from the transcripts"
+            " (Keito is not sent anything twice)"
+        )
+        super().__init__(
+            f"cannot use the ledger {path}: {reason}. {self.fix[0].upper()}{self.fix[1:]}"
+        )

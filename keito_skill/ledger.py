@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from keito_skill import _orjson
 from keito_skill._text import may_hold_half_pairs, whole_characters
+from keito_skill.errors import LedgerError
 
 T = TypeVar("T")
 
@@ -325,9 +326,19 @@ class Ledger:
 
     def __init__(self, path: Path | None = None, *, timeout: float = 30.0) -> None:
         self.path = path or skill_home() / "ledger.sqlite3"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
         self._listed: str | None = None  # the sessions columns a listing reads
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise LedgerError(self.path, str(exc)) from None
+        try:
+            self._open(timeout)
+        except sqlite3.DatabaseError as exc:  # a damaged file, a full disk, a lock held on
+            self._db.close()
+            raise LedgerError(self.path, str(exc)) from None
+
+    def _open(self, timeout: float) -> None:
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         self._db.execute("PRAGMA journal_mode = WAL")

@@ -154,6 +154,42 @@ def test_on_a_terminal_the_reading_bar_ends_before_the_sending_bar(
     assert "Reading transcripts" not in drawn[sending:]
 
 
+def test_a_damaged_ledger_is_one_clear_error_and_a_new_one_sends_nothing_twice(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """What the error tells the user to do must hold: move the damaged ledger aside, and
+    backfill records the sessions again without sending Keito anything twice."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    base = tmp_path / "agents"
+    for agent in AGENTS:
+        place(agent, base, repo)
+    env = skill_env(home, keito_server, keito_config_dir)
+    args = ["backfill", "--claude-dir", str(base / "claude"), "--codex-dir", str(base / "codex")]
+    assert cli(*args, env=env).returncode == 0
+    entries, expenses = remote(keito_server, "time_entries"), remote(keito_server, "expenses")
+    assert len(entries) == 2
+
+    ledger = home / "ledger.sqlite3"
+    for leftover in home.glob("ledger.sqlite3-*"):  # the WAL: part of the old ledger
+        leftover.unlink()
+    ledger.write_bytes(b"\x00garbage" * 2000)  # a damaged file
+    for command in (["status"], ["sync"], ["report"], args):
+        broken = cli(*command, env=env)
+        assert broken.returncode == 2, command
+        assert broken.stderr.startswith(f"keito-skill: error: cannot use the ledger {ledger}")
+        assert f"move {ledger} aside" in broken.stderr and "Traceback" not in broken.stderr
+    doctor = cli("doctor", "--json", env=env)
+    checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["ledger"]["ok"] is False and "move" in checks["ledger"]["fix"]
+
+    ledger.rename(home / "ledger.damaged")
+    again = json.loads(cli(*args, "--json", env=env).stdout)
+    assert again["summary"]["sessions_recorded"] == 2
+    assert again["sync"]["sent"]["created"] == 0  # found in Keito, not sent again
+    assert len(remote(keito_server, "time_entries")) == len(entries)
+    assert len(remote(keito_server, "expenses")) == len(expenses)
+
+
 def test_dry_run_writes_nothing_and_lists_unmapped_sessions(
     keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
 ) -> None:

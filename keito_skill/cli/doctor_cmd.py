@@ -232,6 +232,7 @@ def _check_ledger() -> Check:
     import sqlite3
 
     from keito_skill.cli.sync_cmd import status_data
+    from keito_skill.errors import LedgerError
     from keito_skill.ledger import Ledger, skill_home
 
     name = "ledger"
@@ -239,6 +240,8 @@ def _check_ledger() -> Check:
         with Ledger() as ledger:
             health = ledger.check()
             data = status_data(ledger)
+    except LedgerError as exc:
+        return Check(name, False, f"cannot use the ledger {exc.path}: {exc.reason}", exc.fix)
     except (sqlite3.Error, OSError) as exc:
         return Check(
             name,

@@ -3,7 +3,8 @@
 Before a request that creates something, the record is marked ``sending``. If we never
 hear back (crash, dropped connection), the next attempt looks the record up in Keito by its
 ``session_id`` (and segment) before creating anything. A time entry with no remote id is
-always looked up first, which also protects against a lost ledger. A 400 marks that record
+always looked up first; when Keito already has it (a lost or recreated ledger), that
+session's expenses are looked up too, so nothing is billed twice. A 400 marks that record
 failed with the server's reason and the rest go on; an outage stops the pass, leaving
 everything pending for the next sync.
 
@@ -72,9 +73,13 @@ def _send_one(
     ledger: _Marker,
     record: RecordRow,
     known: dict[str, str] | None = None,
+    *,
+    in_keito_already: bool = False,
 ) -> str:
     """Send one record. ``known`` maps session ids to the entry already in Keito for the
-    record's (date, project), from a shared look-up; a miss there means "create"."""
+    record's (date, project), from a shared look-up; a miss there means "create".
+    ``in_keito_already``: Keito had this session before this ledger sent anything for it
+    (a lost or replaced ledger), so an expense is looked up before it is created."""
     action: str
     if record.kind == "time_entry":
         uncertain = record.remote_id is None
@@ -91,7 +96,7 @@ def _send_one(
                 record.id, status=SENT, sent_hash=record.payload_hash, last_error=None
             )
             return "existing"
-        lookup = record.status == SENDING or record.attempts > 0
+        lookup = record.status == SENDING or record.attempts > 0 or in_keito_already
         ledger.mark_record(record.id, status=SENDING, attempts=record.attempts + 1)
         created, result = client.create_expense_once(record.payload, lookup=lookup)
         remote_id, action = created.id, result
@@ -257,13 +262,22 @@ def _send_session(
     state: _Pass,
     known: dict[tuple[str, str | None], dict[str, str]],
 ) -> None:
-    """Send one session's records in order; stop at an outage (here or elsewhere)."""
+    """Send one session's records in order; stop at an outage (here or elsewhere).
+
+    A time entry this ledger never sent that Keito already has (found by its look-up)
+    means another ledger sent the session before: a ledger moved aside, or recreated. Its
+    expenses were then maybe sent too, and are looked up first (expenses, unlike time
+    entries, are otherwise created without a look-up: one call fewer per new session).
+    """
+    in_keito_already = False
     for record in records:
         if state.stop.is_set():
             return
         shared = known.get(_lookup_key(record)) if record.kind == "time_entry" else None
         try:
-            action = _send_one(client, ledger, record, shared)
+            action = _send_one(client, ledger, record, shared, in_keito_already=in_keito_already)
+            if record.kind == "time_entry" and record.remote_id is None and action != "created":
+                in_keito_already = True
         except (KeitoValidationError, KeitoNotFoundError) as exc:
             reason = str(exc)
             ledger.mark_record(record.id, status=FAILED, last_error=reason)
