@@ -46,11 +46,11 @@ from keito_skill.ledger import FAILED, PENDING, SENDING, SENT, Ledger, RecordRow
 # Sessions sent at once. Small on purpose: Keito rate-limits per account, and the
 # requests are tiny, so a few connections already keep the latency hidden.
 WORKERS = 4
+# How long everyone pauses after a 429 that carried no usable Retry-After.
+DEFAULT_RATE_PAUSE = 1.0
 
 Progress = Callable[[int, int], None]
 """``(records settled, records in this pass)``, called as each record is sent or fails."""
-# How long everyone pauses after a 429 that carried no usable Retry-After.
-DEFAULT_RATE_PAUSE = 1.0
 
 
 @dataclass
