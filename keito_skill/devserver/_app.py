@@ -126,7 +126,9 @@ def _metadata(value: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict):
         raise _bad("metadata must be a JSON object")
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    # Measured the strictest usual way (plain json.dumps: escaped non-ASCII, ", " and ": "),
+    # so a client that only fits a more compact encoding fails here, not in production.
+    size = len(json.dumps(value))
     if size > METADATA_LIMIT:
         raise _bad(f"metadata must be at most {METADATA_LIMIT} bytes (got {size})")
     return value

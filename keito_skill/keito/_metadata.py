@@ -1,10 +1,15 @@
-"""Keep entry metadata within Keito's 4 KB limit.
+"""Keep entry metadata within Keito's 4 KB limit, with a margin.
 
 The server rejects a body whose ``metadata`` serialises to more than 4 KB, and a
 rejected write is a lost billing record. So instead of sending and failing, we shrink
 our own metadata first: long free-text values (prompts, summaries, file lists) lose
 their tails before any key is dropped, and the keys the idempotent upsert matches on
 (``session_id``, ``segment``) are never touched.
+
+How a server measures "4 KB" is not documented. The most common way, plain
+``json.dumps`` (``ensure_ascii``: one non-ASCII character is 6 or 12 bytes; ``", "`` and
+``": "`` separators), is also the largest of the usual encodings, so sizes are measured
+that way and fitted to :data:`METADATA_BUDGET`, well under the limit.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ from typing import Any
 from keito_skill.keito._errors import MetadataTooLargeError
 
 METADATA_LIMIT = 4096
+# What we fit to: a margin under the limit for any server's own way of counting.
+METADATA_BUDGET = 3800
 _MIN_STRING = 32  # strings are never cut below this many characters
 _ELLIPSIS = "..."
 
 
 def metadata_size(meta: dict[str, Any]) -> int:
-    """Size in bytes of ``meta`` as compact UTF-8 JSON, the way the limit is measured."""
-    return len(json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    """Size in bytes of ``meta`` as plain ``json.dumps`` writes it (ASCII-escaped, default
+    separators): the largest of the usual ways a server measures it."""
+    return len(json.dumps(meta))
 
 
 def _string_leaves(node: Any, keep: frozenset[str], top: bool) -> list[tuple[Any, Any, int]]:
@@ -45,9 +53,9 @@ def _string_leaves(node: Any, keep: frozenset[str], top: bool) -> list[tuple[Any
 
 
 def fit_metadata(
-    meta: dict[str, Any], *, limit: int = METADATA_LIMIT, keep: Iterable[str] = ()
+    meta: dict[str, Any], *, limit: int = METADATA_BUDGET, keep: Iterable[str] = ()
 ) -> dict[str, Any]:
-    """Return a copy of ``meta`` whose compact JSON is at most ``limit`` bytes.
+    """Return a copy of ``meta`` at most ``limit`` bytes long (see :func:`metadata_size`).
 
     First the longest string values are shortened (with a ``...`` marker, never below
     32 characters), then whole top-level keys not in ``keep`` are dropped, largest
@@ -67,7 +75,8 @@ def fit_metadata(
         if not leaves:
             break
         container, key, length = max(leaves, key=lambda leaf: leaf[2])
-        # Cutting n characters saves at least n bytes, so this converges quickly.
+        # Cutting n characters saves at least n bytes (an escaped one, up to 12), so this
+        # converges quickly.
         new_len = max(_MIN_STRING, length - (size - limit))
         container[key] = container[key][: new_len - len(_ELLIPSIS)] + _ELLIPSIS
         size = metadata_size(out)
