@@ -108,7 +108,10 @@ def materialize(
     summary = summary_of(row)
     if summary is None or not summary.days:
         return _set_status(ledger, row, EMPTY, "nothing recorded yet")
-    if summary.session_id is None:
+    if summary.session_id != row.session_id:
+        # The identity is the ledger's key, the id the agent reports for the file (hooks,
+        # backfill and watch all key by it), never the first id inside the transcript: a
+        # fork that copies its parent's lines begins with the parent's id.
         summary = summary.model_copy(update={"session_id": row.session_id})
 
     closing = row.ended or row.close_pending
