@@ -597,12 +597,17 @@ class Ledger:
             )
             db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
 
-    def recent_events(self, limit: int = 10, level: str | None = None) -> list[dict[str, Any]]:
-        query = "SELECT at, level, source, message FROM events"
+    def recent_events(
+        self, limit: int = 10, level: str | None = None, source: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = "SELECT at, level, source, message FROM events WHERE 1"
         params: tuple[Any, ...] = ()
         if level:
-            query += " WHERE level = ?"
+            query += " AND level = ?"
             params = (level,)
+        if source:
+            query += " AND source = ?"
+            params = (*params, source)
         rows = self._db.execute(query + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
         return [dict(r) for r in rows]
 

@@ -168,8 +168,11 @@ def test_resumed_session_adds_a_segment_and_sums_to_truth(
 
 
 def test_dropped_answer_after_commit_is_found_not_duplicated(
-    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The writes here commit before the answer is dropped: no grace period to wait out
+    # (tests/test_slow_writes.py covers writes that commit later).
+    monkeypatch.setenv("KEITO_SKILL_WRITE_GRACE", "0")
     repo = make_repo(tmp_path / "repo", keito_server)
     session_id, _ = _record_full(ledger, "claude-code", repo, tmp_path / "t")
     keito_server.add_fault(method="POST", path="/api/v2/time_entries", drop="after", count=1)
@@ -194,6 +197,7 @@ def test_sync_killed_between_sent_and_marked_sent(
     """SIGKILL the sync process while Keito is committing its POST; sync again: one copy."""
     repo = make_repo(tmp_path / "repo", keito_server)
     env = skill_env(home, keito_server, keito_config_dir)
+    env["KEITO_SKILL_WRITE_GRACE"] = "0"  # each write has committed before the next sync
     with Ledger() as ledger:
         session_id, _ = _record_full(ledger, "codex", repo, tmp_path / "t")
     for path in ("/api/v2/time_entries", "/api/v2/expenses"):

@@ -134,8 +134,9 @@ def test_an_outage_stops_every_worker_and_leaves_everything_pending(
 
 
 def test_dropped_answers_mid_pool_are_found_by_the_shared_lookup(
-    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("KEITO_SKILL_WRITE_GRACE", "0")  # the dropped writes have committed
     ids = _sessions(ledger, keito_server, tmp_path, 8)
     keito_server.add_fault(method="POST", path=ENTRIES, drop="after", count=2)
     with keito_client(keito_server) as client:

@@ -167,6 +167,8 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
         },
         "records": {
             "pending": counts.get("pending", 0) + counts.get("sending", 0),
+            # of which maybe sent, waiting (a grace period) to be looked up before a resend
+            "unconfirmed": counts.get("sending", 0),
             "sent": counts.get("sent", 0),
             "failed": counts.get("failed", 0),
             "held": counts.get("held", 0),
@@ -174,6 +176,10 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
         "last_errors": failed,
         "recent_problems": [
             {**e, "at": _when(e["at"])} for e in ledger.recent_events(10, level="error")
+        ],
+        # duplicate time entries found in Keito: deleted, or left there because final
+        "duplicates": [
+            {**e, "at": _when(e["at"])} for e in ledger.recent_events(10, source="duplicates")
         ],
     }
 
@@ -202,8 +208,9 @@ def status(as_json: bool) -> None:
         f"Sessions  {s['total']} ({s['active']} active, {s['paused']} paused)"
         + (f": {mappings}" if mappings else "")
     )
+    unconfirmed = f" ({r['unconfirmed']} maybe sent, checked later)" if r["unconfirmed"] else ""
     click.echo(
-        f"Records   {r['pending']} pending, {r['sent']} sent, {r['failed']} failed, "
+        f"Records   {r['pending']} pending{unconfirmed}, {r['sent']} sent, {r['failed']} failed, "
         f"{r['held']} held"
     )
     if s["needs_attention"]:
@@ -213,6 +220,7 @@ def status(as_json: bool) -> None:
         for e in data["last_errors"][-5:]
     ]
     _labelled("Errors", lines)
+    _labelled("Duplicate", [f"{d['at']} {d['message']}" for d in data["duplicates"][:5]])
     _labelled(
         "Problems",
         [f"{p['at']} {p['source']}: {p['message']}" for p in data["recent_problems"][:5]],

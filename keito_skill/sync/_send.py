@@ -1,8 +1,9 @@
 """Sending records to Keito, each exactly once however often this runs.
 
-Before a request that creates something, the record is marked ``sending``. If we never
-hear back (crash, dropped connection), the next attempt looks the record up in Keito by its
-``session_id`` (and segment) before creating anything. A time entry with no remote id is
+Just before a POST leaves, the record is marked ``sending``. If we never hear back
+(crash, dropped connection, timeout), the write may still commit later: the record waits
+a grace period (:mod:`._confirm`), then is looked up in Keito by its ``session_id`` (and
+segment) before anything is created again. A time entry with no remote id is
 always looked up first; when Keito already has it (a lost or recreated ledger), that
 session's expenses are looked up too, so nothing is billed twice. A 400 marks that record
 failed with the server's reason and the rest go on; an outage stops the pass, leaving
@@ -41,7 +42,9 @@ from keito_skill.keito import (
     KeitoValidationError,
 )
 from keito_skill.keito._http import MAX_RETRY_AFTER, parse_retry_after
+from keito_skill.keito._models import TimeEntry
 from keito_skill.ledger import FAILED, PENDING, SENDING, SENT, Ledger, RecordRow
+from keito_skill.sync import _confirm
 
 # Sessions sent at once. Small on purpose: Keito rate-limits per account, and the
 # requests are tiny, so a few connections already keep the latency hidden.
@@ -60,6 +63,8 @@ class SendReport:
     existing: int = 0
     failed: int = 0
     pending: int = 0
+    unconfirmed: int = 0  # maybe sent, waiting for the grace period before a look-up
+    duplicates: int = 0  # duplicate time entries found by look-ups and deleted
     errors: list[dict[str, Any]] = field(default_factory=list)
     aborted: str | None = None
 
@@ -67,28 +72,39 @@ class SendReport:
 class _Marker(Protocol):
     def mark_record(self, record_id: int, **fields: Any) -> None: ...
 
+    def log_event(self, level: str, source: str, message: str) -> None: ...
+
 
 def _send_one(
     client: KeitoClient,
     ledger: _Marker,
     record: RecordRow,
-    known: dict[str, str] | None = None,
+    known: dict[str, list[TimeEntry]] | None = None,
     *,
     in_keito_already: bool = False,
+    note: _confirm.Note | None = None,
 ) -> str:
-    """Send one record. ``known`` maps session ids to the entry already in Keito for the
+    """Send one record. ``known`` maps session ids to the entries already in Keito for the
     record's (date, project), from a shared look-up; a miss there means "create".
     ``in_keito_already``: Keito had this session before this ledger sent anything for it
-    (a lost or replaced ledger), so an expense is looked up before it is created."""
+    (a lost or replaced ledger), so an expense is looked up before it is created.
+    ``note`` is told of duplicates a look-up found (see :mod:`._confirm`).
+
+    A record is marked ``sending`` (with the time in ``sent_at``) just before its POST
+    leaves, never before a look-up: only a POST can have been sent without our knowing."""
     action: str
     if record.kind == "time_entry":
-        uncertain = record.remote_id is None
-        if uncertain:
-            ledger.mark_record(record.id, status=SENDING, attempts=record.attempts + 1)
-        known_id, lookup = record.remote_id, uncertain
-        if uncertain and known is not None:
-            known_id, lookup = known.get(record.session_id), False
-        entry, upserted = client.upsert_time_entry(record.payload, known_id=known_id, lookup=lookup)
+        known_id = record.remote_id
+        if known_id is None:
+            found = known.get(record.session_id, []) if known is not None else None
+            if found is None:
+                found = _confirm.look_up(client, record)
+            known_id, _ = _confirm.keep_one(client, record, found, note or _ignore)
+            if known_id is None:
+                ledger.mark_record(
+                    record.id, status=SENDING, attempts=record.attempts + 1, sent_at=time.time()
+                )
+        entry, upserted = client.upsert_time_entry(record.payload, known_id=known_id, lookup=False)
         remote_id, action = entry.id, upserted
     else:
         if record.remote_id:
@@ -96,9 +112,25 @@ def _send_one(
                 record.id, status=SENT, sent_hash=record.payload_hash, last_error=None
             )
             return "existing"
-        lookup = record.status == SENDING or record.attempts > 0 or in_keito_already
-        ledger.mark_record(record.id, status=SENDING, attempts=record.attempts + 1)
-        created, result = client.create_expense_once(record.payload, lookup=lookup)
+        if record.status == SENDING or record.attempts > 0 or in_keito_already:
+            meta = record.payload.get("metadata", {})
+            there = client.find_expense(
+                record.session_id, str(meta.get("segment")), record.spent_date
+            )
+            if there is not None:
+                ledger.mark_record(
+                    record.id,
+                    status=SENT,
+                    remote_id=there.id,
+                    sent_hash=record.payload_hash,
+                    sent_at=time.time(),
+                    last_error=None,
+                )
+                return "existing"
+        ledger.mark_record(
+            record.id, status=SENDING, attempts=record.attempts + 1, sent_at=time.time()
+        )
+        created, result = client.create_expense_once(record.payload, lookup=False)
         remote_id, action = created.id, result
     ledger.mark_record(
         record.id,
@@ -109,6 +141,19 @@ def _send_one(
         last_error=None,
     )
     return action
+
+
+def _ignore(deleted: bool, message: str) -> None:
+    return None
+
+
+def _maybe_posted(exc: KeitoError) -> bool:
+    """Whether the failed request was a POST that may have reached Keito."""
+    if exc.method != "POST":
+        return False  # a look-up, a PATCH or a local check: nothing was created
+    if isinstance(exc, KeitoNetworkError):
+        return exc.maybe_sent
+    return exc.status_code not in (429, 503)  # those are refused before anything is done
 
 
 # -- shared state between workers ------------------------------------------------------
@@ -196,6 +241,17 @@ class _LedgerDesk:
         if errors:
             raise errors[0]
 
+    def log_event(self, level: str, source: str, message: str) -> None:
+        if threading.get_ident() == self._owner:
+            self._ledger.log_event(level, source, message)
+            return
+        done = threading.Event()
+        errors: list[BaseException] = []
+        self._jobs.put((lambda: self._ledger.log_event(level, source, message), done, errors))
+        done.wait()
+        if errors:
+            raise errors[0]
+
     def serve(self, until: threading.Event) -> None:
         """Run workers' writes until ``until`` is set and nothing is left to write."""
         while True:
@@ -244,6 +300,10 @@ class _Pass:
             self.report.errors.append(_error(record, reason))
         self._tell(settled)
 
+    def duplicate(self) -> None:
+        with self.lock:
+            self.report.duplicates += 1
+
     def _tell(self, settled: int) -> None:
         if self.progress is not None:
             self.progress(settled, self.total)
@@ -260,7 +320,7 @@ def _send_session(
     ledger: _Marker,
     records: list[RecordRow],
     state: _Pass,
-    known: dict[tuple[str, str | None], dict[str, str]],
+    known: dict[tuple[str, str | None], dict[str, list[TimeEntry]]],
 ) -> None:
     """Send one session's records in order; stop at an outage (here or elsewhere).
 
@@ -270,12 +330,20 @@ def _send_session(
     entries, are otherwise created without a look-up: one call fewer per new session).
     """
     in_keito_already = False
+
+    def note(deleted: bool, message: str) -> None:
+        ledger.log_event("warning" if deleted else "error", _confirm.EVENT_SOURCE, message)
+        if deleted:
+            state.duplicate()
+
     for record in records:
         if state.stop.is_set():
             return
         shared = known.get(_lookup_key(record)) if record.kind == "time_entry" else None
         try:
-            action = _send_one(client, ledger, record, shared, in_keito_already=in_keito_already)
+            action = _send_one(
+                client, ledger, record, shared, in_keito_already=in_keito_already, note=note
+            )
             if record.kind == "time_entry" and record.remote_id is None and action != "created":
                 in_keito_already = True
         except (KeitoValidationError, KeitoNotFoundError) as exc:
@@ -288,10 +356,12 @@ def _send_session(
             state.abort(str(exc))
             return
         except KeitoError as exc:
-            maybe_sent = isinstance(exc, KeitoNetworkError) and exc.maybe_sent
-            status = SENDING if maybe_sent or record.remote_id is None else PENDING
-            if record.kind == "time_entry" and record.remote_id is not None:
-                status = PENDING  # a PATCH is safe to repeat
+            # ``sending`` (look up first, after the grace period) only when a POST may have
+            # reached Keito, now or in an earlier attempt not yet resolved; a PATCH is safe
+            # to repeat, and a failed look-up sent nothing.
+            status = PENDING
+            if record.remote_id is None and (_maybe_posted(exc) or record.status == SENDING):
+                status = SENDING
             ledger.mark_record(record.id, status=status, last_error=str(exc))
             state.abort(str(exc))
             return
@@ -306,27 +376,26 @@ def _lookup_key(record: RecordRow) -> tuple[str, str | None]:
 
 def _shared_lookups(
     client: KeitoClient, records: list[RecordRow]
-) -> dict[tuple[str, str | None], dict[str, str]]:
+) -> dict[tuple[str, str | None], dict[str, list[TimeEntry]]]:
     """For each (date, project) with two or more time entries to look up, list Keito's
-    agent entries once: session id → entry id. A failed list is skipped (each record
-    then looks itself up, and meets the outage the usual way)."""
+    agent entries once: session id → its entries (more than one: duplicates to clean up).
+    A failed list is skipped (each record then looks itself up, and meets the outage the
+    usual way)."""
     wanted: dict[tuple[str, str | None], int] = {}
     for record in records:
         if record.kind == "time_entry" and record.remote_id is None:
             key = _lookup_key(record)
             wanted[key] = wanted.get(key, 0) + 1
-    known: dict[tuple[str, str | None], dict[str, str]] = {}
+    known: dict[tuple[str, str | None], dict[str, list[TimeEntry]]] = {}
     for (day, project), count in sorted(wanted.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
         if count < 2:
             continue
-        index: dict[str, str] = {}
         try:
-            for entry in client.list_time_entries(
-                from_date=day, to_date=day, source="agent", project_id=project
-            ):
-                session_id = (entry.metadata or {}).get("session_id")
-                if isinstance(session_id, str):
-                    index.setdefault(session_id, entry.id)
+            index = _confirm.session_entries(
+                client.list_time_entries(
+                    from_date=day, to_date=day, source="agent", project_id=project
+                )
+            )
         except KeitoError:
             return known
         known[(day, project)] = index
@@ -355,6 +424,9 @@ def send_pending(
     or fails.
     """
     records = ledger.records("status IN (?, ?)", (PENDING, SENDING))
+    records, waiting = _confirm.hold_unconfirmed(records, time.time(), _confirm.write_grace())
+    report.pending += waiting
+    report.unconfirmed += waiting
     if not records:
         return
     state = _Pass(report, total=len(records), progress=progress)
@@ -376,7 +448,7 @@ def _send_in_pool(
     ledger: Ledger,
     sessions: list[list[RecordRow]],
     state: _Pass,
-    known: dict[tuple[str, str | None], dict[str, str]],
+    known: dict[tuple[str, str | None], dict[str, list[TimeEntry]]],
     threads: int,
 ) -> None:
     desk = _LedgerDesk(ledger)
