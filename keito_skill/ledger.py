@@ -8,7 +8,8 @@ sends to Keito, safely repeatable.
 * ``sessions``: every session seen — where its transcript is, the parse checkpoints, the
   last summary, whether it ended, and how it maps to a Keito project.
 * ``records``: every record to send — a time entry per session-day (key: the date) or an
-  expense per usage segment (key: ``<segment>/<date>/<model>``) — with the payload wanted,
+  expense per usage segment (key: ``<date>/<model>/<start>-<end>``, the cumulative tokens
+  it carries; ``<segment>/<date>/<model>`` before) — with the payload wanted,
   what was last confirmed sent, the remote id and the sync state.
 
 WAL mode and a busy timeout let many agent processes write at once; read-modify-write of a
@@ -582,6 +583,16 @@ class Ledger:
             db.execute(
                 f"UPDATE records SET {assignments} WHERE id = ?", (*fields.values(), record_id)
             )
+
+    def time_entry_origins(self) -> dict[tuple[str, str], tuple[bool, bool]]:
+        """Per session with a sent time entry: (this ledger created one of them, one was
+        found in Keito instead). A created entry was POSTed by this ledger (``attempts``
+        counts POSTs); a found one was only looked up and updated."""
+        rows = self._db.execute(
+            "SELECT agent, session_id, MAX(attempts > 0), MIN(attempts > 0) FROM records"
+            " WHERE kind = 'time_entry' AND remote_id IS NOT NULL GROUP BY agent, session_id"
+        ).fetchall()
+        return {(r[0], r[1]): (bool(r[2]), not r[3]) for r in rows}
 
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM records GROUP BY status").fetchall()

@@ -181,9 +181,20 @@ def _close_segment(
                 tokens=delta,
                 cost_usd=cost,
             )
+            body["metadata"]["segment"] = position_key(spent, model, done, delta)
             ledger.put_record(
                 db, row.agent, row.session_id, "expense", body["metadata"]["segment"], spent, body
             )
+
+
+def position_key(spent: str, model: str, done: dict[str, Any], delta: dict[str, int]) -> str:
+    """An expense's key: its day, model and the span of the session's usage it carries
+    (cumulative tokens of that day and model, from what earlier expenses carry to the end
+    of this one). The same usage gets the same key whichever ledger made it, so a look-up
+    by key can trust a match; a count of one ledger's segments could not be trusted."""
+    billed = [k for k in TOKEN_FIELDS if k != "reasoning_output_tokens"]
+    start = sum(int(done.get(k, 0)) for k in billed)
+    return f"{spent}/{model}/{start}-{start + sum(delta[k] for k in billed)}"
 
 
 def _override(row: SessionRow, mapping: Mapping | None) -> Mapping | None:

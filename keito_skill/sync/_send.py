@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from keito_skill.keito import (
     KeitoAuthError,
@@ -44,13 +44,15 @@ from keito_skill.keito import (
 from keito_skill.keito._http import MAX_RETRY_AFTER, parse_retry_after
 from keito_skill.keito._models import TimeEntry
 from keito_skill.ledger import FAILED, PENDING, SENDING, SENT, Ledger, RecordRow
-from keito_skill.sync import _confirm
+from keito_skill.sync import _confirm, _reconcile
 
 # Sessions sent at once. Small on purpose: Keito rate-limits per account, and the
 # requests are tiny, so a few connections already keep the latency hidden.
 WORKERS = 4
 # How long everyone pauses after a 429 that carried no usable Retry-After.
 DEFAULT_RATE_PAUSE = 1.0
+
+T = TypeVar("T")
 
 Progress = Callable[[int, int], None]
 """``(records settled, records in this pass)``, called as each record is sent or fails."""
@@ -241,6 +243,19 @@ class _LedgerDesk:
         if errors:
             raise errors[0]
 
+    def call(self, job: Callable[[Ledger], T]) -> T:
+        """``job(ledger)`` run by the owning thread; its result handed back."""
+        if threading.get_ident() == self._owner:
+            return job(self._ledger)
+        done = threading.Event()
+        errors: list[BaseException] = []
+        results: list[T] = []
+        self._jobs.put((lambda: results.append(job(self._ledger)), done, errors))
+        done.wait()
+        if errors:
+            raise errors[0]
+        return results[0]
+
     def log_event(self, level: str, source: str, message: str) -> None:
         if threading.get_ident() == self._owner:
             self._ledger.log_event(level, source, message)
@@ -278,6 +293,8 @@ class _Pass:
     progress: Progress | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
+    # per session: (this ledger created a time entry of it, one was found in Keito)
+    origins: dict[tuple[str, str], tuple[bool, bool]] = field(default_factory=dict)
     settled: int = 0  # records sent or failed (not left pending)
 
     def count(self, action: str) -> None:
@@ -330,6 +347,8 @@ def _send_session(
     entries, are otherwise created without a look-up: one call fewer per new session).
     """
     in_keito_already = False
+    created, found = state.origins.get((records[0].agent, records[0].session_id), (False, False))
+    reconciled: dict[int, str] | None = None  # records found in Keito by the reconciliation
 
     def note(deleted: bool, message: str) -> None:
         ledger.log_event("warning" if deleted else "error", _confirm.EVENT_SOURCE, message)
@@ -340,12 +359,35 @@ def _send_session(
         if state.stop.is_set():
             return
         shared = known.get(_lookup_key(record)) if record.kind == "time_entry" else None
+        if (
+            record.kind == "expense"
+            and record.remote_id is None
+            and reconciled is None
+            and not _reconcile.vouched(created, found)
+        ):
+            try:
+                learned, reconciled = _reconciled(client, ledger, records)
+            except KeitoError as exc:
+                state.abort(str(exc))
+                return
+            if learned:
+                return  # its expenses are made again, to the difference, in the next pass
+        if reconciled and record.id in reconciled:
+            state.count("existing")  # in Keito already: adopted as sent
+            continue
         try:
             action = _send_one(
-                client, ledger, record, shared, in_keito_already=in_keito_already, note=note
+                client,
+                ledger,
+                record,
+                shared,
+                in_keito_already=in_keito_already and reconciled is None,
+                note=note,
             )
             if record.kind == "time_entry" and record.remote_id is None and action != "created":
                 in_keito_already = True
+            if record.kind == "time_entry" and record.remote_id is None:
+                created, found = created or action == "created", found or action != "created"
         except (KeitoValidationError, KeitoNotFoundError) as exc:
             reason = str(exc)
             ledger.mark_record(record.id, status=FAILED, last_error=reason)
@@ -366,6 +408,22 @@ def _send_session(
             state.abort(str(exc))
             return
         state.count(action)
+
+
+def _reconciled(
+    client: KeitoClient, ledger: _Marker, records: list[RecordRow]
+) -> tuple[bool, dict[int, str]]:
+    """Adopt what Keito's expenses for this session carry (see :mod:`._reconcile`)."""
+    first = records[0]
+    expenses = _reconcile.keito_expenses(client, first.session_id, records)
+
+    def job(owner: Ledger) -> tuple[bool, dict[int, str]]:
+        return _reconcile.adopt(owner, first.agent, first.session_id, expenses)
+
+    if isinstance(ledger, _LedgerDesk):
+        return ledger.call(job)
+    assert isinstance(ledger, Ledger)
+    return job(ledger)
 
 
 def _lookup_key(record: RecordRow) -> tuple[str, str | None]:
@@ -430,6 +488,7 @@ def send_pending(
     if not records:
         return
     state = _Pass(report, total=len(records), progress=progress)
+    state.origins = ledger.time_entry_origins()
     pacer = _Pacer()
     sessions = _by_session(records)
     with _paced(client, pacer):

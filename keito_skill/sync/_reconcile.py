@@ -1,0 +1,132 @@
+"""What Keito already carries for a session this ledger cannot vouch for.
+
+A session's expenses are the usage no earlier expense carries, and "earlier" is what the
+ledger knows. A ledger that did not send the session itself (moved aside, lost, recreated:
+its time entry was found in Keito rather than created, or none was ever sent) does not
+know it, and would bill the usage again or, numbering its segments anew, lose some. So
+before such a session's expenses are sent, Keito's expenses for its ``session_id`` are
+read and taken into the ledger as sent records (*adopted*). If that taught the ledger
+anything, the expenses it had made without knowing are dropped and the segment closed
+again: the new ones carry only the difference between the transcript and what Keito has.
+
+The ledger can vouch for a session when it created (POSTed after a look-up found nothing)
+every one of the session's time entries it holds a remote id for: Keito then had nothing
+of that session before this ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from keito_skill.keito import Expense, KeitoClient
+from keito_skill.ledger import SENT, Ledger, RecordRow, payload_hash
+
+
+def vouched(created: bool, found: bool) -> bool:
+    """Whether the ledger knows every expense Keito holds for a session: it created one of
+    its time entries (``created``) and found none already there (``found``)."""
+    return created and not found
+
+
+def keito_expenses(client: KeitoClient, session_id: str, records: list[RecordRow]) -> list[Expense]:
+    """Keito's agent expenses for ``session_id`` on the days of ``records`` (the expenses
+    about to be sent: they span every day with usage), in any project."""
+    days = sorted(r.spent_date for r in records if r.kind == "expense")
+    if not days:
+        return []
+    listed = client.list_expenses(from_date=days[0], to_date=days[-1], source="agent")
+    return [e for e in listed if (e.metadata or {}).get("session_id") == session_id]
+
+
+def adopt(
+    ledger: Ledger, agent: str, session_id: str, expenses: list[Expense]
+) -> tuple[bool, dict[int, str]]:
+    """Take Keito's ``expenses`` for a session into the ledger as sent records.
+
+    A record of ours with the same key and no remote id is that expense (a write that
+    committed after we stopped waiting, or the same usage sent by another ledger): it is
+    marked sent, and returned (record id → remote id). The flag is True when the ledger
+    learned of usage it did not know: its unsent expenses (made without that knowledge)
+    are then deleted and the session's segment is closed again by the next materialise,
+    to the difference.
+    """
+    now = time.time()
+    with ledger.write() as db:
+        rows = db.execute(
+            "SELECT id, key, remote_id FROM records WHERE agent = ? AND session_id = ?"
+            " AND kind = 'expense'",
+            (agent, session_id),
+        ).fetchall()
+        known = {row["remote_id"] for row in rows if row["remote_id"]}
+        by_key = {row["key"]: row for row in rows}
+        learned = False
+        matched: dict[int, str] = {}
+        for item in expenses:
+            if item.id in known:
+                continue
+            meta = dict(item.metadata or {})
+            key = str(meta.get("segment") or f"keito:{item.id}")
+            mine = by_key.get(key)
+            if mine is not None and mine["remote_id"] is None:
+                db.execute(
+                    "UPDATE records SET status = ?, remote_id = ?, sent_hash = payload_hash,"
+                    " sent_at = ?, last_error = NULL, updated_at = ? WHERE id = ?",
+                    (SENT, item.id, now, now, mine["id"]),
+                )
+                matched[int(mine["id"])] = item.id
+                continue
+            if mine is not None:  # the key is taken by another expense: Keito has both
+                key = f"{key}#{item.id}"
+            _insert_adopted(db, agent, session_id, key, item, meta, now)
+            learned = True
+        if learned:
+            db.execute(
+                "DELETE FROM records WHERE agent = ? AND session_id = ? AND kind = 'expense'"
+                " AND remote_id IS NULL",
+                (agent, session_id),
+            )
+            db.execute(
+                "UPDATE sessions SET dirty = 1, close_pending = 1 WHERE agent = ? AND"
+                " session_id = ?",
+                (agent, session_id),
+            )
+    return learned, matched
+
+
+def _insert_adopted(
+    db: Any,
+    agent: str,
+    session_id: str,
+    key: str,
+    item: Expense,
+    meta: dict[str, Any],
+    now: float,
+) -> None:
+    payload = {
+        "spent_date": item.spent_date.isoformat(),
+        "total_cost": item.total_cost,
+        "metadata": meta,
+        "adopted": True,  # read from Keito, never sent by this ledger
+    }
+    digest = payload_hash(payload)
+    db.execute(
+        "INSERT INTO records (agent, session_id, kind, key, spent_date, payload,"
+        " payload_hash, sent_hash, remote_id, status, created_at, updated_at, sent_at)"
+        " VALUES (?, ?, 'expense', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            agent,
+            session_id,
+            key,
+            item.spent_date.isoformat(),
+            json.dumps(payload, separators=(",", ":"), default=str),
+            digest,
+            digest,
+            item.id,
+            SENT,
+            now,
+            now,
+            now,
+        ),
+    )
