@@ -298,6 +298,8 @@ class BackfillOptions:
     quiet_seconds: int | None = None  # finish threshold override (default: the repo's)
     workers: int | None = None
     now: float | None = None
+    # Bill sessions recorded while their repository was disabled (now enabled): opt-in only.
+    include_disabled: bool = False
 
 
 @dataclass
@@ -669,9 +671,26 @@ def run_backfill(
             report.unchanged += 1
         else:
             report.sessions.append(result)
+    if options.include_disabled and ledger is not None and not options.dry_run:
+        _include_disabled(candidates, options, ledger)
     report.sessions.sort(key=_sort_key)
     report.seconds = time.monotonic() - started
     return report
+
+
+def _include_disabled(
+    candidates: list[Candidate], options: BackfillOptions, ledger: Ledger
+) -> None:
+    """``--include-disabled``: sessions recorded while their repository was disabled (in the
+    range asked) are looked at again like any other, so an enabled repository bills them."""
+    for candidate in candidates:
+        row = ledger.session(candidate.agent, candidate.session_id)
+        if row is None or row.mapping_status != "disabled":
+            continue
+        summary = _summary(row.checkpoints)
+        if summary is None or not _in_range(summary, options):
+            continue
+        ledger.set_session(row.agent, row.session_id, mapping_status="new", dirty=1)
 
 
 def _sort_key(result: SessionResult) -> tuple[str, str, str]:
@@ -810,6 +829,8 @@ def _status(policy: Policy, row: SessionRow | None) -> str:
     """The JSON ``status``: a mapping problem when there is one, else new/updated."""
     if not policy.billable:
         return policy.status
+    if row is not None and row.mapping_status == "disabled":
+        return "disabled"  # recorded while disabled: billed only with --include-disabled
     return "new" if row is None else "updated"
 
 

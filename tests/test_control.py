@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,18 @@ from keito_skill.ledger import Ledger
 from keito_skill.mapping import load_config
 from keito_skill.recorder import record
 from tests.keito_server import KeitoServer
-from tests.sessions_kit import ROOT, cli, copy_session, make_repo, remote, skill_env
+from tests.sessions_kit import (
+    FIXTURE_CWD,
+    ROOT,
+    cli,
+    copy_session,
+    expense_tokens,
+    make_repo,
+    remote,
+    skill_env,
+    split_at_first_end,
+    truth_totals,
+)
 
 pytestmark = pytest.mark.usefixtures("utc")
 
@@ -33,9 +45,11 @@ def _in(repo: Path, *args: str, env: dict[str, str]) -> dict[str, object]:
     return {"stdout": result.stdout}
 
 
-def test_disabled_repo_is_recorded_but_never_sent_until_enabled(
+def test_disabled_repo_is_recorded_but_never_billed_even_after_enable(
     keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
 ) -> None:
+    """Disabled means never billed (issue 17, item 8): what ran while the repository was
+    disabled stays unbilled after ``enable``; sessions after ``enable`` are billed."""
     repo = make_repo(tmp_path / "repo", keito_server)
     env = skill_env(home, keito_server, keito_config_dir)
     (repo / "sub").mkdir()
@@ -53,9 +67,73 @@ def test_disabled_repo_is_recorded_but_never_sent_until_enabled(
     _in(repo, "enable", env=env)
     assert load_config(repo / ".keito" / "config.yml").config.agent_tracking.enabled is True
     cli("sync", env=env)
-    assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [
-        session_id
-    ]
+    assert remote(keito_server, "time_entries") == []
+    assert remote(keito_server, "expenses") == []
+    status = json.loads(cli("status", "--json", env=env).stdout)
+    assert status["sessions"]["by_mapping"] == {"disabled": 1}
+
+    with Ledger(home / "ledger.sqlite3") as ledger:  # a session after enable is billed
+        later, path = copy_session("claude-code", tmp_path / "later")
+        record(ledger, "claude-code", later, path, cwd=str(repo), end_reason="exit")
+    cli("sync", env=env)
+    assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [later]
+
+
+def test_a_session_recorded_while_disabled_with_no_sync_before_enable_is_not_billed(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """No sync ran between the recording and ``enable`` (hooks without background syncs,
+    or the one they started lost the race): ``enable`` itself settles it as disabled."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    env = skill_env(home, keito_server, keito_config_dir)
+    _in(repo, "disable", env=env)
+    with Ledger(home / "ledger.sqlite3") as ledger:
+        session_id, path = copy_session("claude-code", tmp_path / "t")
+        record(ledger, "claude-code", session_id, path, cwd=str(repo), end_reason="exit")
+    _in(repo, "enable", env=env)
+    cli("sync", env=env)
+    assert remote(keito_server, "time_entries") == []
+    assert remote(keito_server, "expenses") == []
+
+
+def test_a_session_running_at_disable_is_billed_up_to_it_and_backfill_can_opt_in(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """The part before ``disable`` is billed (time and usage); the rest is not, even after
+    ``enable``; ``backfill --include-disabled`` is the explicit way to bill all of it."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    env = skill_env(home, keito_server, keito_config_dir)
+    agents = tmp_path / "agents"
+    folder = agents / "codex" / "sessions" / "2026" / "11" / "21"
+    session_id, path = copy_session("codex", folder)
+    full = path.read_text().replace(FIXTURE_CWD, str(repo))
+    first, _rest = split_at_first_end("codex", full)
+    path.write_text(first)
+    with Ledger(home / "ledger.sqlite3") as ledger:
+        record(ledger, "codex", session_id, path, cwd=str(repo))  # running
+    cli("sync", env=env)
+    [entry] = remote(keito_server, "time_entries")
+    _in(repo, "disable", env=env)
+    cli("sync", env=env)
+    before = expense_tokens(remote(keito_server, "expenses"), session_id)
+    assert 0 < before["output_tokens"] < truth_totals("codex")["output_tokens"]
+    path.write_text(full)  # worked on while disabled, then ended
+    with Ledger(home / "ledger.sqlite3") as ledger:
+        record(ledger, "codex", session_id, path, end_reason="exit")
+    _in(repo, "enable", env=env)
+    cli("sync", env=env)
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == before
+    assert [e["hours"] for e in remote(keito_server, "time_entries")] == [entry["hours"]]
+
+    hour_ago = time.time() - 3600
+    os.utime(path, (hour_ago, hour_ago))
+    args = ["--codex-dir", str(agents / "codex"), "--claude-dir", str(agents / "none")]
+    assert cli("backfill", *args, env=env).returncode == 0  # not without asking
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == before
+    done = cli("backfill", "--include-disabled", *args, env=env)
+    assert done.returncode == 0, done.stderr
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals("codex")
+    assert len(remote(keito_server, "time_entries")) == 1
 
 
 def test_disable_outside_a_mapped_repo_writes_a_disabled_config(

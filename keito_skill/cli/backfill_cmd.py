@@ -98,6 +98,11 @@ def _day(value: datetime | None) -> Any:
 @transcript_dirs
 @click.option("--no-sync", is_flag=True, help="Record only; send on the next sync.")
 @click.option(
+    "--include-disabled",
+    is_flag=True,
+    help="Also bill sessions recorded while their repository was disabled (if enabled now).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=None,
@@ -115,6 +120,7 @@ def backfill(
     claude_dirs: tuple[Path, ...],
     codex_dirs: tuple[Path, ...],
     no_sync: bool,
+    include_disabled: bool,
     workers: int | None,
     idle_seconds: int | None,
 ) -> None:
@@ -141,6 +147,7 @@ def backfill(
         codex_dirs=[p.expanduser() for p in codex_dirs] or None,
         quiet_seconds=idle_seconds,
         workers=workers,
+        include_disabled=include_disabled,
     )
     sync_report: dict[str, Any] | None = None
     with _RichProgress() if not as_json else _NoProgress() as progress:

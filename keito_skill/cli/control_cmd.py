@@ -113,13 +113,24 @@ def _set_repo(enabled: bool) -> Path:
 
 @click.command()
 def disable() -> None:
-    """Stop tracking agent sessions in this repository (undo with enable)."""
-    path = _set_repo(False)
+    """Stop tracking agent sessions in this repository (undo with enable). What runs while
+    it is disabled is never billed, also after enable."""
+    from keito_skill.sync import _disabled
+
+    with Ledger() as ledger:
+        running = _disabled.before_disable(ledger, Path.cwd())  # billed up to now
+        path = _set_repo(False)
+        _disabled.after_disable(ledger, running, path)
     click.echo(f"Tracking disabled for this repository ({path}).")
 
 
 @click.command()
 def enable() -> None:
-    """Track agent sessions in this repository again."""
-    path = _set_repo(True)
+    """Track agent sessions in this repository again (from now on: what ran while it was
+    disabled stays unbilled; 'backfill --include-disabled' bills it)."""
+    from keito_skill.sync import _disabled
+
+    with Ledger() as ledger:
+        _disabled.before_enable(ledger)
+        path = _set_repo(True)
     click.echo(f"Tracking enabled for this repository ({path}).")

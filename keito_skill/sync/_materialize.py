@@ -89,10 +89,16 @@ def materialize(
     ``configs``: repo configs already looked up in this pass, by cwd (thousands of sessions
     share a handful of repos).
     """
+    if row.mapping_status == DISABLED:
+        # Seen while its repository was disabled: never billed, also after ``enable``
+        # (only ``backfill --include-disabled`` clears it; see sync/_disabled.py).
+        return _set_status(ledger, row, DISABLED, row.mapping_detail or "tracking disabled")
     found = _config_for(row.cwd, {} if configs is None else configs)
     if isinstance(found, ConfigProblem):
         return _set_status(ledger, row, BROKEN, str(found))
     mapping: Mapping | None = found
+    if mapping is not None and not mapping.config.agent_tracking.enabled:
+        return _set_status(ledger, row, DISABLED, f"{mapping.config_path}: tracking disabled")
     where = str(mapping.config_path) if mapping is not None else ""
     if mapping is None or not mapping.config.is_mapped:
         overridden = _override(row, mapping)
