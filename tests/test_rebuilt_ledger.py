@@ -148,3 +148,35 @@ def test_segment_keys_name_the_usage_whichever_ledger_made_them(
     assert start == 0 and end > 0
     [later] = [k for k in resumed if k != once[0]]
     assert later.startswith(f"{day_model}/{end}-")  # the resume starts where it ended
+
+
+def test_a_recreated_ledger_reads_each_days_expenses_once(
+    keito_server: KeitoServer, home: Path, tmp_path: Path
+) -> None:
+    """Many sessions of one day, all already in Keito, recorded again by a new ledger: the
+    day's expenses are listed once for all of them, not once per session."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    base = tmp_path / "agents"
+    hour_ago = time.time() - 3600
+    ids = []
+    for index in range(6):
+        session_id, path, first, rest = _session(AGENTS[index % 2], base, repo)
+        path.write_text(first + rest)
+        os.utime(path, (hour_ago, hour_ago))
+        ids.append((AGENTS[index % 2], session_id))
+    with Ledger(home / "ledger.sqlite3") as old:
+        _backfill(base, old)
+        sync_to(keito_server, old)
+    expenses = len(remote(keito_server, "expenses"))
+    for leftover in home.glob("ledger.sqlite3*"):
+        leftover.unlink()
+    keito_server.clear_requests()
+    with Ledger(home / "ledger.sqlite3") as new:
+        _backfill(base, new)
+        report = sync_to(keito_server, new)
+    assert report.sent.created == 0 and report.sent.existing == expenses
+    lists = [r for r in keito_server.requests() if r["path"] == "/api/v2/expenses"]
+    assert [r["method"] for r in lists] == ["GET"]
+    assert len(remote(keito_server, "expenses")) == expenses
+    for agent, session_id in ids:
+        assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals(agent)

@@ -17,6 +17,7 @@ of that session before this ledger.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -30,13 +31,32 @@ def vouched(created: bool, found: bool) -> bool:
     return created and not found
 
 
-def keito_expenses(client: KeitoClient, session_id: str, records: list[RecordRow]) -> list[Expense]:
+class ExpenseLists:
+    """Keito's agent expenses by day range, each range listed once per sync pass: a
+    recreated ledger meets many sessions of the same days. (Within a pass a session's own
+    expenses are sent only after it read the list, so the list is current for it.)"""
+
+    def __init__(self, client: KeitoClient) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self._lists: dict[tuple[str, str], list[Expense]] = {}
+
+    def between(self, first: str, last: str) -> list[Expense]:
+        with self._lock:  # one listing at a time: the others wait for it, then share it
+            key = (first, last)
+            if key not in self._lists:
+                listed = self._client.list_expenses(from_date=first, to_date=last, source="agent")
+                self._lists[key] = list(listed)
+            return self._lists[key]
+
+
+def keito_expenses(lists: ExpenseLists, session_id: str, records: list[RecordRow]) -> list[Expense]:
     """Keito's agent expenses for ``session_id`` on the days of ``records`` (the expenses
     about to be sent: they span every day with usage), in any project."""
     days = sorted(r.spent_date for r in records if r.kind == "expense")
     if not days:
         return []
-    listed = client.list_expenses(from_date=days[0], to_date=days[-1], source="agent")
+    listed = lists.between(days[0], days[-1])
     return [e for e in listed if (e.metadata or {}).get("session_id") == session_id]
 
 

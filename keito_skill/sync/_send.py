@@ -295,6 +295,7 @@ class _Pass:
     stop: threading.Event = field(default_factory=threading.Event)
     # per session: (this ledger created a time entry of it, one was found in Keito)
     origins: dict[tuple[str, str], tuple[bool, bool]] = field(default_factory=dict)
+    expense_lists: _reconcile.ExpenseLists | None = None  # Keito's, read once per pass
     settled: int = 0  # records sent or failed (not left pending)
 
     def count(self, action: str) -> None:
@@ -366,7 +367,7 @@ def _send_session(
             and not _reconcile.vouched(created, found)
         ):
             try:
-                learned, reconciled = _reconciled(client, ledger, records)
+                learned, reconciled = _reconciled(client, ledger, records, state)
             except KeitoError as exc:
                 state.abort(str(exc))
                 return
@@ -411,11 +412,15 @@ def _send_session(
 
 
 def _reconciled(
-    client: KeitoClient, ledger: _Marker, records: list[RecordRow]
+    client: KeitoClient, ledger: _Marker, records: list[RecordRow], state: _Pass
 ) -> tuple[bool, dict[int, str]]:
     """Adopt what Keito's expenses for this session carry (see :mod:`._reconcile`)."""
     first = records[0]
-    expenses = _reconcile.keito_expenses(client, first.session_id, records)
+    with state.lock:
+        if state.expense_lists is None:
+            state.expense_lists = _reconcile.ExpenseLists(client)
+        lists = state.expense_lists
+    expenses = _reconcile.keito_expenses(lists, first.session_id, records)
 
     def job(owner: Ledger) -> tuple[bool, dict[int, str]]:
         return _reconcile.adopt(owner, first.agent, first.session_id, expenses)
