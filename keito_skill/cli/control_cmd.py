@@ -115,9 +115,16 @@ def _set_repo(enabled: bool) -> Path:
 def disable() -> None:
     """Stop tracking agent sessions in this repository (undo with enable). What runs while
     it is disabled is never billed, also after enable."""
+    from keito_skill.errors import LedgerError
     from keito_skill.sync import _disabled
 
-    with Ledger() as ledger:
+    try:
+        ledger = Ledger()
+    except LedgerError:
+        # Stopping must not depend on the ledger: the config is what every sync reads.
+        click.echo(f"Tracking disabled for this repository ({_set_repo(False)}).")
+        raise
+    with ledger:
         running = _disabled.before_disable(ledger, Path.cwd())  # billed up to now
         path = _set_repo(False)
         _disabled.after_disable(ledger, running, path)
