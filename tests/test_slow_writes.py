@@ -150,14 +150,14 @@ def test_a_failed_lookup_is_not_a_maybe_sent_write(
 # ---- duplicates found by a look-up ---------------------------------------------------
 
 
-def _entry(server: KeitoServer, session_id: str, hours: float) -> dict[str, Any]:
+def _entry(server: KeitoServer, session_id: str, hours: float, **meta: Any) -> dict[str, Any]:
     body = {
         "project_id": server.project_id,
         "task_id": server.task_id,
         "spent_date": "2026-11-21",
         "hours": hours,
         "source": "agent",
-        "metadata": {"session_id": session_id},
+        "metadata": {"session_id": session_id, **meta},
     }
     with server.api() as api:
         response = api.post(ENTRIES, json=body)
@@ -217,3 +217,19 @@ def test_a_final_duplicate_is_left_and_reported(
     messages = [d["message"] for d in status_data(ledger)["duplicates"]]
     assert any(third["id"] in m and "left" in m for m in messages), json.dumps(messages)
     assert any(first["id"] in m and "deleted" in m for m in messages), json.dumps(messages)
+
+
+def test_another_part_of_a_session_day_is_not_a_duplicate(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    """An entry with ``part`` 2 (a continuation after part 1 became final) is a different
+    entry of the same session-day: a look-up keeps it."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    session_id, path = copy_session("claude-code", tmp_path / "a")
+    record(ledger, "claude-code", session_id, path, cwd=str(repo), end_reason="exit")
+    second_part = _entry(keito_server, session_id, 0.2, part=2)
+    report = sync_to(keito_server, ledger)
+    assert report.sent.duplicates == 0 and report.sent.created >= 1
+    ids = {e["id"] for e in remote(keito_server, "time_entries")}
+    assert second_part["id"] in ids and len(ids) == 2
+    assert status_data(ledger)["duplicates"] == []

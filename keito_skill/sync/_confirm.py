@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from keito_skill.keito import (
     KeitoClient,
@@ -67,14 +68,30 @@ def hold_unconfirmed(
     return ready, len(records) - len(ready)
 
 
+def entry_key(meta: dict[str, Any] | None) -> str | None:
+    """Which of our time entries ``meta`` belongs to: its ``session_id``, with its
+    ``part`` when above 1 (two parts of one session-day are two entries, not duplicates)."""
+    meta = meta or {}
+    session_id = meta.get("session_id")
+    if not isinstance(session_id, str) or not session_id:
+        return None
+    part = meta.get("part")
+    return f"{session_id}#{part}" if isinstance(part, int) and part > 1 else session_id
+
+
 def session_entries(entries: Iterable[TimeEntry]) -> dict[str, list[TimeEntry]]:
-    """Agent entries by ``metadata.session_id``, all of them (duplicates included)."""
+    """Agent entries by :func:`entry_key`, all of them (duplicates included)."""
     out: dict[str, list[TimeEntry]] = {}
     for entry in entries:
-        session_id = (entry.metadata or {}).get("session_id")
-        if isinstance(session_id, str):
-            out.setdefault(session_id, []).append(entry)
+        key = entry_key(entry.metadata)
+        if key is not None:
+            out.setdefault(key, []).append(entry)
     return out
+
+
+def record_key(record: RecordRow) -> str:
+    """The :func:`entry_key` a time-entry record's entry carries in Keito."""
+    return entry_key(record.payload.get("metadata")) or record.session_id
 
 
 def look_up(client: KeitoClient, record: RecordRow) -> list[TimeEntry]:
@@ -84,7 +101,7 @@ def look_up(client: KeitoClient, record: RecordRow) -> list[TimeEntry]:
     listed = client.list_time_entries(
         from_date=day, to_date=day, source="agent", project_id=project
     )
-    return session_entries(listed).get(record.session_id, [])
+    return session_entries(listed).get(record_key(record), [])
 
 
 def _final(entry: TimeEntry) -> bool:

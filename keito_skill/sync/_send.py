@@ -98,7 +98,8 @@ def _send_one(
     if record.kind == "time_entry":
         known_id = record.remote_id
         if known_id is None:
-            found = known.get(record.session_id, []) if known is not None else None
+            key = _confirm.record_key(record)
+            found = known.get(key, []) if known is not None else None
             if found is None:
                 found = _confirm.look_up(client, record)
             known_id, _ = _confirm.keep_one(client, record, found, note or _ignore)
