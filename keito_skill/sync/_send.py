@@ -118,7 +118,9 @@ def _send_one(
         if record.status == SENDING or record.attempts > 0 or in_keito_already:
             meta = record.payload.get("metadata", {})
             there = client.find_expense(
-                record.session_id, str(meta.get("segment")), record.spent_date
+                str(meta.get("session_id") or record.session_id),
+                str(meta.get("segment")),
+                record.spent_date,
             )
             if there is not None:
                 ledger.mark_record(
