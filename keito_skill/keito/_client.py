@@ -156,6 +156,11 @@ class KeitoClient:
         api_key = settings.pop("api_key")
         return KeitoClient(self.base_url, api_key, account_id, **settings)
 
+    def identity(self) -> str:
+        """URL, account and key as one string, for keying local caches (hash it: it holds
+        the key)."""
+        return f"{self.base_url}\n{self.account_id}\n{self._settings['api_key']}"
+
     def __repr__(self) -> str:
         return f"KeitoClient(base_url={self.base_url!r}, account_id={self.account_id!r})"
 

@@ -29,25 +29,34 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from keito_skill.keito import (
     KeitoAuthError,
     KeitoClient,
+    KeitoConflictError,
     KeitoError,
     KeitoForbiddenError,
     KeitoNetworkError,
     KeitoNotFoundError,
+    KeitoServerError,
     KeitoValidationError,
 )
+from keito_skill.keito._client import entry_key
 from keito_skill.keito._http import MAX_RETRY_AFTER, parse_retry_after
 from keito_skill.ledger import FAILED, PENDING, SENDING, SENT, Ledger, RecordRow
+from keito_skill.sync._final import FinalNeeded, explain, make_final
+from keito_skill.sync._payloads import account_of, wire
+from keito_skill.sync._whoami import known_user, ledger_home
 
 # Sessions sent at once. Small on purpose: Keito rate-limits per account, and the
 # requests are tiny, so a few connections already keep the latency hidden.
 WORKERS = 4
 # How long everyone pauses after a 429 that carried no usable Retry-After.
 DEFAULT_RATE_PAUSE = 1.0
+# Server errors in a row (no success between) taken as an outage rather than one bad record.
+OUTAGE_AFTER = 3
 
 Progress = Callable[[int, int], None]
 """``(records settled, records in this pass)``, called as each record is sent or fails."""
@@ -59,6 +68,7 @@ class SendReport:
     updated: int = 0
     existing: int = 0
     failed: int = 0
+    final: int = 0
     pending: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
     aborted: str | None = None
@@ -81,14 +91,18 @@ def _send_one(
     ``in_keito_already``: Keito had this session before this ledger sent anything for it
     (a lost or replaced ledger), so an expense is looked up before it is created."""
     action: str
+    body = wire(record.payload)
     if record.kind == "time_entry":
         uncertain = record.remote_id is None
         if uncertain:
             ledger.mark_record(record.id, status=SENDING, attempts=record.attempts + 1)
         known_id, lookup = record.remote_id, uncertain
         if uncertain and known is not None:
-            known_id, lookup = known.get(record.session_id), False
-        entry, upserted = client.upsert_time_entry(record.payload, known_id=known_id, lookup=lookup)
+            known_id, lookup = known.get(entry_key(body.get("metadata")) or ""), False
+        try:
+            entry, upserted = client.upsert_time_entry(body, known_id=known_id, lookup=lookup)
+        except (KeitoConflictError, KeitoForbiddenError) as exc:
+            raise FinalNeeded(exc, known_id) from exc
         remote_id, action = entry.id, upserted
     else:
         if record.remote_id:
@@ -98,7 +112,7 @@ def _send_one(
             return "existing"
         lookup = record.status == SENDING or record.attempts > 0 or in_keito_already
         ledger.mark_record(record.id, status=SENDING, attempts=record.attempts + 1)
-        created, result = client.create_expense_once(record.payload, lookup=lookup)
+        created, result = client.create_expense_once(body, lookup=lookup)
         remote_id, action = created.id, result
     ledger.mark_record(
         record.id,
@@ -223,9 +237,12 @@ class _Pass:
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
     settled: int = 0  # records sent or failed (not left pending)
+    troubled: int = 0  # server errors in a row, with no success between
+    finals: list[RecordRow] = field(default_factory=list)  # made final in this pass
 
     def count(self, action: str) -> None:
         with self.lock:
+            self.troubled = 0
             self.settled += 1
             settled = self.settled
             if action == "created":
@@ -236,6 +253,11 @@ class _Pass:
                 self.report.existing += 1
         self._tell(settled)
 
+    def fail_soft(self, record: RecordRow, reason: str) -> None:
+        """A record left for the next sync, with its reason (it is not counted failed)."""
+        with self.lock:
+            self.report.errors.append(_error(record, reason))
+
     def fail(self, record: RecordRow, reason: str) -> None:
         with self.lock:
             self.settled += 1
@@ -243,6 +265,22 @@ class _Pass:
             self.report.failed += 1
             self.report.errors.append(_error(record, reason))
         self._tell(settled)
+
+    def finalised(self, record: RecordRow) -> None:
+        with self.lock:
+            self.settled += 1
+            settled = self.settled
+            self.report.final += 1
+            self.finals.append(record)
+        self._tell(settled)
+
+    def trouble(self, record: RecordRow, reason: str) -> bool:
+        """A server error on one record: that record waits for the next sync, the pass
+        goes on, unless it looks like an outage (several in a row): then True."""
+        with self.lock:
+            self.troubled += 1
+            self.report.errors.append(_error(record, reason))
+            return self.troubled >= OUTAGE_AFTER
 
     def _tell(self, settled: int) -> None:
         if self.progress is not None:
@@ -260,7 +298,7 @@ def _send_session(
     ledger: _Marker,
     records: list[RecordRow],
     state: _Pass,
-    known: dict[tuple[str, str | None], dict[str, str]],
+    known: Known,
 ) -> None:
     """Send one session's records in order; stop at an outage (here or elsewhere).
 
@@ -278,10 +316,31 @@ def _send_session(
             action = _send_one(client, ledger, record, shared, in_keito_already=in_keito_already)
             if record.kind == "time_entry" and record.remote_id is None and action != "created":
                 in_keito_already = True
+        except FinalNeeded as final:
+            outcome = make_final(client, ledger, record, final)
+            if outcome == "final":
+                state.finalised(record)
+                continue
+            if outcome == "abort":  # a 403 about the key, not about the entry
+                ledger.mark_record(record.id, status=PENDING, last_error=str(final.error))
+                state.abort(str(final.error))
+                return
+            ledger.mark_record(record.id, status=PENDING, last_error=outcome)
+            state.fail_soft(record, outcome)
+            continue
         except (KeitoValidationError, KeitoNotFoundError) as exc:
-            reason = str(exc)
+            reason = explain(exc, record)
             ledger.mark_record(record.id, status=FAILED, last_error=reason)
             state.fail(record, reason)
+            continue
+        except KeitoServerError as exc:
+            # This record's trouble, unless every record is in trouble (an outage).
+            reason = str(exc)
+            status = SENDING if record.remote_id is None else PENDING
+            ledger.mark_record(record.id, status=status, last_error=reason)
+            if state.trouble(record, reason):
+                state.abort(reason)
+                return
             continue
         except (KeitoAuthError, KeitoForbiddenError) as exc:
             ledger.mark_record(record.id, status=PENDING, last_error=str(exc))
@@ -295,41 +354,55 @@ def _send_session(
             ledger.mark_record(record.id, status=status, last_error=str(exc))
             state.abort(str(exc))
             return
+        except Exception as exc:  # a bug of ours on this record: it must not stop the rest
+            reason = f"could not be sent ({type(exc).__name__}: {exc}); please report this"
+            status = SENDING if record.remote_id is None else PENDING
+            ledger.mark_record(record.id, status=status, last_error=reason)
+            state.fail_soft(record, reason)
+            continue
         state.count(action)
 
 
-def _lookup_key(record: RecordRow) -> tuple[str, str | None]:
+def _lookup_key(record: RecordRow) -> tuple[str, str | None, str]:
     project = record.payload.get("project_id")
     day = str(record.payload.get("spent_date") or record.spent_date)
-    return day, str(project) if project is not None else None
+    source = str(record.payload.get("source") or "agent")
+    return day, str(project) if project is not None else None, source
 
 
-def _shared_lookups(
-    client: KeitoClient, records: list[RecordRow]
-) -> dict[tuple[str, str | None], dict[str, str]]:
-    """For each (date, project) with two or more time entries to look up, list Keito's
-    agent entries once: session id → entry id. A failed list is skipped (each record
-    then looks itself up, and meets the outage the usual way)."""
-    wanted: dict[tuple[str, str | None], int] = {}
+Known = dict[tuple[str, str | None, str], dict[str, str]]
+
+
+def _shared_lookups(client: KeitoClient, records: list[RecordRow]) -> Known:
+    """For each (date, project, source) with two or more time entries to look up, list
+    the key's own entries once: entry key (session, part) → entry id. A failed list is
+    skipped (each record then looks itself up, and meets the outage the usual way)."""
+    wanted: dict[tuple[str, str | None, str], int] = {}
     for record in records:
         if record.kind == "time_entry" and record.remote_id is None:
             key = _lookup_key(record)
             wanted[key] = wanted.get(key, 0) + 1
-    known: dict[tuple[str, str | None], dict[str, str]] = {}
-    for (day, project), count in sorted(wanted.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+    known: Known = {}
+    for (day, project, source), count in sorted(
+        wanted.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])
+    ):
         if count < 2:
             continue
         index: dict[str, str] = {}
         try:
             for entry in client.list_time_entries(
-                from_date=day, to_date=day, source="agent", project_id=project
+                from_date=day,
+                to_date=day,
+                source=source,
+                project_id=project,
+                user_id=client.user_id,
             ):
-                session_id = (entry.metadata or {}).get("session_id")
-                if isinstance(session_id, str):
-                    index.setdefault(session_id, entry.id)
+                found = entry_key(entry.metadata)
+                if found is not None:
+                    index.setdefault(found, entry.id)
         except KeitoError:
             return known
-        known[(day, project)] = index
+        known[(day, project, source)] = index
     return known
 
 
@@ -358,9 +431,43 @@ def send_pending(
     if not records:
         return
     state = _Pass(report, total=len(records), progress=progress)
+    for account, group in _by_account(records, client.account_id).items():
+        if state.stop.is_set():
+            break
+        other = client.for_account(account) if account != client.account_id else None
+        try:
+            _send_account(other or client, ledger, group, state, workers, home=ledger_home(ledger))
+        finally:
+            if other is not None:
+                other.close()
+    for record in state.finals:  # its session goes round again: a continuation, if any
+        ledger.set_session(record.agent, record.session_id, dirty=1)
+    report.pending += len(records) - state.settled
+
+
+def _by_account(records: list[RecordRow], default: str) -> dict[str, list[RecordRow]]:
+    """Records per Keito account (a repo config's ``workspace_id``, else the default)."""
+    groups: dict[str, list[RecordRow]] = {}
+    for record in records:
+        groups.setdefault(account_of(record.payload) or default, []).append(record)
+    return groups
+
+
+def _send_account(
+    client: KeitoClient,
+    ledger: Ledger,
+    records: list[RecordRow],
+    state: _Pass,
+    workers: int,
+    *,
+    home: Path,
+) -> None:
+    """Send one account's records (one client: its header, its rate limit)."""
     pacer = _Pacer()
     sessions = _by_session(records)
     with _paced(client, pacer):
+        if any(r.remote_id is None for r in records):  # look-ups ahead: narrow them
+            known_user(client, home)
         known = _shared_lookups(client, records)
         threads = max(1, min(workers, len(sessions)))
         if threads == 1:
@@ -368,7 +475,6 @@ def send_pending(
                 _send_session(client, ledger, group, state, known)
         else:
             _send_in_pool(client, ledger, sessions, state, known, threads)
-    report.pending += len(records) - state.settled
 
 
 def _send_in_pool(
@@ -376,7 +482,7 @@ def _send_in_pool(
     ledger: Ledger,
     sessions: list[list[RecordRow]],
     state: _Pass,
-    known: dict[tuple[str, str | None], dict[str, str]],
+    known: Known,
     threads: int,
 ) -> None:
     desk = _LedgerDesk(ledger)
