@@ -606,6 +606,7 @@ class KeitoApi:
                 if not isinstance(patch, dict):
                     raise _bad("metadata must be a JSON object")
                 merged = {**(load_metadata(current["metadata"]) or {}), **patch}
+                merged = {k: v for k, v in merged.items() if patch.get(k, v) is not None}
                 changes["metadata"] = dump_metadata(_metadata(merged))
         if changes:
             changes["updated_at"] = now_iso()
