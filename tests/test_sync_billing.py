@@ -386,3 +386,41 @@ def test_an_absurd_project_id_fails_only_its_records(
     errors = [e for e in status_data(ledger)["last_errors"] if e["session_id"] == bad_id]
     assert errors and all(e["status"] == "failed" for e in errors)
     assert any("URL" in e["reason"] for e in errors)
+
+
+def test_day_granularity_bills_a_repos_day_as_one_entry_under_4_kb(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    """500 short sessions on one day: one time entry whose hours are their sum, with a
+    compact summary in its metadata; the sessions' own ids stay in the ledger."""
+    keito_server.settings(rounding="up_15")
+    repo = make_repo(
+        tmp_path / "repo", keito_server, billing={"granularity": "day", "rounding": "up_15"}
+    )
+    _config(repo, expense_category_id=None)  # expenses wait: this test is about time
+    ids = []
+    for index in range(500):
+        agent = ("codex", "claude-code")[index % 2]
+        session_id, path = stretched(agent, tmp_path / "t" / str(index), factor=60.0)
+        record(ledger, agent, session_id, path, cwd=str(repo), end_reason="exit")
+        ids.append(session_id)
+    report = sync_to(keito_server, ledger)
+    assert report.sent.aborted is None and report.sent.failed == 0
+    [entry] = remote(keito_server, "time_entries")
+    meta = entry["metadata"]
+    assert len(json.dumps(meta).encode()) <= 3800  # default separators, ensure_ascii
+    assert meta["sessions"] == 500 and meta["granularity"] == "day"
+    assert meta["agents"] == {"claude-code": 250, "codex": 250}
+    summaries = [r.summary for r in ledger.sessions() if r.summary]
+    worked = sum(s["days"][0]["active_seconds"] for s in summaries) / 3600.0
+    assert meta["output_tokens"] == sum(s["days"][0]["totals"]["output_tokens"] for s in summaries)
+    # one entry rounded up once, not 500 times: Keito stores the sum rounded to 15 min
+    assert entry["hours"] == pytest.approx(worked, abs=0.25)
+    [rec] = [r for r in ledger.records() if r.kind == "time_entry"]
+    assert sorted(s[1] for s in rec.payload["_sessions"]) == sorted(ids)
+    # a later session of that day joins the same entry (a PATCH, no second entry)
+    late, path = stretched("codex", tmp_path / "late", factor=60.0)
+    record(ledger, "codex", late, path, cwd=str(repo), end_reason="exit")
+    sync_to(keito_server, ledger)
+    [again] = remote(keito_server, "time_entries")
+    assert again["id"] == entry["id"] and again["metadata"]["sessions"] == 501

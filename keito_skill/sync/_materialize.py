@@ -83,6 +83,7 @@ def materialize(
     ledger: Ledger,
     row: SessionRow,
     configs: dict[str, Mapping | ConfigProblem | None] | None = None,
+    touched: set[tuple[str, str]] | None = None,
 ) -> str:
     """Bring one session's records up to date; returns its mapping status.
 
@@ -126,6 +127,8 @@ def materialize(
             last = summary.days[-1].date
             for day in summary.days:
                 _put_day(ledger, db, row, summary, day, config, entries, past=day.date < last)
+        elif touched is not None:  # one entry per repo and day: rebuilt after this pass
+            touched.update((where, day.date.isoformat()) for day in summary.days)
         if closing:
             _close_segment(ledger, db, row, summary, mapping, segment + 1, carried)
         _refresh_unsent_expenses(ledger, db, records, mapping)
@@ -254,6 +257,23 @@ def _put_day(
     final in Keito (approved, locked), a continuation entry with what came after."""
     spent = day.date.isoformat()
     body, held = time_entry(summary, day, config, git_rev=row.git_rev, cwd=row.cwd)
+    put_parts(ledger, db, row.agent, row.session_id, spent, body, held, entries, past=past)
+
+
+def put_parts(
+    ledger: Ledger,
+    db: Any,
+    agent: str,
+    session_id: str,
+    spent: str,
+    body: dict[str, Any],
+    held: str | None,
+    entries: list[RecordRow],
+    *,
+    past: bool,
+) -> None:
+    """Put the open part of one entry-day: part 1, or the continuation after the parts
+    Keito holds as final."""
     mine = [r for r in entries if r.spent_date == spent]
     finals = [r for r in mine if r.status == FINAL]
     part = max((part_of(r.key) for r in finals), default=0) + 1
@@ -264,13 +284,11 @@ def _put_day(
         body = continued
         if held is None and body["hours"] <= 0:
             held = short_reason(body["metadata"].get("billed_seconds") or 0.0)
-    if held is not None and held.startswith("under 0.01 h") and row.ended:
-        held = held.replace("so far", "and the session ended").replace("not sent as", "not billed:")
     key = spent if part == 1 else f"{spent}#{part}"
     old = next((r for r in mine if r.key == key), None)
     if old is not None:
         body = _settled(body, old, past=past)
-    ledger.put_record(db, row.agent, row.session_id, "time_entry", key, spent, body, held=held)
+    ledger.put_record(db, agent, session_id, "time_entry", key, spent, body, held=held)
 
 
 def _continuation(
