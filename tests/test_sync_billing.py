@@ -424,3 +424,26 @@ def test_day_granularity_bills_a_repos_day_as_one_entry_under_4_kb(
     sync_to(keito_server, ledger)
     [again] = remote(keito_server, "time_entries")
     assert again["id"] == entry["id"] and again["metadata"]["sessions"] == 501
+
+
+def test_report_and_status_show_what_rounding_bills(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    from tests.sessions_kit import cli, skill_env
+
+    repo = make_repo(tmp_path / "repo", keito_server, billing={"rounding": "up_15"})
+    env = skill_env(home, keito_server, keito_config_dir)
+    with Ledger() as ledger:
+        for index in range(4):
+            session_id, path = stretched("codex", tmp_path / f"s{index}", factor=60.0)
+            record(ledger, "codex", session_id, path, cwd=str(repo), end_reason="exit")
+    cli("sync", env=env)
+    rows = json.loads(cli("report", "--by", "agent", "--json", env=env).stdout)["rows"]
+    [row] = rows
+    assert row["rounding"] == "up_15"
+    assert row["rounded_hours"] == pytest.approx(4 * 0.25)  # each short entry: a quarter
+    assert row["hours"] < 0.5
+    assert "billed" in cli("report", env=env).stdout
+    status = json.loads(cli("status", "--json", env=env).stdout)
+    assert status["rounding"]["below_step"] == 4
+    assert "granularity: day" in cli("status", env=env).stdout

@@ -79,6 +79,7 @@ def day_body(
         "billed_seconds": round(seconds, 3),
         "turns": turns,
         "tool_calls": calls,
+        "cwd": str(Path(config_path).parent.parent),
         "skill": SKILL,
     }
     if skipped:
