@@ -199,7 +199,7 @@ def test_what_each_write_carries(keito_server: KeitoServer, ledger: Ledger, tmp_
         assert item["total_cost"] == round(item["total_cost"], 4)
     sent = [r for r in ledger.records() if r.kind == "time_entry"]
     assert all("billable" not in r.payload for r in sent)
-    if "started_time" in entry and entry["started_time"]:  # only when they agree with hours
+    if entry.get("started_time"):  # only when they agree with hours
         start = datetime.strptime(entry["started_time"], "%H:%M")
         end = datetime.strptime(entry["ended_time"], "%H:%M")
         assert abs((end - start).total_seconds() / 3600 - entry["hours"]) <= 1 / 60 + 0.01

@@ -57,6 +57,8 @@ WORKERS = 4
 DEFAULT_RATE_PAUSE = 1.0
 # Server errors in a row (no success between) taken as an outage rather than one bad record.
 OUTAGE_AFTER = 3
+# Answers that say the whole service is down, not this record: the pass stops at once.
+_UNAVAILABLE = frozenset({502, 503, 504})
 
 Progress = Callable[[int, int], None]
 """``(records settled, records in this pass)``, called as each record is sent or fails."""
@@ -334,6 +336,14 @@ def _send_session(
             state.fail(record, reason)
             continue
         except KeitoServerError as exc:
+            if exc.status_code in _UNAVAILABLE:
+                ledger.mark_record(
+                    record.id,
+                    status=SENDING if record.remote_id is None else PENDING,
+                    last_error=str(exc),
+                )
+                state.abort(str(exc))
+                return
             # This record's trouble, unless every record is in trouble (an outage).
             reason = str(exc)
             status = SENDING if record.remote_id is None else PENDING
@@ -467,7 +477,11 @@ def _send_account(
     sessions = _by_session(records)
     with _paced(client, pacer):
         if any(r.remote_id is None for r in records):  # look-ups ahead: narrow them
-            known_user(client, home)
+            try:
+                known_user(client, home)
+            except KeitoError as exc:  # an outage or a bad key: nothing can go out
+                state.abort(str(exc))
+                return
         known = _shared_lookups(client, records)
         threads = max(1, min(workers, len(sessions)))
         if threads == 1:

@@ -13,7 +13,12 @@ import json
 from pathlib import Path
 
 from keito_skill._files import atomic_write_text
-from keito_skill.keito import KeitoClient
+from keito_skill.keito import (
+    KeitoClient,
+    KeitoForbiddenError,
+    KeitoNotFoundError,
+    KeitoValidationError,
+)
 from keito_skill.ledger import Ledger, skill_home
 
 _FILE = "users.json"
@@ -30,7 +35,8 @@ def _key(client: KeitoClient) -> str:
 
 
 def known_user(client: KeitoClient, home: Path) -> str | None:
-    """Set ``client.user_id`` from the file, else from ``/users/me`` (then remembered)."""
+    """Set ``client.user_id`` from the file, else from ``/users/me`` (then remembered).
+    An outage or a bad key raises, as any other request of the pass would."""
     path = home / _FILE
     try:
         cache = json.loads(path.read_text(encoding="utf-8"))
@@ -42,7 +48,11 @@ def known_user(client: KeitoClient, home: Path) -> str | None:
     if isinstance(cache.get(key), str):
         client.user_id = cache[key]
         return client.user_id
-    found = client.own_user_id()
+    try:
+        found: str | None = client.me().id
+    except (KeitoForbiddenError, KeitoNotFoundError, KeitoValidationError):
+        return None  # not narrowed: slower, still correct (an outage is the caller's)
+    client.user_id = found
     if found is not None:
         cache[key] = found
         with contextlib.suppress(OSError):  # asked again next time: slower, not wrong
