@@ -447,3 +447,56 @@ def test_report_and_status_show_what_rounding_bills(
     status = json.loads(cli("status", "--json", env=env).stdout)
     assert status["rounding"]["below_step"] == 4
     assert "granularity: day" in cli("status", env=env).stdout
+
+
+def test_day_entries_are_final_too_and_switching_granularity_never_bills_twice(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo", keito_server, billing={"granularity": "day"})
+    first, path = stretched("codex", tmp_path / "a")
+    record(ledger, "codex", first, path, cwd=str(repo), end_reason="exit")
+    sync_to(keito_server, ledger)
+    [entry] = remote(keito_server, "time_entries")
+    keito_server.approve(entry["id"])
+    later, path = stretched("claude-code", tmp_path / "b")
+    record(ledger, "claude-code", later, path, cwd=str(repo), end_reason="exit")
+    report = sync_to(keito_server, ledger)
+    assert report.sent.final == 1 and report.sent.aborted is None
+    sync_to(keito_server, ledger)  # the continuation, once the final part is known
+    entries = sorted(
+        remote(keito_server, "time_entries"), key=lambda e: e["metadata"].get("part", 1)
+    )
+    assert [e["metadata"].get("part", 1) for e in entries] == [1, 2]
+    assert entries[0]["hours"] == entry["hours"]
+    assert entries[1]["hours"] > 0
+    # back to one entry per session: the sessions the day entries bill are not sent again
+    _config(repo, billing={"granularity": "session"})
+    third, path = stretched("codex", tmp_path / "c")
+    record(ledger, "codex", third, path, cwd=str(repo), end_reason="exit")
+    sync_to(keito_server, ledger)
+    own = [
+        e
+        for e in remote(keito_server, "time_entries")
+        if not e["metadata"]["session_id"].startswith("day-")
+    ]
+    assert [e["metadata"]["session_id"] for e in own] == [third]
+
+
+def test_a_key_that_may_not_set_billable_fails_only_that_repos_entries(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    keito_server.settings(can_edit_time_billability=False)
+    strict = make_repo(tmp_path / "strict", keito_server, billing={"billable": True})
+    plain = make_repo(tmp_path / "plain", keito_server)
+    a, pa = stretched("codex", tmp_path / "a")
+    b, pb = stretched("codex", tmp_path / "b")
+    record(ledger, "codex", a, pa, cwd=str(strict), end_reason="exit")
+    record(ledger, "codex", b, pb, cwd=str(plain), end_reason="exit")
+    report = sync_to(keito_server, ledger)
+    assert report.sent.aborted is None
+    assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [b]
+    [failed] = [r for r in ledger.records("status = 'failed'") if r.kind == "time_entry"]
+    assert "billing.billable" in (failed.last_error or "")
+    _config(strict, billing={})  # the fix the reason names
+    sync_to(keito_server, ledger)
+    assert {e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")} == {a, b}

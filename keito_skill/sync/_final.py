@@ -54,8 +54,11 @@ def _is_final(entry: TimeEntry, error: KeitoError) -> bool:
 def make_final(
     client: KeitoClient, ledger: Any, record: RecordRow, final: FinalNeeded
 ) -> Literal["final", "abort"] | str:
-    """``final`` (marked), ``abort`` (a 403 about the key), or why it waits for next time."""
+    """``final`` (marked), ``abort`` (a 403 about the key), ``refused`` (a 403 about what
+    this record asks for: see :func:`explain`), or why it waits for next time."""
     error = final.error
+    if _billable_refused(error, record):
+        return "refused"
     try:
         entry = _held_entry(client, record, final.entry_id or record.remote_id)
     except KeitoError as exc:
@@ -78,9 +81,24 @@ def make_final(
     return "final"
 
 
+def _billable_refused(error: KeitoError, record: RecordRow) -> bool:
+    """A 403 because the key may not set ``billable`` (billability follows the task on
+    that account): the record's config is at fault, not the key."""
+    return (
+        not isinstance(error, KeitoConflictError)
+        and "billable" in record.payload
+        and "billab" in str(error).lower()
+    )
+
+
 def explain(error: KeitoError, record: RecordRow) -> str:
     """The reason stored for a rejected record, with the fix when we know it."""
     text = str(error)
+    if _billable_refused(error, record):
+        return (
+            f"{text} — this Keito key may not set billable (it follows the task): remove"
+            " billing.billable from the repo's .keito/config.yml; the entry is then sent"
+        )
     category = record.payload.get("expense_category_id")
     if record.kind == "expense" and "categor" in text.lower():
         return (

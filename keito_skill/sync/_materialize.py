@@ -125,7 +125,10 @@ def materialize(
         if config.billing.granularity == "session":
             entries = [r for r in records if r.kind == "time_entry"]
             last = summary.days[-1].date
+            billed = _in_day_entries(ledger, row, summary)
             for day in summary.days:
+                if day.date.isoformat() in billed:
+                    continue  # billed in its repo's day entry (granularity: day, before)
                 _put_day(ledger, db, row, summary, day, config, entries, past=day.date < last)
         elif touched is not None:  # one entry per repo and day: rebuilt after this pass
             touched.update((where, day.date.isoformat()) for day in summary.days)
@@ -240,6 +243,23 @@ def part_of(key: str) -> int:
     """A time-entry record's part: ``2026-11-21`` is part 1, ``2026-11-21#2`` part 2."""
     _, _, part = key.partition("#")
     return int(part) if part.isdigit() else 1
+
+
+def _in_day_entries(ledger: Ledger, row: SessionRow, summary: SessionSummary) -> set[str]:
+    """The days of this session that a repo day entry in Keito already bills (the repo
+    used ``granularity: day`` then): a switch back must not bill them twice."""
+    dates = [d.date.isoformat() for d in summary.days]
+    marks = ",".join("?" * len(dates))
+    found: set[str] = set()
+    for record in ledger.records(
+        f"agent = 'repo' AND kind = 'time_entry' AND spent_date IN ({marks})"
+        " AND (remote_id IS NOT NULL OR status = 'final')",
+        tuple(dates),
+    ):
+        members = record.payload.get("_sessions") or []
+        if any(m[0] == row.agent and m[1] == row.session_id for m in members):
+            found.add(record.spent_date)
+    return found
 
 
 def _put_day(

@@ -323,6 +323,11 @@ def _send_session(
             if outcome == "final":
                 state.finalised(record)
                 continue
+            if outcome == "refused":  # what this record asks for, not the key
+                reason = explain(final.error, record)
+                ledger.mark_record(record.id, status=FAILED, last_error=reason)
+                state.fail(record, reason)
+                continue
             if outcome == "abort":  # a 403 about the key, not about the entry
                 ledger.mark_record(record.id, status=PENDING, last_error=str(final.error))
                 state.abort(str(final.error))
@@ -452,6 +457,8 @@ def send_pending(
                 other.close()
     for record in state.finals:  # its session goes round again: a continuation, if any
         ledger.set_session(record.agent, record.session_id, dirty=1)
+        for agent, session_id, _ in record.payload.get("_sessions") or []:  # a day entry's
+            ledger.set_session(agent, session_id, dirty=1)
     report.pending += len(records) - state.settled
 
 
