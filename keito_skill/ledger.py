@@ -100,8 +100,11 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 # Record states. ``sending`` means a request may have reached Keito without us hearing the
-# answer: the next attempt looks the record up before creating anything.
+# answer: the next attempt looks the record up before creating anything. ``final``: Keito
+# refuses to change it (approved, locked); its payload is what Keito holds, and work
+# recorded later goes out as a continuation record instead.
 PENDING, SENDING, SENT, FAILED, HELD = "pending", "sending", "sent", "failed", "held"
+FINAL = "final"
 
 # Checkpoints are the bulk of a ledger read; orjson decodes them ~3x faster (not in a hook:
 # see keito_skill._orjson).
@@ -560,6 +563,8 @@ class Ledger:
                 ),
             )
             return
+        if row["status"] == FINAL:
+            return  # what Keito holds, for good
         if row["payload_hash"] == digest and (held is None) == (row["status"] != HELD):
             return
         if held:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
+from math import ceil as _ceil
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
@@ -66,7 +67,8 @@ CONFIG_RELPATH: Final = f"{CONFIG_DIR}/{CONFIG_NAME}"
 """Where the file lives relative to the repository root (also the .gitignore pattern)."""
 
 ENTRY_SOURCE: Final = "agent"
-"""The ``source`` every time entry we create carries, whatever ``agent_tracking.source`` says."""
+"""The default ``source`` of the entries we create (``agent_tracking.source`` overrides it,
+as in the official skill)."""
 
 CONFIG_VERSION: Final = 1
 
@@ -125,8 +127,8 @@ class AgentTracking(_Section):
     """The Keito skill's ``agent_tracking`` block: whether and how sessions become entries.
 
     ``source`` is accepted with any value Keito knows (``web``, ``cli``, ``api``,
-    ``agent``) and kept as written so a rewrite does not change the file, but entries are
-    always sent with :data:`ENTRY_SOURCE` because they are, by construction, agent work.
+    ``agent``) and is the ``source`` of the entries and expenses sent (default ``agent``),
+    as in the official skill.
     """
 
     enabled: bool = True
@@ -160,7 +162,31 @@ class Billing(_Section):
 
     duration: Literal["active", "wall"] = "active"
     idle_minutes: int = Field(default=5, ge=1)
-    billable: bool = True
+    # Sent only when set: otherwise the project's and task's default applies (and keys
+    # of members who may not set it are not refused).
+    billable: bool | None = None
+    # ``session``: one time entry per session-day. ``day``: one per repository, project,
+    # task and day for all its sessions (an account that rounds every entry up bills
+    # many short sessions as one).
+    granularity: Literal["session", "day"] = "session"
+    # The account's time rounding (``up_15``: up to the next quarter hour), for
+    # ``report`` and ``status``; Keito applies it, we never round hours up ourselves.
+    rounding: Annotated[str, Field(pattern=r"^(none|(up|nearest)_\d{1,3})$")] | None = None
+
+    def rounding_step(self) -> float | None:
+        """The rounding step in hours, or None (no rounding configured)."""
+        if not self.rounding or self.rounding == "none":
+            return None
+        return int(self.rounding.split("_")[1]) / 60.0 or None
+
+    def rounded_hours(self, hours: float) -> float:
+        """What an account with :attr:`rounding` stores for an entry of ``hours``."""
+        step = self.rounding_step()
+        if step is None or hours <= 0:
+            return round(hours, 2)
+        steps = hours / step
+        up = str(self.rounding).startswith("up")
+        return round((_ceil(steps - 1e-9) if up else round(steps)) * step, 2)
 
 
 class Notes(_Section):
@@ -199,7 +225,8 @@ class RepoConfig(_Section):
     project_name: str | None = None
     task_id: str | None = None
     task_name: str | None = None
-    expense_category_id: str = "cat_llm_usage"
+    # No default: category ids are opaque per account; without one, expenses wait.
+    expense_category_id: str | None = None
     agent_tracking: AgentTracking = Field(default_factory=AgentTracking)
     billing: Billing = Field(default_factory=Billing)
     notes: Notes = Field(default_factory=Notes)

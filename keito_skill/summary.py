@@ -70,6 +70,8 @@ class DaySlice(BaseModel):
     models: dict[str, ModelUsage]
     totals: TokenCounts
     cost_usd: float | None
+    turns: int = 0
+    tool_calls: int = 0
 
 
 class SessionSummary(BaseModel):
@@ -184,8 +186,11 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
                 models=usage,
                 totals=TokenCounts.from_vector(day_vector),
                 cost_usd=_money(day_cost),
+                turns=bucket.turns if bucket else 0,
+                tool_calls=sum(s.days[key].tool_calls for s in states if key in s.days),
             )
         )
+    _unplaced_counts_to_first_day(days, main.turns, sum(s.tool_calls for s in states))
 
     total_vector = zero_vector()
     for vector in totals.values():
@@ -220,6 +225,14 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
         skipped_lines=sum(s.skipped_lines for s in states),
         days=days,
     )
+
+
+def _unplaced_counts_to_first_day(days: list[DaySlice], turns: int, tool_calls: int) -> None:
+    """Counts read before days kept their own (older checkpoints) go to the first day, so
+    the days still add up to the session."""
+    if days:
+        days[0].turns += max(0, turns - sum(d.turns for d in days))
+        days[0].tool_calls += max(0, tool_calls - sum(d.tool_calls for d in days))
 
 
 def _share(

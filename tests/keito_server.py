@@ -181,6 +181,26 @@ class KeitoServer:
             if (method is None or r["method"] == method) and (path is None or r["path"] == path)
         )
 
+    def lock(self, entry_id: str) -> None:
+        """Lock a time entry (Keito: a closed period): a PATCH or DELETE then gets 403."""
+        self.admin.post(f"/_admin/time_entries/{entry_id}/lock").raise_for_status()
+
+    def approve(self, entry_id: str) -> None:
+        """Approve a time entry: a PATCH or DELETE then gets 409."""
+        self.admin.post(f"/_admin/time_entries/{entry_id}/approve").raise_for_status()
+
+    def settings(self, **settings: Any) -> dict[str, Any]:
+        """Account rules: ``rounding`` (``up_15``...), ``can_edit_time_billability``,
+        ``accounts`` (more account ids to serve); undone by :meth:`reset`."""
+        response = self.admin.post("/_admin/settings", json=settings)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def add_project(self, project_id: str, task_id: str, name: str | None = None) -> None:
+        """Another project with its own task, besides the seeded one."""
+        body = {"id": project_id, "task_id": task_id, "name": name}
+        self.admin.post("/_admin/projects", json=body).raise_for_status()
+
     def api(self) -> httpx.Client:
         """A bare authenticated httpx client, for asserting raw wire behaviour."""
         headers = {"Authorization": f"Bearer {self.api_key}", "Keito-Account-Id": self.account_id}

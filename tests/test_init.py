@@ -59,7 +59,7 @@ def test_names_resolve_case_insensitively_from_a_subdirectory(
     assert (config.project_name, config.task_name) == ("Demo Project", "Software Development")
     assert config.client_id == keito_server.client_id
     assert config.workspace_id == keito_server.account_id
-    assert config.expense_category_id == "cat_llm_usage"
+    assert config.expense_category_id is None  # issue 15: no made-up default
     assert mapping.warnings == ()
     assert ".keito/config.yml" in (repo / ".gitignore").read_text().splitlines()
     assert keito_server.api_key not in (repo / ".keito" / "config.yml").read_text()

@@ -159,7 +159,7 @@ def test_every_default(tmp_path: Path) -> None:
     assert config.project_name is None
     assert config.task_id is None
     assert config.task_name is None
-    assert config.expense_category_id == "cat_llm_usage"
+    assert config.expense_category_id is None  # issue 15: no made-up default
     assert config.agent_tracking == AgentTracking(
         enabled=True,
         source="agent",
@@ -168,7 +168,7 @@ def test_every_default(tmp_path: Path) -> None:
         max_duration_seconds=None,
         redact_notes=False,
     )
-    assert config.billing == Billing(duration="active", idle_minutes=5, billable=True)
+    assert config.billing == Billing(duration="active", idle_minutes=5, billable=None)
     assert config.notes == Notes(mode="last_message")
     assert config.metadata == {}
     assert config.idle_seconds == 300
@@ -230,7 +230,7 @@ metadata:
     assert type(config.metadata["reviewed"]) is bool
     assert config.is_mapped is True
     # Keys the Keito skill does not write take their defaults.
-    assert config.expense_category_id == "cat_llm_usage"
+    assert config.expense_category_id is None  # issue 15: no made-up default
     assert config.billing == Billing()
     assert config.notes == Notes()
 
@@ -267,7 +267,7 @@ def test_empty_keys_mean_defaults(tmp_path: Path) -> None:
     )
     config = load_config(path).config
 
-    assert config.expense_category_id == "cat_llm_usage"
+    assert config.expense_category_id is None  # issue 15: no made-up default
     assert config.agent_tracking == AgentTracking()
     assert config.billing.idle_minutes == 5
 
@@ -543,11 +543,10 @@ def test_write_config_key_order_and_no_nulls(tmp_path: Path) -> None:
         "version",
         "project_id",
         "task_id",
-        "expense_category_id",
         "agent_tracking",
         "billing",
         "notes",
-    ]
+    ]  # no expense category unless chosen (issue 15)
     assert data["agent_tracking"] == {
         "enabled": True,
         "source": "agent",
@@ -555,7 +554,8 @@ def test_write_config_key_order_and_no_nulls(tmp_path: Path) -> None:
         "min_duration_seconds": 0,
         "redact_notes": False,
     }
-    assert data["billing"] == {"duration": "active", "idle_minutes": 5, "billable": True}
+    # billable only when set (issue 15): the project's and task's default applies
+    assert data["billing"] == {"duration": "active", "idle_minutes": 5, "granularity": "session"}
     assert "null" not in text
     assert load_config(path).config == RepoConfig(project_id="prj_1", task_id="tsk_1")
 

@@ -128,6 +128,8 @@ def test_new_one_day_session_costs_three_api_calls(
     keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
 ) -> None:
     repo = make_repo(tmp_path / "repo", keito_server)
+    _record_full(ledger, "codex", repo, tmp_path / "first")
+    sync_to(keito_server, ledger)  # the first sync ever also asks /users/me, once
     _record_full(ledger, "codex", repo, tmp_path / "t")
     keito_server.clear_requests()
     sync_to(keito_server, ledger)
@@ -137,6 +139,8 @@ def test_new_one_day_session_costs_three_api_calls(
         ("POST", "/api/v2/time_entries"),
         ("POST", "/api/v2/expenses"),
     ]
+    # the look-up is narrowed to the key's own user (a team-wide key lists everyone's)
+    assert "user_id=" in keito_server.requests()[0]["query"]
 
 
 @pytest.mark.parametrize("agent", AGENTS)
@@ -317,7 +321,8 @@ def test_oversized_metadata_is_shrunk_and_a_400_fails_only_its_record(
     )
     report = sync_to(keito_server, ledger)
     assert report.sent.failed == 1
-    assert report.sent.errors[0]["reason"].endswith("expense_category_id is archived")
+    reason = report.sent.errors[0]["reason"]  # Keito's words, then the fix
+    assert "expense_category_id is archived" in reason and "--retry-failed" in reason
     entries = {e["metadata"]["session_id"]: e for e in remote(keito_server, "time_entries")}
     assert set(entries) == {big_id, fine_id}
     meta = entries[big_id]["metadata"]

@@ -31,10 +31,16 @@ def report_rows(
     from keito_skill.sync import summary_of
 
     billed: dict[tuple[str, str, str], float] = {}
+    shares: dict[tuple[str, str, str], float] = {}  # day-granularity entries: rounding share
     for record in ledger.records("kind = 'time_entry'"):
-        billed[(record.agent, record.session_id, record.spent_date)] = float(
-            record.payload.get("hours") or 0.0
-        )
+        hours = float(record.payload.get("hours") or 0.0)
+        if record.agent == "repo":  # one entry for many sessions (granularity: day)
+            factor = _rounded(record.payload, hours) / hours if hours > 0 else 1.0
+            for agent_id, session_id, _ in record.payload.get("_sessions") or []:
+                shares[(agent_id, session_id, record.spent_date)] = factor
+            continue
+        entry = (record.agent, record.session_id, record.spent_date)
+        billed[entry] = billed.get(entry, 0.0) + hours
     groups: dict[str, dict[str, Any]] = {}
     names: dict[str, str] = {}  # project id -> name, from the repos' own configs
     tried: set[tuple[str | None, str]] = set()
@@ -66,6 +72,11 @@ def report_rows(
                 continue
             spent = day.date.isoformat()
             hours = billed.get((row.agent, row.session_id, spent), day.active_seconds / 3600.0)
+            rules = _billing(row.cwd)
+            if (row.agent, row.session_id, spent) in shares:
+                rounded = hours * shares[(row.agent, row.session_id, spent)]
+            else:
+                rounded = rules.rounded_hours(hours) if rules else hours
             day_total = sum(u.total for u in day.models.values()) or 1
             parts: list[tuple[str, float, dict[str, Any]]] = []
             if by == "model":
@@ -91,6 +102,7 @@ def report_rows(
                         by: key,
                         "sessions": set(),
                         "hours": 0.0,
+                        "rounded_hours": 0.0,
                         **dict.fromkeys(TOKEN_FIELDS, 0),
                         "cost_usd": 0.0,
                         "cost_complete": True,
@@ -98,6 +110,9 @@ def report_rows(
                 )
                 group["sessions"].add((row.agent, row.session_id))
                 group["hours"] += share
+                group["rounded_hours"] += rounded * (share / hours if hours else 1.0)
+                if rules is not None and rules.rounding_step():
+                    group["rounding"] = rules.rounding
                 for token in TOKEN_FIELDS:
                     group[token] += int(usage.get(token, 0))
                 if usage.get("cost_usd") is None and any(usage.get(t) for t in TOKEN_FIELDS):
@@ -111,9 +126,32 @@ def report_rows(
             group["project_name"] = names.get(key)
         group["sessions"] = len(group["sessions"])
         group["hours"] = round(group["hours"], 4)
+        group["rounded_hours"] = round(group["rounded_hours"], 2)
         group["cost_usd"] = round(group["cost_usd"], 6)
         rows.append(group)
     return rows
+
+
+_TOKEN_HEADERS = ("input", "cache write", "cache read", "output", "cost")
+_BILLING: dict[str | None, Any] = {}
+
+
+def _billing(cwd: str | None) -> Any:
+    """The session's repo ``billing`` settings (read once per repo), or None."""
+    from keito_skill.mapping import ConfigProblem, resolve
+
+    if cwd not in _BILLING:
+        try:
+            found = resolve(cwd) if cwd else None
+        except (ConfigProblem, OSError):
+            found = None
+        _BILLING[cwd] = found.config.billing if found else None
+    return _BILLING[cwd]
+
+
+def _rounded(payload: dict[str, Any], hours: float) -> float:
+    rules = _billing(str((payload.get("metadata") or {}).get("cwd") or "")) or None
+    return float(rules.rounded_hours(hours)) if rules else hours
 
 
 def _project_name(cwd: str | None, project_id: str) -> str | None:
@@ -198,14 +236,19 @@ def report(
         )
         click.echo(f"No recorded sessions{only}{span}.{hint}")
         return
+    rounding = sorted({r["rounding"] for r in rows if r.get("rounding")})
+    title = f"Agent work{only} by {by}"
+    if rounding:
+        title += f" (billed: as the account's rounding {', '.join(rounding)} would bill it)"
     print_table(
-        f"Agent work{only} by {by}",
-        [by, "sessions", "hours", "input", "cache write", "cache read", "output", "cost"],
+        title,
+        [by, "sessions", "hours", *(["billed"] if rounding else []), *_TOKEN_HEADERS],
         [
             [
                 f"{r['project_name']} ({r[by]})" if r.get("project_name") else r[by],
                 r["sessions"],
                 f"{r['hours']:.2f}",
+                *([f"{r['rounded_hours']:.2f}"] if rounding else []),
                 human_tokens(r["input_tokens"]),
                 human_tokens(r["cache_creation_input_tokens"]),
                 human_tokens(r["cache_read_input_tokens"]),

@@ -153,7 +153,17 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
             "reason": r.last_error,
             "at": _when(r.updated_at),
         }
-        for r in ledger.records("last_error IS NOT NULL AND status != 'sent'")[-20:]
+        for r in ledger.records("last_error IS NOT NULL AND status NOT IN ('sent', 'final')")[-20:]
+    ]
+    final = [
+        {
+            "session_id": r.session_id,
+            "spent_date": r.spent_date,
+            "key": r.key,
+            "hours": r.payload.get("hours"),
+            "reason": r.last_error,
+        }
+        for r in ledger.records("status = 'final'")[-20:]
     ]
     return {
         "credentials": creds,
@@ -172,7 +182,10 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
             "sent": counts.get("sent", 0),
             "failed": counts.get("failed", 0),
             "held": counts.get("held", 0),
+            "final": counts.get("final", 0),
         },
+        "final_entries": final,
+        "rounding": rounding_warning(ledger),
         "last_errors": failed,
         "recent_problems": [
             {**e, "at": _when(e["at"])} for e in ledger.recent_events(10, level="error")
@@ -211,8 +224,10 @@ def status(as_json: bool) -> None:
     unconfirmed = f" ({r['unconfirmed']} maybe sent, checked later)" if r["unconfirmed"] else ""
     click.echo(
         f"Records   {r['pending']} pending{unconfirmed}, {r['sent']} sent, {r['failed']} failed, "
-        f"{r['held']} held"
+        f"{r['held']} held, {r['final']} final (approved or locked in Keito)"
     )
+    if data["rounding"]:
+        click.echo(f"Rounding  {data['rounding']['message']}")
     if s["needs_attention"]:
         _print_not_sent(s["needs_attention"])
     lines = [
@@ -225,6 +240,47 @@ def status(as_json: bool) -> None:
         "Problems",
         [f"{p['at']} {p['source']}: {p['message']}" for p in data["recent_problems"][:5]],
     )
+
+
+def rounding_warning(ledger: Ledger, *, share: float = 0.5) -> dict[str, Any] | None:
+    """When most time entries are shorter than the account's rounding step (a repo's
+    ``billing.rounding``), the account bills far more than was worked: say so, and what
+    ``billing.granularity: day`` would do about it."""
+    from keito_skill.mapping import Billing, ConfigProblem, resolve
+
+    billing: dict[str, Billing | None] = {}  # by cwd: one config read per repo
+    short = total = 0
+    billed = worked = 0.0
+    for record in ledger.records("kind = 'time_entry' AND status != 'held'"):
+        cwd = str(record.payload.get("metadata", {}).get("cwd") or "")
+        if cwd not in billing:
+            try:
+                found = resolve(cwd) if cwd else None
+            except (ConfigProblem, OSError):
+                found = None
+            billing[cwd] = found.config.billing if found else None
+        rules = billing[cwd]
+        step = rules.rounding_step() if rules else None
+        if rules is None or step is None:
+            continue
+        hours = float(record.payload.get("hours") or 0.0)
+        total += 1
+        short += hours < step
+        worked += hours
+        billed += rules.rounded_hours(hours)
+    if total == 0 or short < max(2, share * total):
+        return None
+    return {
+        "entries": total,
+        "below_step": short,
+        "hours": round(worked, 2),
+        "rounded_hours": round(billed, 2),
+        "message": (
+            f"{short} of {total} time entries are shorter than the account's rounding step:"
+            f" {worked:.2f} h worked bills as {billed:.2f} h. Consider"
+            " 'billing: {granularity: day}' in .keito/config.yml (one entry per day)."
+        ),
+    }
 
 
 def _print_not_sent(attention: list[dict[str, Any]]) -> None:

@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from keito_skill.devserver._faults import Fault, FaultBook, FaultMiddleware
+from keito_skill.devserver._rules import Rules, RulesAdmin, extend_schema
 from keito_skill.devserver._store import (
     DEMO_USER_ID,
     Store,
@@ -323,6 +324,7 @@ class KeitoApi:
         self.store = store
         self.api_key = api_key
         self.account_id = account_id
+        self.rules = Rules()
 
     # -- auth & paging ----------------------------------------------------------------
 
@@ -339,7 +341,11 @@ class KeitoApi:
             raise ApiError(401, "invalid_token", "missing Keito-Account-Id header")
         if self.api_key is not None and token.strip() != self.api_key:
             raise ApiError(401, "invalid_token", "the API key is invalid or has been revoked")
-        if self.account_id is not None and account != self.account_id:
+        if (
+            self.account_id is not None
+            and account != self.account_id
+            and account not in self.rules.accounts
+        ):
             raise ApiError(403, "forbidden", f"this API key has no access to account {account}")
         return account
 
@@ -391,8 +397,8 @@ class KeitoApi:
     def _common_filters(self, request: Request, alias: str) -> tuple[list[str], list[Any]]:
         """Filters shared by time entries and expenses."""
         q = request.query_params
-        where: list[str] = []
-        args: list[Any] = []
+        where: list[str] = [f"{alias}.account_id IS ?"]
+        args: list[Any] = [request.headers.get("keito-account-id", "").strip()]
         for name in ("user_id", "project_id"):
             if q.get(name):
                 where.append(f"{alias}.{name} = ?")
@@ -459,9 +465,9 @@ class KeitoApi:
 
     # -- time entries -----------------------------------------------------------------
 
-    def _entry(self, entry_id: str) -> dict[str, Any]:
+    def _entry(self, entry_id: str, account: str | None = None) -> dict[str, Any]:
         row = self.store.one(f"{_ENTRY_SELECT} WHERE te.id = ?", [entry_id])
-        if row is None:
+        if row is None or (account is not None and row["account_id"] != account):
             raise _not_found("time entry")
         return row
 
@@ -491,8 +497,9 @@ class KeitoApi:
         return JSONResponse(_entry_json(self._entry(request.path_params["id"])))
 
     async def create_time_entry(self, request: Request) -> Response:
-        self.authenticate(request)
+        account = self.authenticate(request)
         body = await _body(request)
+        self._may_set_billable(body)
         project_id = _string(body, "project_id", required=True)
         task_id = _string(body, "task_id", required=True)
         spent_date = _required_date(body)
@@ -534,7 +541,7 @@ class KeitoApi:
                     project_id,
                     task_id,
                     spent_date,
-                    0.0 if is_running else (hours or 0.0),
+                    0.0 if is_running else self.rules.rounded(hours or 0.0),
                     notes,
                     int(is_running),
                     ts if is_running else None,
@@ -547,19 +554,30 @@ class KeitoApi:
                     ts,
                 ],
             )
+            db.execute("UPDATE time_entries SET account_id = ? WHERE id = ?", [account, entry_id])
         return JSONResponse(_entry_json(self._entry(entry_id)))
 
+    def _may_set_billable(self, body: Mapping[str, Any]) -> None:
+        if "billable" in body and not self.rules.can_edit_billability:
+            raise ApiError(403, "forbidden", "this key may not set billable: it follows the task")
+
     async def update_time_entry(self, request: Request) -> Response:
-        self.authenticate(request)
-        current = self._entry(request.path_params["id"])
+        account = self.authenticate(request)
+        current = self._entry(request.path_params["id"], account)
         body = await _body(request)
-        if "project_id" in body and body["project_id"] != current["project_id"]:
-            raise _bad("project_id cannot be changed after creation")
         if "source" in body and body["source"] != current["source"]:
             raise _bad("source cannot be changed after creation")
         if current["is_locked"]:
             raise ApiError(403, "forbidden", "the time entry is locked")
+        if current["approval_status"] == "approved":
+            raise ApiError(409, "conflict", "the time entry is approved and cannot be changed")
+        self._may_set_billable(body)
         changes: dict[str, Any] = {}
+        if "project_id" in body and body["project_id"] != current["project_id"]:
+            project_id = _string(body, "project_id", required=True)
+            assert project_id is not None
+            self._exists("projects", project_id, "project")
+            changes["project_id"] = project_id
         if "task_id" in body:
             task_id = _string(body, "task_id", required=True)
             assert task_id is not None
@@ -571,7 +589,7 @@ class KeitoApi:
             hours = _number(body, "hours", 0, 24)
             if hours is None:
                 raise _bad("hours must be a number")
-            changes["hours"] = hours
+            changes["hours"] = self.rules.rounded(hours)
         if "notes" in body:
             changes["notes"] = _string(body, "notes")
         if "billable" in body:
@@ -590,6 +608,7 @@ class KeitoApi:
                 if not isinstance(patch, dict):
                     raise _bad("metadata must be a JSON object")
                 merged = {**(load_metadata(current["metadata"]) or {}), **patch}
+                merged = {k: v for k, v in merged.items() if patch.get(k, v) is not None}
                 changes["metadata"] = dump_metadata(_metadata(merged))
         if changes:
             changes["updated_at"] = now_iso()
@@ -602,10 +621,12 @@ class KeitoApi:
         return JSONResponse(_entry_json(self._entry(current["id"])))
 
     async def delete_time_entry(self, request: Request) -> Response:
-        self.authenticate(request)
-        current = self._entry(request.path_params["id"])
+        account = self.authenticate(request)
+        current = self._entry(request.path_params["id"], account)
         if current["is_locked"]:
             raise ApiError(403, "forbidden", "the time entry is locked")
+        if current["approval_status"] == "approved":
+            raise ApiError(409, "conflict", "the time entry is approved and cannot be deleted")
         with self.store.tx() as db:
             db.execute("DELETE FROM time_entries WHERE id = ?", [current["id"]])
         return Response(status_code=204)
@@ -626,7 +647,7 @@ class KeitoApi:
         )
 
     async def create_expense(self, request: Request) -> Response:
-        self.authenticate(request)
+        account = self.authenticate(request)
         body = await _body(request)
         project_id = _string(body, "project_id", required=True)
         category_id = _string(body, "expense_category_id", required=True)
@@ -674,6 +695,7 @@ class KeitoApi:
                     ts,
                 ],
             )
+            db.execute("UPDATE expenses SET account_id = ? WHERE id = ?", [account, expense_id])
         row = self.store.one(f"{_EXPENSE_SELECT} WHERE e.id = ?", [expense_id])
         assert row is not None
         return JSONResponse(_expense_json(row))
@@ -722,9 +744,10 @@ class KeitoApi:
 class AdminApi:
     """``/_admin/*``: fault injection, the request log, reset. No auth: loopback only."""
 
-    def __init__(self, store: Store, book: FaultBook) -> None:
+    def __init__(self, store: Store, book: FaultBook, rules: Rules | None = None) -> None:
         self.store = store
         self.book = book
+        self.rules = rules
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -763,6 +786,8 @@ class AdminApi:
         self.book.clear_faults()
         self.book.clear_log()
         self.store.reset()
+        if self.rules is not None:
+            self.rules.reset(self.store)
         return Response(status_code=204)
 
 
@@ -810,9 +835,12 @@ def create_app(
     (403 otherwise) are accepted; without them any non-empty pair is.
     """
     store = Store(db_path)
+    with store.tx() as db:
+        extend_schema(db)
     book = FaultBook()
     api = KeitoApi(store, api_key, account_id)
-    admin = AdminApi(store, book)
+    admin = AdminApi(store, book, api.rules)
+    rules = RulesAdmin(store, api.rules)
     v2 = "/api/v2"
     routes = [
         Route(f"{v2}/users/me", api.me, methods=["GET"]),
@@ -832,6 +860,10 @@ def create_app(
         Route("/_admin/requests", admin.requests, methods=["GET"]),
         Route("/_admin/requests", admin.clear_requests, methods=["DELETE"]),
         Route("/_admin/reset", admin.reset, methods=["POST"]),
+        Route("/_admin/settings", rules.settings, methods=["POST"]),
+        Route("/_admin/projects", rules.add_project, methods=["POST"]),
+        Route("/_admin/time_entries/{id}/lock", rules.lock, methods=["POST"]),
+        Route("/_admin/time_entries/{id}/approve", rules.approve, methods=["POST"]),
     ]
     app = Starlette(
         routes=routes,

@@ -17,7 +17,12 @@ from pydantic import BaseModel, ValidationError
 
 from keito_skill import __version__
 from keito_skill.keito._credentials import Credentials
-from keito_skill.keito._errors import KeitoNotFoundError, KeitoServerError, KeitoValidationError
+from keito_skill.keito._errors import (
+    KeitoError,
+    KeitoNotFoundError,
+    KeitoServerError,
+    KeitoValidationError,
+)
 from keito_skill.keito._http import Transport
 from keito_skill.keito._metadata import METADATA_LIMIT, fit_metadata, metadata_size
 from keito_skill.keito._models import (
@@ -39,6 +44,23 @@ DEFAULT_PER_PAGE = 100
 TIME_ENTRY_KEYS = ("session_id",)
 EXPENSE_KEYS = ("session_id", "segment")
 _FILTER_ALIASES = {"from_date": "from", "to_date": "to", "from_": "from"}
+
+
+def entry_key(meta: Mapping[str, Any] | None) -> str | None:
+    """Which of our time entries ``meta`` belongs to: its ``session_id``, and its
+    ``part`` when above 1 (a continuation entry, made after an earlier part of the same
+    session-day became final in Keito)."""
+    meta = meta or {}
+    session_id = meta.get("session_id")
+    if not isinstance(session_id, str) or not session_id:
+        return None
+    part = meta.get("part")
+    return f"{session_id}#{part}" if isinstance(part, int) and part > 1 else session_id
+
+
+def _without_nulls(meta: dict[str, Any]) -> dict[str, Any]:
+    """Metadata for a create: a ``null`` (clear this key) means nothing on a new record."""
+    return {k: v for k, v in meta.items() if v is not None}
 
 
 def _param(value: Any) -> str:
@@ -103,6 +125,15 @@ class KeitoClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.account_id = account_id
+        # The key's own user (``/users/me``): listings are narrowed to it when known.
+        self.user_id: str | None = None
+        self._settings: dict[str, Any] = {
+            "api_key": api_key,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "backoff_base": backoff_base,
+            "user_agent": user_agent,
+        }
         self._http = Transport(
             self.base_url,
             api_key,
@@ -117,6 +148,18 @@ class KeitoClient:
     def from_credentials(cls, creds: Credentials, **kwargs: Any) -> KeitoClient:
         """A client for the account in ``creds`` (see :func:`load_credentials`)."""
         return cls(creds.api_url, creds.api_key, creds.account_id, **kwargs)
+
+    def for_account(self, account_id: str) -> KeitoClient:
+        """A client for another account with the same URL, key and settings (a repo
+        whose config names its own ``workspace_id``). The caller closes it."""
+        settings = dict(self._settings)
+        api_key = settings.pop("api_key")
+        return KeitoClient(self.base_url, api_key, account_id, **settings)
+
+    def identity(self) -> str:
+        """URL, account and key as one string, for keying local caches (hash it: it holds
+        the key)."""
+        return f"{self.base_url}\n{self.account_id}\n{self._settings['api_key']}"
 
     def __repr__(self) -> str:
         return f"KeitoClient(base_url={self.base_url!r}, account_id={self.account_id!r})"
@@ -223,19 +266,28 @@ class KeitoClient:
         self._http.request("DELETE", f"/api/v2/time_entries/{entry_id}")
 
     def find_time_entry(
-        self, session_id: str, spent_date: dt.date | str, project_id: str | None = None
+        self,
+        session_id: str,
+        spent_date: dt.date | str,
+        project_id: str | None = None,
+        *,
+        source: str = "agent",
     ) -> TimeEntry | None:
-        """Our agent entry for ``session_id`` on ``spent_date``, or ``None``.
+        """Our entry for ``session_id`` (an :func:`entry_key`) on ``spent_date``, or ``None``.
 
-        One filtered list call per page (``from=to=spent_date``, ``source=agent``);
-        the match on ``metadata.session_id`` is done here because the API cannot
-        filter on metadata.
+        One filtered list call per page (``from=to=spent_date``, ``source``, and the key's
+        own ``user_id`` when known); the match on metadata is done here because the API
+        cannot filter on it.
         """
         day = _param(spent_date)
         for entry in self.list_time_entries(
-            from_date=day, to_date=day, source="agent", project_id=project_id
+            from_date=day,
+            to_date=day,
+            source=source,
+            project_id=project_id,
+            user_id=self.user_id,
         ):
-            if (entry.metadata or {}).get("session_id") == session_id:
+            if entry_key(entry.metadata) == session_id:
                 return entry
         return None
 
@@ -252,19 +304,23 @@ class KeitoClient:
         no lookup; if it was deleted meanwhile (404) we fall back to find-or-create.
         ``lookup=False`` skips the search and creates (the caller knows there is none).
         ``source`` defaults to ``agent`` and metadata is shrunk to fit 4 KB, keeping
-        ``session_id``. The PATCH never carries ``source`` or ``project_id``.
+        ``session_id``. The PATCH carries ``project_id`` (a remap moves the entry), never
+        ``source``; metadata keys set to ``None`` clear the stored ones on a PATCH and are
+        left out of a create.
         """
         raw = body.model_dump(exclude_none=True) if isinstance(body, BaseModel) else dict(body)
         raw.setdefault("source", "agent")
-        raw["metadata"] = fit_metadata(dict(raw.get("metadata") or {}), keep=TIME_ENTRY_KEYS)
+        wanted = fit_metadata(dict(raw.get("metadata") or {}), keep=TIME_ENTRY_KEYS)
+        raw["metadata"] = _without_nulls(wanted)
         create = _coerce(TimeEntryCreate, raw)
         meta = create.metadata or {}
-        session_id = meta.get("session_id")
-        if not isinstance(session_id, str) or not session_id:
+        session_id = entry_key(meta)
+        if session_id is None:
             raise KeitoValidationError(
                 "upsert_time_entry needs metadata.session_id", error="invalid_request"
             )
         patch = TimeEntryUpdate(
+            project_id=create.project_id,
             task_id=create.task_id,
             spent_date=create.spent_date,
             hours=create.hours,
@@ -272,7 +328,7 @@ class KeitoClient:
             billable=create.billable,
             started_time=create.started_time,
             ended_time=create.ended_time,
-            metadata=meta,
+            metadata=wanted,
         )
         if known_id:
             try:
@@ -280,7 +336,9 @@ class KeitoClient:
             except KeitoNotFoundError:
                 pass
         if lookup or known_id:
-            existing = self.find_time_entry(session_id, create.spent_date, create.project_id)
+            existing = self.find_time_entry(
+                session_id, create.spent_date, create.project_id, source=create.source or "agent"
+            )
             if existing is not None:
                 return self.update_time_entry(existing.id, patch), "updated"
         return self.create_time_entry(create), "created"
@@ -303,7 +361,9 @@ class KeitoClient:
     ) -> Expense | None:
         """Our agent expense for (``session_id``, ``segment``), or ``None``."""
         day = _param(spent_date) if spent_date is not None else None
-        for expense in self.list_expenses(from_date=day, to_date=day, source="agent"):
+        for expense in self.list_expenses(
+            from_date=day, to_date=day, source="agent", user_id=self.user_id
+        ):
             meta = expense.metadata or {}
             if (
                 meta.get("session_id") == session_id
@@ -323,7 +383,9 @@ class KeitoClient:
         """
         raw = body.model_dump(exclude_none=True) if isinstance(body, BaseModel) else dict(body)
         raw.setdefault("source", "agent")
-        raw["metadata"] = fit_metadata(dict(raw.get("metadata") or {}), keep=EXPENSE_KEYS)
+        raw["metadata"] = _without_nulls(
+            fit_metadata(dict(raw.get("metadata") or {}), keep=EXPENSE_KEYS)
+        )
         create = _coerce(ExpenseCreate, raw)
         meta = create.metadata or {}
         session_id, segment = meta.get("session_id"), meta.get("segment")
@@ -354,3 +416,13 @@ class KeitoClient:
         """The user the API key belongs to; the cheapest call to verify credentials."""
         path = "/api/v2/users/me"
         return self._parse(User, self._json("GET", path), path)
+
+    def own_user_id(self) -> str | None:
+        """:attr:`user_id`, asking ``/users/me`` the first time; ``None`` if it cannot
+        be had (listings then go un-narrowed, which is slower but still correct)."""
+        if self.user_id is None:
+            try:
+                self.user_id = self.me().id
+            except (KeitoError, ValidationError):
+                return None
+        return self.user_id

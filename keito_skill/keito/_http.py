@@ -160,6 +160,12 @@ class Transport:
         while True:
             try:
                 response = self._client.request(method, path, params=params, json=json)
+            except httpx.InvalidURL as exc:
+                # An id or filter no URL can carry (a mangled project id in a config):
+                # that one request is wrong, not the connection; never retried.
+                raise KeitoValidationError(
+                    f"cannot build the request URL: {exc}", method=method, path=path[:200]
+                ) from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # The request never reached the server: safe to resend, even a POST.
                 if attempt < self._max_retries:

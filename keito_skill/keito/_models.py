@@ -163,11 +163,14 @@ class TimeEntryCreate(_Request):
 class TimeEntryUpdate(_Request):
     """Body of ``PATCH /api/v2/time_entries/{id}``.
 
-    ``project_id`` and ``source`` are deliberately absent: they cannot change after
-    creation, and ``extra="forbid"`` makes trying a local error instead of a 400.
-    ``metadata`` is *merged* into the stored object by the server.
+    ``source`` is deliberately absent: it cannot change after creation, and
+    ``extra="forbid"`` makes trying a local error instead of a 400. ``project_id`` can
+    change (a repository remapped to another project moves its open entries).
+    ``metadata`` is *merged* into the stored object by the server; a key set to ``None``
+    is sent as ``null``, which clears it.
     """
 
+    project_id: str | None = Field(default=None, min_length=1)
     task_id: str | None = None
     spent_date: str | None = None
     hours: float | None = Field(default=None, ge=0, le=24)
@@ -176,6 +179,13 @@ class TimeEntryUpdate(_Request):
     started_time: str | None = None
     ended_time: str | None = None
     metadata: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """As :meth:`_Request.to_json`, but metadata keys set to ``None`` stay (as null)."""
+        body = super().to_json()
+        if self.metadata is not None:
+            body["metadata"] = dict(self.metadata)
+        return body
 
     @field_validator("spent_date", mode="before")
     @classmethod

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keito_skill.ledger import FAILED, PENDING, Ledger, skill_home
+from keito_skill.sync._configs import mark_changed_repos
+from keito_skill.sync._daily import rebuild_days
 from keito_skill.sync._lock import sync_lock
 from keito_skill.sync._materialize import materialize, park_failed, summary_of
 from keito_skill.sync._send import Progress, SendReport, send_pending
@@ -33,7 +35,21 @@ class SyncReport:
 
 
 def materialize_all(ledger: Ledger, report: SyncReport | None = None) -> None:
-    """Materialise every session that changed or might map now (mapping fixed later)."""
+    """Materialise every session that changed or might map now (mapping fixed later), and
+    every session of a repo whose config now routes its records elsewhere."""
+    home = skill_home() if ledger.path is None else ledger.path.parent
+    mark_changed_repos(ledger, home)
+    touched: set[tuple[str, str]] = set()  # (repo config, day) of day-granularity entries
+    try:
+        _materialize_passes(ledger, report, touched)
+        rebuild_days(ledger, touched)
+    finally:
+        mark_changed_repos(ledger, home, mark=False)  # what the records now follow
+
+
+def _materialize_passes(
+    ledger: Ledger, report: SyncReport | None, touched: set[tuple[str, str]]
+) -> None:
     for _ in range(_PASSES):
         rows = ledger.sessions(
             "dirty = 1 OR close_pending = 1 OR mapping_status IN ('new', 'unmapped', 'broken')"
@@ -42,7 +58,7 @@ def materialize_all(ledger: Ledger, report: SyncReport | None = None) -> None:
         configs: dict[str, Any] = {}  # repo configs looked up in this pass, by cwd
         for row in rows:
             try:
-                status = materialize(ledger, row, configs)
+                status = materialize(ledger, row, configs, touched)
             except sqlite3.Error:
                 raise  # the ledger itself, not this session: nothing to set aside
             except Exception as error:  # one session must not stop all the others
@@ -78,6 +94,13 @@ def run_sync(
             return report
         if retry_failed:
             with ledger.write() as db:
+                # rebuilt from the current config first: a fixed mapping fixes them
+                db.execute(
+                    "UPDATE sessions SET dirty = 1 WHERE EXISTS (SELECT 1 FROM records r"
+                    " WHERE r.agent = sessions.agent AND r.session_id = sessions.session_id"
+                    " AND r.status = ?)",
+                    (FAILED,),
+                )
                 db.execute("UPDATE records SET status = ? WHERE status = ?", (PENDING, FAILED))
         for _ in range(_PASSES):
             materialize_all(ledger, report)

@@ -26,6 +26,7 @@ from keito_skill.keito import (
     KeitoNotFoundError,
     TimeEntry,
 )
+from keito_skill.keito._client import entry_key
 from keito_skill.ledger import SENDING, RecordRow
 
 GRACE_ENV = "KEITO_SKILL_WRITE_GRACE"
@@ -68,17 +69,6 @@ def hold_unconfirmed(
     return ready, len(records) - len(ready)
 
 
-def entry_key(meta: dict[str, Any] | None) -> str | None:
-    """Which of our time entries ``meta`` belongs to: its ``session_id``, with its
-    ``part`` when above 1 (two parts of one session-day are two entries, not duplicates)."""
-    meta = meta or {}
-    session_id = meta.get("session_id")
-    if not isinstance(session_id, str) or not session_id:
-        return None
-    part = meta.get("part")
-    return f"{session_id}#{part}" if isinstance(part, int) and part > 1 else session_id
-
-
 def session_entries(entries: Iterable[TimeEntry]) -> dict[str, list[TimeEntry]]:
     """Agent entries by :func:`entry_key`, all of them (duplicates included)."""
     out: dict[str, list[TimeEntry]] = {}
@@ -89,19 +79,18 @@ def session_entries(entries: Iterable[TimeEntry]) -> dict[str, list[TimeEntry]]:
     return out
 
 
-def record_key(record: RecordRow) -> str:
-    """The :func:`entry_key` a time-entry record's entry carries in Keito."""
-    return entry_key(record.payload.get("metadata")) or record.session_id
-
-
-def look_up(client: KeitoClient, record: RecordRow) -> list[TimeEntry]:
-    """Every agent entry in Keito for this record's session-day (and project)."""
-    project = record.payload.get("project_id")
-    day = str(record.payload.get("spent_date") or record.spent_date)
+def look_up(client: KeitoClient, record: RecordRow, body: dict[str, Any]) -> list[TimeEntry]:
+    """Every entry in Keito for this record's entry key on its day (project, source, and
+    the key's own user), ``body`` being what is sent."""
+    day = str(body.get("spent_date") or record.spent_date)
     listed = client.list_time_entries(
-        from_date=day, to_date=day, source="agent", project_id=project
+        from_date=day,
+        to_date=day,
+        source=str(body.get("source") or "agent"),
+        project_id=body.get("project_id"),
+        user_id=client.user_id,
     )
-    return session_entries(listed).get(record_key(record), [])
+    return session_entries(listed).get(entry_key(body.get("metadata")) or record.session_id, [])
 
 
 def _final(entry: TimeEntry) -> bool:

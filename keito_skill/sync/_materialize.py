@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from keito_skill.ledger import Ledger, SessionRow
+from keito_skill.ledger import FAILED, FINAL, HELD, PENDING, Ledger, RecordRow, SessionRow
 from keito_skill.mapping import ConfigProblem, Mapping, RepoConfig, resolve
 from keito_skill.recorder import restore
-from keito_skill.summary import TOKEN_FIELDS, SessionSummary, summarize
-from keito_skill.sync._payloads import expense, time_entry
+from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary, summarize
+from keito_skill.sync._payloads import expense, money, refresh_expense, short_reason, time_entry
 from keito_skill.transcripts import parse_session
 
 _REPARSE_ATTEMPTS = 5
@@ -83,6 +83,7 @@ def materialize(
     ledger: Ledger,
     row: SessionRow,
     configs: dict[str, Mapping | ConfigProblem | None] | None = None,
+    touched: set[tuple[str, str]] | None = None,
 ) -> str:
     """Bring one session's records up to date; returns its mapping status.
 
@@ -122,6 +123,7 @@ def materialize(
 
     closing = row.ended or row.close_pending
     segment, carried = _expensed(ledger, row) if closing else (0, {})
+    records = ledger.records("agent = ? AND session_id = ?", (row.agent, row.session_id))
     with ledger.write() as db:
         version = db.execute(
             "SELECT version FROM sessions WHERE agent = ? AND session_id = ?",
@@ -129,20 +131,19 @@ def materialize(
         ).fetchone()[0]
         if version != row.version:
             return "changed"  # a hook wrote meanwhile; the caller goes round again
-        for day in summary.days:
-            body, held = time_entry(summary, day, config, git_rev=row.git_rev, cwd=row.cwd)
-            ledger.put_record(
-                db,
-                row.agent,
-                row.session_id,
-                "time_entry",
-                day.date.isoformat(),
-                day.date.isoformat(),
-                body,
-                held=held,
-            )
+        if config.billing.granularity == "session":
+            entries = [r for r in records if r.kind == "time_entry"]
+            last = summary.days[-1].date
+            billed = _in_day_entries(ledger, row, summary)
+            for day in summary.days:
+                if day.date.isoformat() in billed:
+                    continue  # billed in its repo's day entry (granularity: day, before)
+                _put_day(ledger, db, row, summary, day, config, entries, past=day.date < last)
+        elif touched is not None:  # one entry per repo and day: rebuilt after this pass
+            touched.update((where, day.date.isoformat()) for day in summary.days)
         if closing:
             _close_segment(ledger, db, row, summary, mapping, segment + 1, carried)
+        _refresh_unsent_expenses(ledger, db, records, mapping)
         db.execute(
             "UPDATE sessions SET dirty = 0, close_pending = 0, summary = ?, mapping_status = ?,"
             " mapping_detail = ?, project_id = ?, task_id = ? WHERE agent = ? AND session_id = ?",
@@ -187,10 +188,180 @@ def _close_segment(
                 tokens=delta,
                 cost_usd=cost,
             )
-            body["metadata"]["segment"] = position_key(spent, model, done, delta)
-            ledger.put_record(
-                db, row.agent, row.session_id, "expense", body["metadata"]["segment"], spent, body
+            key = body["metadata"]["segment"] = position_key(spent, model, done, delta)
+            held = _no_category(mapping)
+            ledger.put_record(db, row.agent, row.session_id, "expense", key, spent, body, held=held)
+
+
+def _no_category(mapping: Mapping) -> str | None:
+    """Why expenses must wait: no category to file them under (ids are per account)."""
+    if mapping.config.expense_category_id:
+        return None
+    return (
+        f"no expense category: set expense_category_id in {mapping.config_path}"
+        " (the category's id from Keito's web app); sent on the next sync"
+    )
+
+
+def _refresh_unsent_expenses(
+    ledger: Ledger, db: Any, records: list[RecordRow], mapping: Mapping
+) -> None:
+    """Expenses not in Keito yet follow the current config: a category set since, a
+    project fixed after Keito refused the old one (a retry sends the new payload)."""
+    held = _no_category(mapping)
+    for record in records:
+        if (
+            record.kind != "expense"
+            or record.remote_id
+            or record.status
+            not in (
+                PENDING,
+                FAILED,
+                HELD,
             )
+        ):
+            continue
+        body = refresh_expense(record.payload, mapping.config)
+        ledger.put_record(
+            db,
+            record.agent,
+            record.session_id,
+            "expense",
+            record.key,
+            record.spent_date,
+            body,
+            held=held,
+        )
+
+
+# Time-entry metadata that adds up over a session-day's parts.
+_FIGURES = (
+    *TOKEN_FIELDS,
+    "turns",
+    "tool_calls",
+    "duration_seconds",
+    "active_seconds",
+    "billed_seconds",
+)
+# What describes a day rather than measures it: kept as first sent once the session has
+# moved on to a later day, so continuing a session never rewrites an earlier day's entry.
+_SETTLED = ("git_branch", "git_rev", "cwd", "agent_version", "cost_source", "skill")
+
+
+def part_of(key: str) -> int:
+    """A time-entry record's part: ``2026-11-21`` is part 1, ``2026-11-21#2`` part 2."""
+    _, _, part = key.partition("#")
+    return int(part) if part.isdigit() else 1
+
+
+def _in_day_entries(ledger: Ledger, row: SessionRow, summary: SessionSummary) -> set[str]:
+    """The days of this session that a repo day entry in Keito already bills (the repo
+    used ``granularity: day`` then): a switch back must not bill them twice."""
+    dates = [d.date.isoformat() for d in summary.days]
+    marks = ",".join("?" * len(dates))
+    found: set[str] = set()
+    for record in ledger.records(
+        f"agent = 'repo' AND kind = 'time_entry' AND spent_date IN ({marks})"
+        " AND (remote_id IS NOT NULL OR status = 'final')",
+        tuple(dates),
+    ):
+        members = record.payload.get("_sessions") or []
+        if any(m[0] == row.agent and m[1] == row.session_id for m in members):
+            found.add(record.spent_date)
+    return found
+
+
+def _put_day(
+    ledger: Ledger,
+    db: Any,
+    row: SessionRow,
+    summary: SessionSummary,
+    day: DaySlice,
+    config: RepoConfig,
+    entries: list[RecordRow],
+    *,
+    past: bool,
+) -> None:
+    """The record for one session-day: its entry, or, once an earlier part of the day is
+    final in Keito (approved, locked), a continuation entry with what came after."""
+    spent = day.date.isoformat()
+    body, held = time_entry(summary, day, config, git_rev=row.git_rev, cwd=row.cwd)
+    put_parts(ledger, db, row.agent, row.session_id, spent, body, held, entries, past=past)
+
+
+def put_parts(
+    ledger: Ledger,
+    db: Any,
+    agent: str,
+    session_id: str,
+    spent: str,
+    body: dict[str, Any],
+    held: str | None,
+    entries: list[RecordRow],
+    *,
+    past: bool,
+) -> None:
+    """Put the open part of one entry-day: part 1, or the continuation after the parts
+    Keito holds as final."""
+    mine = [r for r in entries if r.spent_date == spent]
+    finals = [r for r in mine if r.status == FINAL]
+    part = max((part_of(r.key) for r in finals), default=0) + 1
+    if finals:
+        continued = _continuation(body, finals, part)
+        if continued is None:
+            return  # nothing more than Keito already holds
+        body = continued
+        if held is None and body["hours"] <= 0:
+            held = short_reason(body["metadata"].get("billed_seconds") or 0.0)
+    key = spent if part == 1 else f"{spent}#{part}"
+    old = next((r for r in mine if r.key == key), None)
+    if old is not None:
+        body = _settled(body, old, past=past)
+    ledger.put_record(db, agent, session_id, "time_entry", key, spent, body, held=held)
+
+
+def _continuation(
+    body: dict[str, Any], finals: list[RecordRow], part: int
+) -> dict[str, Any] | None:
+    """``body`` less what the final parts hold (as Keito holds them), as part ``part``."""
+    meta = dict(body["metadata"])
+    before = [dict(r.payload.get("metadata") or {}) for r in finals]
+    for key in _FIGURES:
+        if isinstance(meta.get(key), int | float):
+            taken = sum(float(m.get(key) or 0) for m in before)
+            left = max(0.0, float(meta[key]) - taken)
+            meta[key] = int(left) if isinstance(meta[key], int) else round(left, 3)
+    if meta.get("cost_usd") is not None:
+        taken = sum(float(m.get("cost_usd") or 0) for m in before)
+        meta["cost_usd"] = money(max(0.0, float(meta["cost_usd"]) - taken))
+    held_hours = sum(float(r.payload.get("hours") or 0) for r in finals)
+    hours = round(max(0.0, float(body["hours"]) - held_hours), 2)
+    if hours <= 0 and not any(meta.get(k) for k in _FIGURES if k != "duration_seconds"):
+        return None
+    meta["part"] = part
+    out = {k: v for k, v in body.items() if k not in ("started_time", "ended_time")}
+    out.update(hours=hours, metadata=meta, notes=f"{body['notes']} (continued, part {part})")
+    return out
+
+
+def _settled(body: dict[str, Any], old: RecordRow, *, past: bool) -> dict[str, Any]:
+    """``body`` adjusted against the record's previous payload: metadata keys no longer
+    sent are cleared (``null``) once the entry exists in Keito, and a day the session has
+    moved on from keeps the notes and descriptions it was sent with."""
+    previous = dict(old.payload.get("metadata") or {})
+    meta = dict(body["metadata"])
+    if old.sent_hash is not None:
+        for key in previous:
+            meta.setdefault(key, None)
+    if past:
+        if old.payload.get("notes"):
+            body = {**body, "notes": old.payload["notes"]}
+        for key in _SETTLED:
+            if key in previous:
+                meta[key] = previous[key]
+        if all(previous.get(k) == meta.get(k) for k in TOKEN_FIELDS):
+            meta["cost_usd"] = previous.get("cost_usd", meta.get("cost_usd"))
+    return {**body, "metadata": meta}
 
 
 def position_key(spent: str, model: str, done: dict[str, Any], delta: dict[str, int]) -> str:

@@ -18,6 +18,57 @@ from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary, TokenCou
 
 SKILL = f"keito-skill/{__version__}"
 _NOTES_CHARS = 1000
+# Keito stores hours with two decimals (its CLI sends them so); what we send is what it keeps.
+HOURS_DECIMALS = 2
+# Money: cents of cents, not float noise such as 0.024027999999999994.
+COST_DECIMALS = 4
+# Payload keys starting with this are ours (routing, the ledger's own detail): never sent.
+PRIVATE = "_"
+
+
+def wire(payload: dict[str, Any]) -> dict[str, Any]:
+    """The body to send: the payload without our private keys."""
+    return {k: v for k, v in payload.items() if not k.startswith(PRIVATE)}
+
+
+def account_of(payload: dict[str, Any]) -> str | None:
+    """The Keito account a record goes to (its repo's ``workspace_id``); None: the default."""
+    account = payload.get("_account")
+    return account if isinstance(account, str) and account else None
+
+
+def money(value: float | None) -> float | None:
+    return None if value is None else round(value, COST_DECIMALS)
+
+
+def _times(day: DaySlice, seconds: float) -> dict[str, str]:
+    """``started_time``/``ended_time`` only when they agree with the hours billed (within a
+    minute, on one local day): a server may compute hours from them."""
+    start, end = day.started_at.astimezone(), day.ended_at.astimezone()
+    span = (end - start).total_seconds()
+    if start.date() != end.date() or abs(span - seconds) > 60:
+        return {}
+    return {"started_time": _hhmm(day.started_at), "ended_time": _hhmm(day.ended_at)}
+
+
+def _routing(body: dict[str, Any], config: RepoConfig) -> dict[str, Any]:
+    """What the repo config adds to every body: ``billable`` only when set, the account."""
+    if config.billing.billable is not None:
+        body["billable"] = config.billing.billable
+    if config.workspace_id:
+        body["_account"] = config.workspace_id
+    return body
+
+
+def refresh_expense(payload: dict[str, Any], config: RepoConfig) -> dict[str, Any]:
+    """An expense not yet in Keito, rebuilt from the repo's current config (its usage is
+    fixed when its segment closes; where it goes and how it is billed is the config's)."""
+    body = {k: v for k, v in payload.items() if k not in ("billable", "_account")}
+    body["project_id"] = config.project_id
+    body["expense_category_id"] = config.expense_category_id
+    body["source"] = config.agent_tracking.source
+    body["metadata"] = {**dict(payload.get("metadata") or {}), **config.metadata}
+    return _routing(body, config)
 
 
 def agent_id(agent: str) -> str:
@@ -33,8 +84,8 @@ def _tokens(counts: TokenCounts) -> dict[str, int]:
     return {key: int(getattr(counts, key)) for key in TOKEN_FIELDS}
 
 
-def notes_for(summary: SessionSummary, config: RepoConfig) -> str:
-    """The entry's notes, per ``notes.mode`` (``redact_notes`` wins)."""
+def notes_for(summary: SessionSummary, config: RepoConfig, day: DaySlice | None = None) -> str:
+    """The entry's notes, per ``notes.mode`` (``redact_notes`` wins); ``day``'s counts."""
     label = {"claude-code": "Claude Code", "codex": "Codex"}.get(summary.agent, summary.agent)
     mode = "redacted" if config.agent_tracking.redact_notes else config.notes.mode
     text: str | None = None
@@ -44,7 +95,8 @@ def notes_for(summary: SessionSummary, config: RepoConfig) -> str:
         text = summary.first_prompt
     elif mode == "summary":
         models = ", ".join(summary.models) or "no model"
-        text = f"{summary.turns} prompts, {summary.tool_calls} tool calls ({models})"
+        turns, calls = (day.turns, day.tool_calls) if day else (summary.turns, summary.tool_calls)
+        text = f"{turns} prompts, {calls} tool calls ({models})"
     if not text:
         return f"{label} session {(summary.session_id or '')[:8]}"
     text = " ".join(text.split())
@@ -61,7 +113,11 @@ def time_entry(
     git_rev: str | None,
     cwd: str | None,
 ) -> tuple[dict[str, Any], str | None]:
-    """The time-entry body for one day of a session, and a hold reason if any."""
+    """The time-entry body for one day of a session, and a hold reason if any.
+
+    Everything in it is that day's own (figures, counts, cost), so a session that goes on
+    into another day leaves the earlier day's entry as it is.
+    """
     seconds, held = config.billed_seconds(day.active_seconds, day.wall_seconds)
     primary = max(day.models.items(), key=lambda kv: kv[1].total, default=(None, None))[0]
     metadata: dict[str, Any] = {
@@ -73,14 +129,14 @@ def time_entry(
         "model": primary,
         "models": sorted(day.models),
         **_tokens(day.totals),
-        "cost_usd": day.cost_usd,
+        "cost_usd": money(day.cost_usd),
         "cost_source": summary.cost_source,
         "duration_seconds": round(day.wall_seconds, 3),
         "active_seconds": round(day.active_seconds, 3),
         "billed_seconds": round(seconds, 3),
         "billing_duration": config.billing.duration,
-        "turns": summary.turns,
-        "tool_calls": summary.tool_calls,
+        "turns": day.turns,
+        "tool_calls": day.tool_calls,
         "git_branch": summary.git_branch,
         "git_rev": git_rev or summary.git_commit,
         "cwd": cwd or summary.cwd,
@@ -88,19 +144,23 @@ def time_entry(
     }
     if config.agent_tracking.draft:
         metadata["draft"] = True
+    hours = round(seconds / 3600.0, HOURS_DECIMALS)
     body = {
         "project_id": config.project_id,
         "task_id": config.task_id,
         "spent_date": day.date.isoformat(),
-        "hours": round(seconds / 3600.0, 4),
-        "started_time": _hhmm(day.started_at),
-        "ended_time": _hhmm(day.ended_at),
-        "notes": notes_for(summary, config),
-        "billable": config.billing.billable,
-        "source": "agent",
+        "hours": hours,
+        **_times(day, seconds),
+        "notes": notes_for(summary, config, day),
+        "source": config.agent_tracking.source,
         "metadata": metadata,
     }
-    return body, held
+    return _routing(body, config), held
+
+
+def short_reason(seconds: float) -> str:
+    """Why a session-day is not sent: it would be a zero-hour entry (it may still grow)."""
+    return f"under 0.01 h so far ({seconds:.0f} s): not sent as a zero-hour entry"
 
 
 def expense(
@@ -130,8 +190,7 @@ def expense(
         "spent_date": spent_date,
         "units": max(1, math.ceil(total / 1000)),
         "notes": f"LLM usage, {model}: {', '.join(parts)} tokens",
-        "billable": config.billing.billable,
-        "source": "agent",
+        "source": config.agent_tracking.source,
         "metadata": {
             **config.metadata,
             "session_id": summary.session_id,
@@ -142,13 +201,13 @@ def expense(
             "segment_number": segment,
             **tokens,
             "total_tokens": total,
-            "cost_usd": cost_usd,
+            "cost_usd": money(cost_usd),
             "cost_source": summary.cost_source if cost_usd is not None else None,
             "skill": SKILL,
         },
     }
     if cost_usd is not None:
-        body["total_cost"] = round(cost_usd, 6)
+        body["total_cost"] = money(cost_usd)
     else:
         body["metadata"]["cost_unknown"] = True
-    return body
+    return _routing(body, config)

@@ -30,27 +30,38 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from keito_skill.keito import (
     KeitoAuthError,
     KeitoClient,
+    KeitoConflictError,
     KeitoError,
     KeitoForbiddenError,
     KeitoNetworkError,
     KeitoNotFoundError,
+    KeitoServerError,
     KeitoValidationError,
 )
+from keito_skill.keito._client import entry_key
 from keito_skill.keito._http import MAX_RETRY_AFTER, parse_retry_after
 from keito_skill.keito._models import TimeEntry
 from keito_skill.ledger import FAILED, PENDING, SENDING, SENT, Ledger, RecordRow
 from keito_skill.sync import _confirm, _reconcile
+from keito_skill.sync._final import FinalNeeded, explain, make_final
+from keito_skill.sync._payloads import account_of, wire
+from keito_skill.sync._whoami import known_user, ledger_home
 
 # Sessions sent at once. Small on purpose: Keito rate-limits per account, and the
 # requests are tiny, so a few connections already keep the latency hidden.
 WORKERS = 4
 # How long everyone pauses after a 429 that carried no usable Retry-After.
 DEFAULT_RATE_PAUSE = 1.0
+# Server errors in a row (no success between) taken as an outage rather than one bad record.
+OUTAGE_AFTER = 3
+# Answers that say the whole service is down, not this record: the pass stops at once.
+_UNAVAILABLE = frozenset({502, 503, 504})
 
 T = TypeVar("T")
 
@@ -64,6 +75,7 @@ class SendReport:
     updated: int = 0
     existing: int = 0
     failed: int = 0
+    final: int = 0
     pending: int = 0
     unconfirmed: int = 0  # maybe sent, waiting for the grace period before a look-up
     duplicates: int = 0  # duplicate time entries found by look-ups and deleted
@@ -86,8 +98,8 @@ def _send_one(
     in_keito_already: bool = False,
     note: _confirm.Note | None = None,
 ) -> str:
-    """Send one record. ``known`` maps session ids to the entries already in Keito for the
-    record's (date, project), from a shared look-up; a miss there means "create".
+    """Send one record. ``known`` maps entry keys to the entries already in Keito for the
+    record's (date, project, source), from a shared look-up; a miss there means "create".
     ``in_keito_already``: Keito had this session before this ledger sent anything for it
     (a lost or replaced ledger), so an expense is looked up before it is created.
     ``note`` is told of duplicates a look-up found (see :mod:`._confirm`).
@@ -95,19 +107,23 @@ def _send_one(
     A record is marked ``sending`` (with the time in ``sent_at``) just before its POST
     leaves, never before a look-up: only a POST can have been sent without our knowing."""
     action: str
+    body = wire(record.payload)
     if record.kind == "time_entry":
         known_id = record.remote_id
         if known_id is None:
-            key = _confirm.record_key(record)
+            key = entry_key(body.get("metadata")) or record.session_id
             found = known.get(key, []) if known is not None else None
             if found is None:
-                found = _confirm.look_up(client, record)
+                found = _confirm.look_up(client, record, body)
             known_id, _ = _confirm.keep_one(client, record, found, note or _ignore)
             if known_id is None:
                 ledger.mark_record(
                     record.id, status=SENDING, attempts=record.attempts + 1, sent_at=time.time()
                 )
-        entry, upserted = client.upsert_time_entry(record.payload, known_id=known_id, lookup=False)
+        try:
+            entry, upserted = client.upsert_time_entry(body, known_id=known_id, lookup=False)
+        except (KeitoConflictError, KeitoForbiddenError) as exc:
+            raise FinalNeeded(exc, known_id) from exc
         remote_id, action = entry.id, upserted
     else:
         if record.remote_id:
@@ -116,7 +132,7 @@ def _send_one(
             )
             return "existing"
         if record.status == SENDING or record.attempts > 0 or in_keito_already:
-            meta = record.payload.get("metadata", {})
+            meta = body.get("metadata") or {}
             there = client.find_expense(
                 str(meta.get("session_id") or record.session_id),
                 str(meta.get("segment")),
@@ -135,7 +151,7 @@ def _send_one(
         ledger.mark_record(
             record.id, status=SENDING, attempts=record.attempts + 1, sent_at=time.time()
         )
-        created, result = client.create_expense_once(record.payload, lookup=False)
+        created, result = client.create_expense_once(body, lookup=False)
         remote_id, action = created.id, result
     ledger.mark_record(
         record.id,
@@ -159,6 +175,14 @@ def _maybe_posted(exc: KeitoError) -> bool:
     if isinstance(exc, KeitoNetworkError):
         return exc.maybe_sent
     return exc.status_code not in (429, 503)  # those are refused before anything is done
+
+
+def _unsent_status(record: RecordRow, exc: KeitoError) -> str:
+    """``sending`` (look up first, after the grace period) only when a POST may have
+    reached Keito, now or in an earlier attempt not yet resolved; else ``pending``."""
+    if record.remote_id is None and (_maybe_posted(exc) or record.status == SENDING):
+        return SENDING
+    return PENDING
 
 
 # -- shared state between workers ------------------------------------------------------
@@ -260,15 +284,7 @@ class _LedgerDesk:
         return results[0]
 
     def log_event(self, level: str, source: str, message: str) -> None:
-        if threading.get_ident() == self._owner:
-            self._ledger.log_event(level, source, message)
-            return
-        done = threading.Event()
-        errors: list[BaseException] = []
-        self._jobs.put((lambda: self._ledger.log_event(level, source, message), done, errors))
-        done.wait()
-        if errors:
-            raise errors[0]
+        self.call(lambda owner: owner.log_event(level, source, message))
 
     def serve(self, until: threading.Event) -> None:
         """Run workers' writes until ``until`` is set and nothing is left to write."""
@@ -296,13 +312,16 @@ class _Pass:
     progress: Progress | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
+    settled: int = 0  # records sent or failed (not left pending)
+    troubled: int = 0  # server errors in a row, with no success between
     # per session: (this ledger created a time entry of it, one was found in Keito)
     origins: dict[tuple[str, str], tuple[bool, bool]] = field(default_factory=dict)
     expense_lists: _reconcile.ExpenseLists | None = None  # Keito's, read once per pass
-    settled: int = 0  # records sent or failed (not left pending)
+    finals: list[RecordRow] = field(default_factory=list)  # made final in this pass
 
     def count(self, action: str) -> None:
         with self.lock:
+            self.troubled = 0
             self.settled += 1
             settled = self.settled
             if action == "created":
@@ -313,6 +332,11 @@ class _Pass:
                 self.report.existing += 1
         self._tell(settled)
 
+    def fail_soft(self, record: RecordRow, reason: str) -> None:
+        """A record left for the next sync, with its reason (it is not counted failed)."""
+        with self.lock:
+            self.report.errors.append(_error(record, reason))
+
     def fail(self, record: RecordRow, reason: str) -> None:
         with self.lock:
             self.settled += 1
@@ -320,6 +344,22 @@ class _Pass:
             self.report.failed += 1
             self.report.errors.append(_error(record, reason))
         self._tell(settled)
+
+    def finalised(self, record: RecordRow) -> None:
+        with self.lock:
+            self.settled += 1
+            settled = self.settled
+            self.report.final += 1
+            self.finals.append(record)
+        self._tell(settled)
+
+    def trouble(self, record: RecordRow, reason: str) -> bool:
+        """A server error on one record: that record waits for the next sync, the pass
+        goes on, unless it looks like an outage (several in a row): then True."""
+        with self.lock:
+            self.troubled += 1
+            self.report.errors.append(_error(record, reason))
+            return self.troubled >= OUTAGE_AFTER
 
     def duplicate(self) -> None:
         with self.lock:
@@ -341,7 +381,7 @@ def _send_session(
     ledger: _Marker,
     records: list[RecordRow],
     state: _Pass,
-    known: dict[tuple[str, str | None], dict[str, list[TimeEntry]]],
+    known: Known,
 ) -> None:
     """Send one session's records in order; stop at an outage (here or elsewhere).
 
@@ -392,25 +432,57 @@ def _send_session(
                 in_keito_already = True
             if record.kind == "time_entry" and record.remote_id is None:
                 created, found = created or action == "created", found or action != "created"
+        except FinalNeeded as final:
+            outcome = make_final(client, ledger, record, final)
+            if outcome == "final":
+                state.finalised(record)
+                continue
+            if outcome == "refused":  # what this record asks for, not the key
+                reason = explain(final.error, record)
+                ledger.mark_record(record.id, status=FAILED, last_error=reason)
+                state.fail(record, reason)
+                continue
+            if outcome == "abort":  # a 403 about the key, not about the entry
+                ledger.mark_record(record.id, status=PENDING, last_error=str(final.error))
+                state.abort(str(final.error))
+                return
+            ledger.mark_record(record.id, status=PENDING, last_error=outcome)
+            state.fail_soft(record, outcome)
+            continue
         except (KeitoValidationError, KeitoNotFoundError) as exc:
-            reason = str(exc)
+            reason = explain(exc, record)
             ledger.mark_record(record.id, status=FAILED, last_error=reason)
             state.fail(record, reason)
+            continue
+        except KeitoServerError as exc:
+            if exc.status_code in _UNAVAILABLE:
+                ledger.mark_record(
+                    record.id, status=_unsent_status(record, exc), last_error=str(exc)
+                )
+                state.abort(str(exc))
+                return
+            # This record's trouble, unless every record is in trouble (an outage).
+            reason = str(exc)
+            ledger.mark_record(record.id, status=_unsent_status(record, exc), last_error=reason)
+            if state.trouble(record, reason):
+                state.abort(reason)
+                return
             continue
         except (KeitoAuthError, KeitoForbiddenError) as exc:
             ledger.mark_record(record.id, status=PENDING, last_error=str(exc))
             state.abort(str(exc))
             return
         except KeitoError as exc:
-            # ``sending`` (look up first, after the grace period) only when a POST may have
-            # reached Keito, now or in an earlier attempt not yet resolved; a PATCH is safe
-            # to repeat, and a failed look-up sent nothing.
-            status = PENDING
-            if record.remote_id is None and (_maybe_posted(exc) or record.status == SENDING):
-                status = SENDING
-            ledger.mark_record(record.id, status=status, last_error=str(exc))
+            # a PATCH is safe to repeat, and a failed look-up sent nothing
+            ledger.mark_record(record.id, status=_unsent_status(record, exc), last_error=str(exc))
             state.abort(str(exc))
             return
+        except Exception as exc:  # a bug of ours on this record: it must not stop the rest
+            reason = f"could not be sent ({type(exc).__name__}: {exc}); please report this"
+            status = SENDING if record.remote_id is None else PENDING
+            ledger.mark_record(record.id, status=status, last_error=reason)
+            state.fail_soft(record, reason)
+            continue
         state.count(action)
 
 
@@ -434,37 +506,45 @@ def _reconciled(
     return job(ledger)
 
 
-def _lookup_key(record: RecordRow) -> tuple[str, str | None]:
+def _lookup_key(record: RecordRow) -> tuple[str, str | None, str]:
     project = record.payload.get("project_id")
     day = str(record.payload.get("spent_date") or record.spent_date)
-    return day, str(project) if project is not None else None
+    source = str(record.payload.get("source") or "agent")
+    return day, str(project) if project is not None else None, source
 
 
-def _shared_lookups(
-    client: KeitoClient, records: list[RecordRow]
-) -> dict[tuple[str, str | None], dict[str, list[TimeEntry]]]:
-    """For each (date, project) with two or more time entries to look up, list Keito's
-    agent entries once: session id → its entries (more than one: duplicates to clean up).
-    A failed list is skipped (each record then looks itself up, and meets the outage the
-    usual way)."""
-    wanted: dict[tuple[str, str | None], int] = {}
+Known = dict[tuple[str, str | None, str], dict[str, list[TimeEntry]]]
+
+
+def _shared_lookups(client: KeitoClient, records: list[RecordRow]) -> Known:
+    """For each (date, project, source) with two or more time entries to look up, list
+    the key's own entries once: entry key (session, part) → its entries (more than one:
+    duplicates to clean up). A failed list is skipped (each record then looks itself up,
+    and meets the outage the usual way)."""
+    wanted: dict[tuple[str, str | None, str], int] = {}
     for record in records:
         if record.kind == "time_entry" and record.remote_id is None:
             key = _lookup_key(record)
             wanted[key] = wanted.get(key, 0) + 1
-    known: dict[tuple[str, str | None], dict[str, list[TimeEntry]]] = {}
-    for (day, project), count in sorted(wanted.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+    known: Known = {}
+    for (day, project, source), count in sorted(
+        wanted.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2])
+    ):
         if count < 2:
             continue
         try:
             index = _confirm.session_entries(
                 client.list_time_entries(
-                    from_date=day, to_date=day, source="agent", project_id=project
+                    from_date=day,
+                    to_date=day,
+                    source=source,
+                    project_id=project,
+                    user_id=client.user_id,
                 )
             )
         except KeitoError:
             return known
-        known[(day, project)] = index
+        known[(day, project, source)] = index
     return known
 
 
@@ -497,9 +577,49 @@ def send_pending(
         return
     state = _Pass(report, total=len(records), progress=progress)
     state.origins = ledger.time_entry_origins()
+    for account, group in _by_account(records, client.account_id).items():
+        if state.stop.is_set():
+            break
+        other = client.for_account(account) if account != client.account_id else None
+        try:
+            _send_account(other or client, ledger, group, state, workers, home=ledger_home(ledger))
+        finally:
+            if other is not None:
+                other.close()
+    for record in state.finals:  # its session goes round again: a continuation, if any
+        ledger.set_session(record.agent, record.session_id, dirty=1)
+        for agent, session_id, _ in record.payload.get("_sessions") or []:  # a day entry's
+            ledger.set_session(agent, session_id, dirty=1)
+    report.pending += len(records) - state.settled
+
+
+def _by_account(records: list[RecordRow], default: str) -> dict[str, list[RecordRow]]:
+    """Records per Keito account (a repo config's ``workspace_id``, else the default)."""
+    groups: dict[str, list[RecordRow]] = {}
+    for record in records:
+        groups.setdefault(account_of(record.payload) or default, []).append(record)
+    return groups
+
+
+def _send_account(
+    client: KeitoClient,
+    ledger: Ledger,
+    records: list[RecordRow],
+    state: _Pass,
+    workers: int,
+    *,
+    home: Path,
+) -> None:
+    """Send one account's records (one client: its header, its rate limit)."""
     pacer = _Pacer()
     sessions = _by_session(records)
     with _paced(client, pacer):
+        if any(r.remote_id is None for r in records):  # look-ups ahead: narrow them
+            try:
+                known_user(client, home)
+            except KeitoError as exc:  # an outage or a bad key: nothing can go out
+                state.abort(str(exc))
+                return
         known = _shared_lookups(client, records)
         threads = max(1, min(workers, len(sessions)))
         if threads == 1:
@@ -507,7 +627,6 @@ def send_pending(
                 _send_session(client, ledger, group, state, known)
         else:
             _send_in_pool(client, ledger, sessions, state, known, threads)
-    report.pending += len(records) - state.settled
 
 
 def _send_in_pool(
@@ -515,7 +634,7 @@ def _send_in_pool(
     ledger: Ledger,
     sessions: list[list[RecordRow]],
     state: _Pass,
-    known: dict[tuple[str, str | None], dict[str, list[TimeEntry]]],
+    known: Known,
     threads: int,
 ) -> None:
     desk = _LedgerDesk(ledger)

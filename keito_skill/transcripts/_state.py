@@ -54,12 +54,15 @@ def add_into(target: list[int], delta: list[int]) -> None:
 class DayBucket:
     """Activity and usage of one session on one local calendar day."""
 
-    __slots__ = ("active", "first", "last", "long", "models")
+    __slots__ = ("active", "first", "last", "long", "models", "tool_calls", "turns")
 
     def __init__(self) -> None:
         self.first: float | None = None
         self.last: float | None = None
         self.active = 0.0
+        # This day's share of the session's counters: a day's entry carries its own day.
+        self.turns = 0
+        self.tool_calls = 0
         self.models: dict[str, list[int]] = {}
         # The part of ``models`` used by single requests over LONG_CONTEXT_TOKENS.
         self.long: dict[str, list[int]] = {}
@@ -79,6 +82,8 @@ class DayBucket:
         }
         if self.long:
             data["long"] = self.long
+        if self.turns or self.tool_calls:
+            data["turns"], data["tool_calls"] = self.turns, self.tool_calls
         return data
 
     @classmethod
@@ -89,6 +94,8 @@ class DayBucket:
         bucket.active = float(data.get("active", 0.0))
         bucket.models = {k: list(v) for k, v in data.get("models", {}).items()}
         bucket.long = {k: list(v) for k, v in data.get("long", {}).items()}
+        bucket.turns = int(data.get("turns", 0))
+        bucket.tool_calls = int(data.get("tool_calls", 0))
         return bucket
 
 
@@ -112,8 +119,8 @@ class ParseState:
         self.git_commit: str | None = None
         self.first_ts: float | None = None
         self.last_ts: float | None = None
-        self.turns = 0
-        self.tool_calls = 0
+        self._turns = 0
+        self._tool_calls = 0
         self.first_prompt: str | None = None
         self.last_assistant_message: str | None = None
         self.days: dict[str, DayBucket] = {}
@@ -124,6 +131,28 @@ class ParseState:
         self._day_start = 0.0
         self._day_end = 0.0
         self._day_bucket: DayBucket | None = None
+
+    # -- counters: the session's, each also added to the current event's day ----------
+
+    @property
+    def turns(self) -> int:
+        return self._turns
+
+    @turns.setter
+    def turns(self, value: int) -> None:
+        if self._day_bucket is not None and value > self._turns:
+            self._day_bucket.turns += value - self._turns
+        self._turns = value
+
+    @property
+    def tool_calls(self) -> int:
+        return self._tool_calls
+
+    @tool_calls.setter
+    def tool_calls(self, value: int) -> None:
+        if self._day_bucket is not None and value > self._tool_calls:
+            self._day_bucket.tool_calls += value - self._tool_calls
+        self._tool_calls = value
 
     # -- time -------------------------------------------------------------------------
 
