@@ -4,8 +4,9 @@ Just before a POST leaves, the record is marked ``sending``. If we never hear ba
 (crash, dropped connection, timeout), the write may still commit later: the record waits
 a grace period (:mod:`._confirm`), then is looked up in Keito by its ``session_id`` (and
 segment) before anything is created again. A time entry with no remote id is
-always looked up first; when Keito already has it (a lost or recreated ledger), that
-session's expenses are looked up too, so nothing is billed twice. A 400 marks that record
+always looked up first (and duplicates found then are deleted); a session whose entries
+this ledger did not create (a lost or recreated ledger) has its expenses in Keito read
+first (:mod:`._reconcile`), so nothing is billed twice or lost. A 400 marks that record
 failed with the server's reason and the rest go on; an outage stops the pass, leaving
 everything pending for the next sync.
 
@@ -260,15 +261,7 @@ class _LedgerDesk:
         return results[0]
 
     def log_event(self, level: str, source: str, message: str) -> None:
-        if threading.get_ident() == self._owner:
-            self._ledger.log_event(level, source, message)
-            return
-        done = threading.Event()
-        errors: list[BaseException] = []
-        self._jobs.put((lambda: self._ledger.log_event(level, source, message), done, errors))
-        done.wait()
-        if errors:
-            raise errors[0]
+        self.call(lambda owner: owner.log_event(level, source, message))
 
     def serve(self, until: threading.Event) -> None:
         """Run workers' writes until ``until`` is set and nothing is left to write."""
