@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from keito_skill.keito._metadata import fit_metadata
 from keito_skill.ledger import Ledger, SessionRow
 from keito_skill.mapping import ConfigProblem, Mapping, RepoConfig, resolve
 from keito_skill.recorder import restore
@@ -188,9 +189,15 @@ def _close_segment(
                 cost_usd=cost,
             )
             body["metadata"]["segment"] = position_key(spent, model, done, delta)
+            # What it carries must survive the 4 KB fit: a ledger rebuilt later reads it back.
+            body["metadata"] = fit_metadata(body["metadata"], keep=CARRIED_KEYS)
             ledger.put_record(
                 db, row.agent, row.session_id, "expense", body["metadata"]["segment"], spent, body
             )
+
+
+# An expense's keys that a later ledger needs to know what it carries (never shortened).
+CARRIED_KEYS = ("session_id", "segment", "segment_number", *TOKEN_FIELDS, "cost_usd")
 
 
 def position_key(spent: str, model: str, done: dict[str, Any], delta: dict[str, int]) -> str:

@@ -44,7 +44,7 @@ from keito_skill.keito import (
 )
 from keito_skill.keito._http import MAX_RETRY_AFTER, parse_retry_after
 from keito_skill.keito._models import TimeEntry
-from keito_skill.ledger import FAILED, PENDING, SENDING, SENT, Ledger, RecordRow
+from keito_skill.ledger import FAILED, HELD, PENDING, SENDING, SENT, Ledger, RecordRow
 from keito_skill.sync import _confirm, _reconcile
 
 # Sessions sent at once. Small on purpose: Keito rate-limits per account, and the
@@ -306,6 +306,11 @@ class _Pass:
                 self.report.existing += 1
         self._tell(settled)
 
+    def fail_soft(self, record: RecordRow, reason: str) -> None:
+        """A record left for the next sync, with its reason (it is not counted failed)."""
+        with self.lock:
+            self.report.errors.append(_error(record, reason))
+
     def fail(self, record: RecordRow, reason: str) -> None:
         with self.lock:
             self.settled += 1
@@ -367,6 +372,9 @@ def _send_session(
             except KeitoError as exc:
                 state.abort(str(exc))
                 return
+            except _reconcile.Unreadable as exc:
+                _hold_expenses(ledger, records, str(exc), state)
+                return
             if learned:
                 return  # its expenses are made again, to the difference, in the next pass
         if reconciled and record.id in reconciled:
@@ -405,6 +413,15 @@ def _send_session(
             state.abort(str(exc))
             return
         state.count(action)
+
+
+def _hold_expenses(ledger: _Marker, records: list[RecordRow], reason: str, state: _Pass) -> None:
+    """Park a session's unsent expenses with ``reason`` (shown by ``status``)."""
+    ledger.log_event("error", "sync", reason)
+    for record in records:
+        if record.kind == "expense" and record.remote_id is None:
+            ledger.mark_record(record.id, status=HELD, last_error=reason)
+            state.fail_soft(record, reason)
 
 
 def _reconciled(
