@@ -127,3 +127,30 @@ def test_a_fork_through_backfill_keeps_its_own_identity(
         assert record.payload["metadata"]["session_id"] == record.session_id, json.dumps(
             record.payload["metadata"]
         )
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_a_fork_through_watch_keeps_its_own_identity(
+    agent: str, keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    from keito_skill.watch import Watcher
+
+    repo = make_repo(tmp_path / "repo", keito_server)
+    base = tmp_path / "agents"
+    parent, parent_path, child, child_path = _fork(agent, _folder(base, agent), repo)
+    logged: list[str] = []
+    watcher = Watcher(
+        ledger,
+        claude_dirs=[base / "claude"],
+        codex_dirs=[base / "codex"],
+        quiet_seconds=1,
+        log=logged.append,
+    )
+    for path in (parent_path, child_path):
+        watcher.notify(str(path))
+    watcher.step()  # recorded
+    time.sleep(1.2)
+    watcher.step()  # quiet for longer than its idle time: ended
+    assert {row.session_id for row in ledger.sessions()} == {parent, child}, logged
+    sync_to(keito_server, ledger)
+    _held_apart(keito_server, agent, parent, child)

@@ -32,6 +32,7 @@ from tests.sessions_kit import (
     sync_to,
     truth_totals,
 )
+from tests.transcript_data import TOKEN_KEYS
 
 pytestmark = pytest.mark.usefixtures("utc")
 
@@ -180,3 +181,54 @@ def test_a_recreated_ledger_reads_each_days_expenses_once(
     assert len(remote(keito_server, "expenses")) == expenses
     for agent, session_id in ids:
         assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals(agent)
+
+
+def test_an_expense_keeps_what_it_carries_however_big_the_repo_metadata(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    """A rebuilt ledger reads token counts back from Keito's expenses: fitting metadata to
+    4 KB must never drop them, whatever the repo config adds."""
+    big = {f"k{i:03}": i for i in range(500)}  # many small keys: ours are the big ones
+    repo = make_repo(tmp_path / "repo", keito_server, metadata=big)
+    session_id, path = copy_session("codex", tmp_path / "t")
+    record(ledger, "codex", session_id, path, cwd=str(repo), end_reason="exit")
+    sync_to(keito_server, ledger)
+    expenses = remote(keito_server, "expenses")
+    assert expenses
+    for item in expenses:
+        assert {"segment", "segment_number", *TOKEN_KEYS} <= set(item["metadata"])
+    assert expense_tokens(expenses, session_id) == truth_totals("codex")
+
+
+def test_an_expense_in_keito_whose_usage_is_unknown_holds_the_sessions_expenses(
+    keito_server: KeitoServer, home: Path, tmp_path: Path
+) -> None:
+    """Keito has an expense for the session that does not say what it carries (made by
+    hand, or by another tool): what is left to bill is unknown, so nothing is guessed."""
+    from keito_skill.cli.sync_cmd import status_data
+
+    repo = make_repo(tmp_path / "repo", keito_server)
+    session_id, path = copy_session("claude-code", tmp_path / "t")
+    with keito_server.api() as api:
+        for kind, extra in (
+            ("time_entries", {"task_id": keito_server.task_id, "hours": 0.1}),
+            ("expenses", {"expense_category_id": keito_server.category_id, "units": 3}),
+        ):
+            body = {
+                "project_id": keito_server.project_id,
+                "spent_date": "2026-11-21",
+                "source": "agent",
+                "metadata": {"session_id": session_id},
+                **extra,
+            }
+            api.post(f"/api/v2/{kind}", json=body).raise_for_status()
+    with Ledger(home / "ledger.sqlite3") as ledger:
+        record(ledger, "claude-code", session_id, path, cwd=str(repo), end_reason="exit")
+        sync_to(keito_server, ledger)
+        held = ledger.records("kind = 'expense'")
+        assert held and {r.status for r in held} == {"held"}
+        assert all("without the token counts" in (r.last_error or "") for r in held)
+        assert any(
+            "without the token counts" in e["reason"] for e in status_data(ledger)["last_errors"]
+        )
+    assert len(remote(keito_server, "expenses")) == 1  # only the one that was there

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from keito_skill.keito._metadata import fit_metadata
 from keito_skill.ledger import FAILED, FINAL, HELD, PENDING, Ledger, RecordRow, SessionRow
 from keito_skill.mapping import ConfigProblem, Mapping, RepoConfig, resolve
 from keito_skill.recorder import restore
@@ -189,6 +190,8 @@ def _close_segment(
                 cost_usd=cost,
             )
             key = body["metadata"]["segment"] = position_key(spent, model, done, delta)
+            # What it carries must survive the 4 KB fit: a ledger rebuilt later reads it back.
+            body["metadata"] = fit_metadata(body["metadata"], keep=CARRIED_KEYS)
             held = _no_category(mapping)
             ledger.put_record(db, row.agent, row.session_id, "expense", key, spent, body, held=held)
 
@@ -222,6 +225,7 @@ def _refresh_unsent_expenses(
         ):
             continue
         body = refresh_expense(record.payload, mapping.config)
+        body["metadata"] = fit_metadata(body["metadata"], keep=CARRIED_KEYS)
         ledger.put_record(
             db,
             record.agent,
@@ -362,6 +366,10 @@ def _settled(body: dict[str, Any], old: RecordRow, *, past: bool) -> dict[str, A
         if all(previous.get(k) == meta.get(k) for k in TOKEN_FIELDS):
             meta["cost_usd"] = previous.get("cost_usd", meta.get("cost_usd"))
     return {**body, "metadata": meta}
+
+
+# An expense's keys that a later ledger needs to know what it carries (never shortened).
+CARRIED_KEYS = ("session_id", "segment", "segment_number", *TOKEN_FIELDS, "cost_usd")
 
 
 def position_key(spent: str, model: str, done: dict[str, Any], delta: dict[str, int]) -> str:

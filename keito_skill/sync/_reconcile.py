@@ -23,6 +23,7 @@ from typing import Any
 
 from keito_skill.keito import Expense, KeitoClient
 from keito_skill.ledger import SENT, Ledger, RecordRow, payload_hash
+from keito_skill.summary import TOKEN_FIELDS
 
 
 def vouched(created: bool, found: bool) -> bool:
@@ -60,6 +61,16 @@ def keito_expenses(lists: ExpenseLists, session_id: str, records: list[RecordRow
     return [e for e in listed if (e.metadata or {}).get("session_id") == session_id]
 
 
+class Unreadable(Exception):
+    """Keito holds an expense for the session whose usage its metadata does not say: what
+    is left to bill cannot be known, so the session's expenses are held, not guessed."""
+
+
+def _readable(item: Expense) -> bool:
+    meta = item.metadata or {}
+    return all(isinstance(meta.get(k), int) for k in TOKEN_FIELDS if k != "reasoning_output_tokens")
+
+
 def adopt(
     ledger: Ledger, agent: str, session_id: str, expenses: list[Expense]
 ) -> tuple[bool, dict[int, str]]:
@@ -80,6 +91,13 @@ def adopt(
             (agent, session_id),
         ).fetchall()
         known = {row["remote_id"] for row in rows if row["remote_id"]}
+        unreadable = [e.id for e in expenses if e.id not in known and not _readable(e)]
+        if unreadable:
+            raise Unreadable(
+                f"Keito holds expense {', '.join(unreadable)} for {agent} session {session_id}"
+                " without the token counts it carries, so what is left to bill is unknown;"
+                " its expenses are held (check them in Keito)"
+            )
         by_key = {row["key"]: row for row in rows}
         learned = False
         matched: dict[int, str] = {}

@@ -4,8 +4,9 @@ Just before a POST leaves, the record is marked ``sending``. If we never hear ba
 (crash, dropped connection, timeout), the write may still commit later: the record waits
 a grace period (:mod:`._confirm`), then is looked up in Keito by its ``session_id`` (and
 segment) before anything is created again. A time entry with no remote id is
-always looked up first; when Keito already has it (a lost or recreated ledger), that
-session's expenses are looked up too, so nothing is billed twice. A 400 marks that record
+always looked up first (and duplicates found then are deleted); a session whose entries
+this ledger did not create (a lost or recreated ledger) has its expenses in Keito read
+first (:mod:`._reconcile`), so nothing is billed twice or lost. A 400 marks that record
 failed with the server's reason and the rest go on; an outage stops the pass, leaving
 everything pending for the next sync.
 
@@ -47,7 +48,7 @@ from keito_skill.keito import (
 from keito_skill.keito._client import entry_key
 from keito_skill.keito._http import MAX_RETRY_AFTER, parse_retry_after
 from keito_skill.keito._models import TimeEntry
-from keito_skill.ledger import FAILED, PENDING, SENDING, SENT, Ledger, RecordRow
+from keito_skill.ledger import FAILED, HELD, PENDING, SENDING, SENT, Ledger, RecordRow
 from keito_skill.sync import _confirm, _reconcile
 from keito_skill.sync._final import FinalNeeded, explain, make_final
 from keito_skill.sync._payloads import account_of, wire
@@ -414,6 +415,9 @@ def _send_session(
             except KeitoError as exc:
                 state.abort(str(exc))
                 return
+            except _reconcile.Unreadable as exc:
+                _hold_expenses(ledger, records, str(exc), state)
+                return
             if learned:
                 return  # its expenses are made again, to the difference, in the next pass
         if reconciled and record.id in reconciled:
@@ -484,6 +488,15 @@ def _send_session(
             state.fail_soft(record, reason)
             continue
         state.count(action)
+
+
+def _hold_expenses(ledger: _Marker, records: list[RecordRow], reason: str, state: _Pass) -> None:
+    """Park a session's unsent expenses with ``reason`` (shown by ``status``)."""
+    ledger.log_event("error", "sync", reason)
+    for record in records:
+        if record.kind == "expense" and record.remote_id is None:
+            ledger.mark_record(record.id, status=HELD, last_error=reason)
+            state.fail_soft(record, reason)
 
 
 def _reconciled(
