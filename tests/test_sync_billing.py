@@ -509,3 +509,22 @@ def test_a_session_day_under_a_hundredth_of_an_hour_is_not_a_zero_hour_entry(
     assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals("codex")
     [shown] = [e for e in status_data(ledger)["last_errors"] if e["kind"] == "time_entry"]
     assert shown["status"] == "held" and "session ended" in shown["reason"]
+
+
+def test_a_repo_naming_an_account_the_key_cannot_use_holds_back_only_itself(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    mine = make_repo(tmp_path / "mine", keito_server)
+    wrong = make_repo(tmp_path / "wrong", keito_server, workspace_id="acct_not_mine")
+    a, pa = stretched("codex", tmp_path / "a")
+    b, pb = stretched("codex", tmp_path / "b")
+    record(ledger, "codex", a, pa, cwd=str(wrong), end_reason="exit")
+    record(ledger, "codex", b, pb, cwd=str(mine), end_reason="exit")
+    report = sync_to(keito_server, ledger)
+    assert report.sent.aborted is None
+    assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [b]
+    waiting = [e for e in status_data(ledger)["last_errors"] if e["session_id"] == a]
+    assert waiting and all("acct_not_mine" in e["reason"] for e in waiting)
+    _config(wrong, workspace_id=keito_server.account_id)  # fixed: it goes out
+    sync_to(keito_server, ledger)
+    assert {e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")} == {a, b}
