@@ -539,7 +539,7 @@ class Ledger:
         digest = payload_hash(payload)
         blob = json.dumps(payload, separators=(",", ":"), default=str)
         row = db.execute(
-            "SELECT id, status, sent_hash, payload_hash FROM records"
+            "SELECT id, status, sent_hash, payload_hash, last_error FROM records"
             " WHERE agent = ? AND session_id = ? AND kind = ? AND key = ?",
             (agent, session_id, kind, key),
         ).fetchone()
@@ -565,7 +565,11 @@ class Ledger:
             return
         if row["status"] == FINAL:
             return  # what Keito holds, for good
-        if row["payload_hash"] == digest and (held is None) == (row["status"] != HELD):
+        if (
+            row["payload_hash"] == digest
+            and (held is None) == (row["status"] != HELD)
+            and (held is None or row["status"] != HELD or row["last_error"] == held)
+        ):
             return
         if held:
             status, error = (row["status"], None) if row["sent_hash"] else (HELD, held)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +82,32 @@ def make_repo(root: Path, server: KeitoServer | None, **config: Any) -> Path:
     return root
 
 
-def copy_session(agent: str, dest: Path, session_id: str | None = None) -> tuple[str, Path]:
-    """A copy of a fixture transcript, with a new session id unless one is given."""
+_STAMP = re.compile(r'"timestamp": ?"([0-9T:.\-]+)Z"')
+SLOWED = 120.0  # how much slower a copied session's clock runs than the recorded one's
+
+
+def slowed(text: str, factor: float = SLOWED) -> str:
+    """``text`` with its timestamps spread ``factor`` times further apart from the first.
+
+    The recorded fixtures last about a second: billed as is they round to 0.00 h, which is
+    never sent as a time entry (issue 15). Slowed down they last a few minutes."""
+    stamps = [datetime.fromisoformat(m.group(1)) for m in _STAMP.finditer(text)]
+    if not stamps or factor == 1.0:
+        return text
+    first = min(stamps)
+
+    def slow(match: re.Match[str]) -> str:
+        later = first + (datetime.fromisoformat(match.group(1)) - first) * factor
+        return f'"timestamp":"{later.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]}Z"'
+
+    return _STAMP.sub(slow, text)
+
+
+def copy_session(
+    agent: str, dest: Path, session_id: str | None = None, *, factor: float = SLOWED
+) -> tuple[str, Path]:
+    """A copy of a fixture transcript, with a new session id unless one is given, its clock
+    slowed down ``factor`` times (see :func:`slowed`)."""
     source, old = (
         (CLAUDE_TRANSCRIPT, CLAUDE_SESSION)
         if agent == "claude-code"
@@ -91,7 +117,7 @@ def copy_session(agent: str, dest: Path, session_id: str | None = None) -> tuple
     dest.mkdir(parents=True, exist_ok=True)
     name = f"{new}.jsonl" if agent == "claude-code" else f"rollout-2026-11-21T22-01-10-{new}.jsonl"
     target = dest / name
-    target.write_text(source.read_text().replace(old, new))
+    target.write_text(slowed(source.read_text().replace(old, new), factor))
     return new, target
 
 

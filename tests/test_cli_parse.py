@@ -91,8 +91,11 @@ def test_parse_agent_override_and_errors(tmp_path: Path) -> None:
 def test_sessions_lists_both_agents_newest_first(tmp_path: Path) -> None:
     claude = tmp_path / "claude"
     codex = tmp_path / "codex"
-    claude_id, _ = copy_session("claude-code", claude / "projects" / "-home-dev-src-acme-api")
-    codex_id, _ = copy_session("codex", codex / "sessions" / "2026" / "11" / "21")
+    # the recorded clocks (not slowed down for billing): codex ran after claude
+    claude_id, _ = copy_session(
+        "claude-code", claude / "projects" / "-home-dev-src-acme-api", factor=1.0
+    )
+    codex_id, _ = copy_session("codex", codex / "sessions" / "2026" / "11" / "21", factor=1.0)
     env = {**ENV, "CLAUDE_CONFIG_DIR": str(claude), "CODEX_HOME": str(codex)}
     result = cli("sessions", "--json", env=env)
     assert result.returncode == 0, result.stderr

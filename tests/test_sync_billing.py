@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +41,7 @@ _STAMP = re.compile(r'"timestamp": ?"([0-9T:.\-]+)Z"')
 def stretched(agent: str, folder: Path, factor: float = 600.0) -> tuple[str, Path]:
     """A fixture session (a second long) with its clock slowed down: minutes long, so its
     hours do not round to 0.00."""
-    session_id, path = copy_session(agent, folder)
-    text = path.read_text()
-    first = min(
-        datetime.fromisoformat(m.group(1)).replace(tzinfo=UTC) for m in _STAMP.finditer(text)
-    )
-
-    def slow(match: re.Match[str]) -> str:
-        when = datetime.fromisoformat(match.group(1)).replace(tzinfo=UTC)
-        later = first + (when - first) * factor
-        return f'"timestamp":"{later.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]}Z"'
-
-    path.write_text(_STAMP.sub(slow, text))
-    return session_id, path
+    return copy_session(agent, folder, factor=factor)
 
 
 def _hours(entries: list[dict[str, Any]], session_id: str) -> float:
@@ -498,5 +486,45 @@ def test_a_key_that_may_not_set_billable_fails_only_that_repos_entries(
     [failed] = [r for r in ledger.records("status = 'failed'") if r.kind == "time_entry"]
     assert "billing.billable" in (failed.last_error or "")
     _config(strict, billing={})  # the fix the reason names
+    sync_to(keito_server, ledger)
+    assert {e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")} == {a, b}
+
+
+def test_a_session_day_under_a_hundredth_of_an_hour_is_not_a_zero_hour_entry(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Before: a one-second session became an entry of 0.0003 h (0.00 h as Keito keeps
+    it). Now it is held while it may still grow, its expenses go out, and once it has
+    ended short ``status`` says so."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    session_id, path = copy_session("codex", tmp_path / "t", factor=1.0)  # a second long
+    record(ledger, "codex", session_id, path, cwd=str(repo))
+    sync_to(keito_server, ledger)
+    assert remote(keito_server, "time_entries") == []
+    [held] = ledger.records("kind = 'time_entry'")
+    assert held.status == "held" and "so far" in (held.last_error or "")
+    record(ledger, "codex", session_id, path, end_reason="exit")
+    sync_to(keito_server, ledger)
+    assert remote(keito_server, "time_entries") == []
+    assert expense_tokens(remote(keito_server, "expenses"), session_id) == truth_totals("codex")
+    [shown] = [e for e in status_data(ledger)["last_errors"] if e["kind"] == "time_entry"]
+    assert shown["status"] == "held" and "session ended" in shown["reason"]
+
+
+def test_a_repo_naming_an_account_the_key_cannot_use_holds_back_only_itself(
+    keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    mine = make_repo(tmp_path / "mine", keito_server)
+    wrong = make_repo(tmp_path / "wrong", keito_server, workspace_id="acct_not_mine")
+    a, pa = stretched("codex", tmp_path / "a")
+    b, pb = stretched("codex", tmp_path / "b")
+    record(ledger, "codex", a, pa, cwd=str(wrong), end_reason="exit")
+    record(ledger, "codex", b, pb, cwd=str(mine), end_reason="exit")
+    report = sync_to(keito_server, ledger)
+    assert report.sent.aborted is None
+    assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [b]
+    waiting = [e for e in status_data(ledger)["last_errors"] if e["session_id"] == a]
+    assert waiting and all("acct_not_mine" in e["reason"] for e in waiting)
+    _config(wrong, workspace_id=keito_server.account_id)  # fixed: it goes out
     sync_to(keito_server, ledger)
     assert {e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")} == {a, b}

@@ -30,12 +30,13 @@ def report_rows(
     """
     from keito_skill.sync import summary_of
 
+    rules_by_cwd: dict[str | None, Any] = {}  # repo billing settings, read once per repo
     billed: dict[tuple[str, str, str], float] = {}
     shares: dict[tuple[str, str, str], float] = {}  # day-granularity entries: rounding share
     for record in ledger.records("kind = 'time_entry'"):
         hours = float(record.payload.get("hours") or 0.0)
         if record.agent == "repo":  # one entry for many sessions (granularity: day)
-            factor = _rounded(record.payload, hours) / hours if hours > 0 else 1.0
+            factor = _rounded(record.payload, hours, rules_by_cwd) / hours if hours > 0 else 1.0
             for agent_id, session_id, _ in record.payload.get("_sessions") or []:
                 shares[(agent_id, session_id, record.spent_date)] = factor
             continue
@@ -72,7 +73,7 @@ def report_rows(
                 continue
             spent = day.date.isoformat()
             hours = billed.get((row.agent, row.session_id, spent), day.active_seconds / 3600.0)
-            rules = _billing(row.cwd)
+            rules = _billing(row.cwd, rules_by_cwd)
             if (row.agent, row.session_id, spent) in shares:
                 rounded = hours * shares[(row.agent, row.session_id, spent)]
             else:
@@ -133,24 +134,23 @@ def report_rows(
 
 
 _TOKEN_HEADERS = ("input", "cache write", "cache read", "output", "cost")
-_BILLING: dict[str | None, Any] = {}
 
 
-def _billing(cwd: str | None) -> Any:
+def _billing(cwd: str | None, cache: dict[str | None, Any]) -> Any:
     """The session's repo ``billing`` settings (read once per repo), or None."""
     from keito_skill.mapping import ConfigProblem, resolve
 
-    if cwd not in _BILLING:
+    if cwd not in cache:
         try:
             found = resolve(cwd) if cwd else None
         except (ConfigProblem, OSError):
             found = None
-        _BILLING[cwd] = found.config.billing if found else None
-    return _BILLING[cwd]
+        cache[cwd] = found.config.billing if found else None
+    return cache[cwd]
 
 
-def _rounded(payload: dict[str, Any], hours: float) -> float:
-    rules = _billing(str((payload.get("metadata") or {}).get("cwd") or "")) or None
+def _rounded(payload: dict[str, Any], hours: float, cache: dict[str | None, Any]) -> float:
+    rules = _billing(str((payload.get("metadata") or {}).get("cwd") or ""), cache)
     return float(rules.rounded_hours(hours)) if rules else hours
 
 

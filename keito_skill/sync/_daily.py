@@ -134,6 +134,11 @@ def rebuild_days(ledger: Ledger, touched: set[tuple[str, str]]) -> None:
                     continue
                 body, _ = day_body(config, path, spent, members)
                 held = None if body["hours"] > 0 else "under 0.01 h so far: not sent yet"
+                if body["hours"] > 24:  # parallel sessions: more than one entry can hold
+                    held = (
+                        f"{body['hours']:.2f} h on one day is over the 24 h one entry can"
+                        " hold: use billing.granularity: session for this repo"
+                    )
                 put_parts(ledger, db, REPO_AGENT, entry_id, spent, body, held, records, past=False)
 
 

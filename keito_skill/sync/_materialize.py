@@ -290,6 +290,8 @@ def _put_day(
     final in Keito (approved, locked), a continuation entry with what came after."""
     spent = day.date.isoformat()
     body, held = time_entry(summary, day, config, git_rev=row.git_rev, cwd=row.cwd)
+    if held is not None and held.startswith("under 0.01 h") and row.ended:
+        held = held.replace("so far", "and the session ended").replace("not sent", "not billed")
     put_parts(ledger, db, row.agent, row.session_id, spent, body, held, entries, past=past)
 
 

@@ -155,6 +155,8 @@ def time_entry(
         "source": config.agent_tracking.source,
         "metadata": metadata,
     }
+    if held is None and hours <= 0:
+        held = short_reason(seconds)  # it may still grow; its expenses go out regardless
     return _routing(body, config), held
 
 

@@ -595,6 +595,8 @@ def send_pending(
             break
         other = client.for_account(account) if account != client.account_id else None
         try:
+            if other is not None and not _account_usable(other, ledger, group, state):
+                continue  # that repo's account is wrong: the other accounts still go out
             _send_account(other or client, ledger, group, state, workers, home=ledger_home(ledger))
         finally:
             if other is not None:
@@ -604,6 +606,27 @@ def send_pending(
         for agent, session_id, _ in record.payload.get("_sessions") or []:  # a day entry's
             ledger.set_session(agent, session_id, dirty=1)
     report.pending += len(records) - state.settled
+
+
+def _account_usable(
+    client: KeitoClient, ledger: Ledger, records: list[RecordRow], state: _Pass
+) -> bool:
+    """Whether the key may use a repo's own account (its ``workspace_id``); if not, its
+    records wait with the reason and the fix, and nothing else is held back."""
+    try:
+        known_user(client, ledger_home(ledger))
+    except (KeitoAuthError, KeitoForbiddenError) as exc:
+        reason = (
+            f"{exc} — the Keito key has no access to account {client.account_id!r}, named by"
+            " workspace_id in the repo's .keito/config.yml: fix workspace_id or the key"
+        )
+        for record in records:
+            ledger.mark_record(record.id, last_error=reason)
+            state.fail_soft(record, reason)
+        return False
+    except KeitoError:
+        return True  # an outage: met (and reported) by the send itself
+    return True
 
 
 def _by_account(records: list[RecordRow], default: str) -> dict[str, list[RecordRow]]:

@@ -15,7 +15,6 @@ from pathlib import Path
 from keito_skill._files import atomic_write_text
 from keito_skill.keito import (
     KeitoClient,
-    KeitoForbiddenError,
     KeitoNotFoundError,
     KeitoValidationError,
 )
@@ -50,8 +49,8 @@ def known_user(client: KeitoClient, home: Path) -> str | None:
         return client.user_id
     try:
         found: str | None = client.me().id
-    except (KeitoForbiddenError, KeitoNotFoundError, KeitoValidationError):
-        return None  # not narrowed: slower, still correct (an outage is the caller's)
+    except (KeitoNotFoundError, KeitoValidationError):
+        return None  # not narrowed: slower, still correct (a refusal or outage: the caller's)
     client.user_id = found
     if found is not None:
         cache[key] = found

@@ -73,10 +73,22 @@ def _sync(env: dict[str, str]) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-def _one_entry_per_day(server: KeitoServer, session_id: str) -> dict[str, Any]:
-    entries = [
-        e for e in remote(server, "time_entries") if e["metadata"]["session_id"] == session_id
-    ]
+def _entries(box: AgentSandbox, server: KeitoServer) -> list[dict[str, Any]]:
+    """Every session-day's entry: sent to Keito, or held because a run of a few seconds
+    rounds to 0.00 h, which is never sent as a zero-hour entry (issue 15). A held one is
+    the ledger's payload, with what would be sent."""
+    from keito_skill.ledger import Ledger
+
+    found = remote(server, "time_entries")
+    with Ledger(box.root / "skill-home" / "ledger.sqlite3") as ledger:
+        for record in ledger.records("kind = 'time_entry' AND status = 'held'"):
+            assert (record.last_error or "").startswith("under 0.01 h"), record.last_error
+            found.append(record.payload)
+    return found
+
+
+def _one_entry_per_day(box: AgentSandbox, server: KeitoServer, session_id: str) -> dict[str, Any]:
+    entries = [e for e in _entries(box, server) if e["metadata"]["session_id"] == session_id]
     assert len(entries) == 1, entries
     return entries[0]
 
@@ -90,7 +102,7 @@ def test_claude_code_multi_prompt_resumed_session(
     assert first.session_id
     box.run_claude("Now check the tests", resume=first.session_id).check()
     _sync(env)
-    entry = _one_entry_per_day(keito_server, first.session_id)
+    entry = _one_entry_per_day(box, keito_server, first.session_id)
     served = _served(box, "anthropic")
     assert len(box.stub.served("anthropic")) == 4  # 2 prompts x (tool call + answer)
     assert {k: entry["metadata"][k] for k in KEYS} == served
@@ -109,7 +121,7 @@ def test_codex_multi_prompt_resumed_session(
     assert first.session_id
     box.run_codex("Now check the tests", resume=first.session_id).check()
     _sync(env)
-    entry = _one_entry_per_day(keito_server, first.session_id)
+    entry = _one_entry_per_day(box, keito_server, first.session_id)
     served = _served(box, "openai")
     assert {k: entry["metadata"][k] for k in KEYS} == served
     assert entry["metadata"]["reasoning_output_tokens"] == box.stub.totals("openai")["reasoning"]
@@ -142,9 +154,9 @@ def test_two_sessions_at_once(agent_sandbox: AgentSandbox, keito_server: KeitoSe
     assert set(runs) == {"claude", "codex"}
     _sync(env)
     for agent, api in (("claude", "anthropic"), ("codex", "openai")):
-        entry = _one_entry_per_day(keito_server, runs[agent].session_id)
+        entry = _one_entry_per_day(box, keito_server, runs[agent].session_id)
         assert {k: entry["metadata"][k] for k in KEYS} == _served(box, api)
-    assert len(remote(keito_server, "time_entries")) == 2
+    assert len(_entries(box, keito_server)) == 2
 
 
 def test_keito_down_during_the_session(
@@ -157,8 +169,8 @@ def test_keito_down_during_the_session(
     assert remote(keito_server, "time_entries") == []  # nothing could reach Keito
     report = _sync(env)  # Keito is back (the right URL): everything arrives, once
     assert report["sent"]["failed"] == 0
-    entry = _one_entry_per_day(keito_server, first.session_id)
+    entry = _one_entry_per_day(box, keito_server, first.session_id)
     assert {k: entry["metadata"][k] for k in KEYS} == _served(box, "anthropic")
     again = _sync(env)
     assert again["sent"]["created"] == 0
-    assert len(remote(keito_server, "time_entries")) == 1
+    assert len(_entries(box, keito_server)) == 1
