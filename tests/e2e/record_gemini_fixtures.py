@@ -7,7 +7,9 @@ user's would be) and a logging hook on SessionStart, AfterAgent and SessionEnd:
 
 * ``simple``: one prompt answered with text (a routing request and one main answer);
 * ``tooluse-resumed``: a prompt answered with a ``list_directory`` call then text, then
-  ``--resume`` of the same session with a second such prompt.
+  ``--resume`` of the same session with a second such prompt, a minute later: the resumed
+  process first writes a second, history-only file for the session
+  (``session-tooluse-resumed-start.jsonl``), then appends to the first one.
 
 The telemetry outfile keeps every usage record and one sample of every other kind.
 Home and project paths are rewritten to ``/home/dev`` and ``/home/dev/src/acme-api`` (the
@@ -23,6 +25,7 @@ import json
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +64,11 @@ class _Rewriter:
         if isinstance(v, dict):
             return {self.text(k) if isinstance(k, str) else k: self.value(x) for k, x in v.items()}
         return v
+
+
+def _compact(obj: Any) -> str:
+    """JSON as JavaScript's ``JSON.stringify`` writes it (the CLI's own line format)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
 def _jsonl(path: Path) -> list[Any]:
@@ -139,14 +147,21 @@ def record(out: Path) -> None:
             runs.append(("simple", simple))
             first = box.run("Review the authentication module").check()
             runs.append(("tooluse-resumed", first))
+            # Resume in a later minute: the CLI then starts a second file for the session
+            # (named after the new minute) before it goes back to the first one.
+            time.sleep(61 - time.gmtime().tm_sec)
             second = box.run("Now check the tests", resume=first.session_id).check()
             runs.append(("tooluse-resumed", second))
             rw = _Rewriter(box)
             names = {simple.session_id: "simple", first.session_id: "tooluse-resumed"}
-            for chat in box.chat_files():
-                sid = _jsonl(chat)[0]["sessionId"]
-                lines = [json.dumps(rw.value(o), ensure_ascii=False) for o in _jsonl(chat)]
-                (out / f"session-{names[sid]}.jsonl").write_text("\n".join(lines) + "\n")
+            written: set[str] = set()
+            for chat in box.chat_files():  # by name: the session's first file first
+                name = names[_jsonl(chat)[0]["sessionId"]]
+                if name in written:
+                    name += "-start"
+                written.add(name)
+                lines = [_compact(rw.value(o)) for o in _jsonl(chat)]
+                (out / f"session-{name}.jsonl").write_text("\n".join(lines) + "\n")
             served = _jsonl(truth)
             cuts = [2, 5, 8]  # responses per run: router + answer, router + tool + answer x2
             assert len(served) == cuts[-1], served
@@ -158,7 +173,7 @@ def record(out: Path) -> None:
                     fh.write(json.dumps(row) + "\n")
             with (out / "hook-payloads.jsonl").open("w") as fh:
                 for rec in _jsonl(log):
-                    fh.write(json.dumps(rw.value(rec["payload"])) + "\n")
+                    fh.write(_compact(rw.value(rec["payload"])) + "\n")
             first_env = _jsonl(log)[0]["env"]
             (out / "hook-env.json").write_text(json.dumps(rw.value(first_env), indent=2) + "\n")
             with (out / "cli-output.jsonl").open("w") as fh:
