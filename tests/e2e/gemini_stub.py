@@ -110,6 +110,7 @@ class _Config:
     latency: float
     final_text: Callable[[int], str]
     text_only: Callable[[int], bool]
+    bad_json: bool
 
 
 @dataclass
@@ -125,6 +126,8 @@ class GeminiStubServer:
 
     ``base_url`` goes into ``GOOGLE_GEMINI_BASE_URL``. ``text_only`` (response numbers or a
     predicate on n) answers those responses with text even when a tool call would be due.
+    ``bad_json`` answers JSON requests with text that is not JSON (the CLI then retries its
+    router, five requests in all, and falls back to its default model).
     """
 
     def __init__(
@@ -134,6 +137,7 @@ class GeminiStubServer:
         latency: float = 0.0,
         text_only: Iterable[int] | Callable[[int], bool] = (),
         final_text: Callable[[int], str] | None = None,
+        bad_json: bool = False,
     ) -> None:
         if callable(text_only):
             pred = text_only
@@ -148,6 +152,7 @@ class GeminiStubServer:
             latency=latency,
             final_text=final_text or (lambda n: f"Step {n}: done, the module looks fine."),
             text_only=pred,
+            bad_json=bad_json,
         )
         self._state = _State()
         handler = type("_BoundGemini", (_Handler,), {"config": self._config, "state": self._state})
@@ -316,9 +321,9 @@ class _Handler(BaseHTTPRequestHandler):
         u = gemini_usage_for(n)
         if gen.get("responseMimeType") == "application/json":
             kind = "json"
-            parts: list[dict[str, Any]] = [
-                {"text": json.dumps(_from_schema(gen.get("responseJsonSchema")))}
-            ]
+            schema = gen.get("responseJsonSchema")
+            text = "not json" if self.config.bad_json else json.dumps(_from_schema(schema))
+            parts: list[dict[str, Any]] = [{"text": text}]
         elif self._wants_tool_call(body) and not self.config.text_only(n):
             kind = "tool_call"
             parts = [

@@ -13,6 +13,7 @@ Skipped, with the reason, when npm or the registry is unavailable (``KEITO_E2E=0
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,33 @@ def test_gemini_cli_home_moves_every_file(
     found = [main for main, _sides in paths.chat_files()]
     assert [paths.session_id(f) for f in found] == [run.session_id]
     assert paths.project_root(found[0]) == str(box.project)
+
+
+@pytest.mark.skipif(
+    os.environ.get("KEITO_E2E_SLOW") != "1",
+    reason="about 2 minutes (the CLI backs off between router retries): KEITO_E2E_SLOW=1 runs it",
+)
+def test_retried_router_requests_are_all_in_telemetry(
+    tmp_path: Path, gemini_bin: GeminiBinary
+) -> None:
+    """A router answer that is not JSON is asked again, five times in all, then the CLI
+    falls back to its default model: five billed requests no chat file shows."""
+    with GeminiStubServer(tmp_path / "usage-truth.jsonl", bad_json=True) as stub:
+        box = GeminiSandbox(tmp_path / "sandbox", gemini_bin, stub)
+        telemetry = tmp_path / "telemetry.log"
+        box.write_settings(
+            extra={"telemetry": {"enabled": True, "target": "local", "outfile": str(telemetry)}}
+        )
+        run = box.run("What does auth.py do?").check()
+        served = stub.served()
+    router = [s for s in served if s.kind == "json"]
+    assert len(router) == 5 and len({s.model for s in router}) == 1
+    main = [s for s in served if s.kind != "json"]
+    assert main and router[0].model not in {s.model for s in main}
+    assert run.session_id is not None and run.result is not None
+    assert _stats_tokens(run.result) == _served_stats(served)
+    states = [parse_file(f) for f in box.chat_files()]
+    assert _models(states) == _served_vector(main)
+    tel = parse_telemetry(telemetry, run.session_id)
+    assert tel.extra["roles"] == {"utility_router": 5}
+    assert _models([*states, tel]) == _served_vector(served)
