@@ -274,3 +274,22 @@ def test_telemetry_outfile_as_gemini_cli_decides(
     (project / ".gemini").mkdir(parents=True)
     (project / ".gemini" / "settings.json").write_text('{"telemetry": {"outfile": "/t/p.log"}}')
     assert paths.telemetry_outfile({}, project) == Path("/t/p.log")
+
+
+def test_hook_payload_fields() -> None:
+    """What install's hooks will receive: the common fields, and each event's own."""
+    hooks = [
+        json.loads(line) for line in (GEMINI_DIR / "hook-payloads.jsonl").read_text().splitlines()
+    ]
+    common = {"session_id", "transcript_path", "cwd", "hook_event_name", "timestamp"}
+    own = {
+        "SessionStart": {"source"},
+        "AfterAgent": {"prompt", "prompt_response", "stop_hook_active"},
+        "SessionEnd": {"reason"},
+    }
+    for payload in hooks:
+        assert set(payload) == common | own[payload["hook_event_name"]], payload
+    assert {p["reason"] for p in hooks if p["hook_event_name"] == "SessionEnd"} == {"exit"}
+    env = json.loads((GEMINI_DIR / "hook-env.json").read_text())
+    assert {"GEMINI_SESSION_ID", "GEMINI_PROJECT_DIR", "GEMINI_CWD"} <= set(env)
+    assert env["GEMINI_SESSION_ID"] == hooks[0]["session_id"]
