@@ -31,7 +31,7 @@ cannot be placed and is counted in ``extra["unattributed"]``, never billed.
 
 The file is shared by every session, so its checkpoint belongs to a (session, file) pair,
 not to the file. Cost: values not naming the session are skipped undecoded; a 50 MB file
-reads in about 0.5 s (0.2 s when the session is not in it), measured on the shared CI box.
+reads in about 0.5 s (0.2 s when the session is not in it) on 2 shared cores.
 """
 
 from __future__ import annotations
