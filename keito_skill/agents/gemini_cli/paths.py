@@ -1,0 +1,188 @@
+"""Where Gemini CLI keeps its files: one resolver for parse, backfill, watch, install, doctor.
+
+Checked against Gemini CLI 0.61.0:
+
+* Its directory is ``<home>/.gemini``, where ``<home>`` is ``$GEMINI_CLI_HOME`` when set
+  (it replaces the home directory, so the files are in ``$GEMINI_CLI_HOME/.gemini``), else
+  the user's home. Inside macOS's ``sandbox-exec`` (``SANDBOX=sandbox-exec``) the runtime
+  files (``tmp/``, ``projects.json``) move to ``<home>/.cache/.gemini``.
+* Settings (auth, hooks, telemetry): ``<gemini dir>/settings.json`` (JSON with comments);
+  a project may add ``<project>/.gemini/settings.json``.
+* Each project gets a short name (its directory's basename, ``-1``, ``-2``... on a clash),
+  recorded in ``<gemini dir>/projects.json`` and in ``tmp/<name>/.project_root`` (the
+  project's absolute path).
+* Chat files: ``tmp/<name>/chats/session-<YYYY-MM-DDTHH-MM>-<first 8 of session id>.jsonl``
+  (older versions wrote whole ``.json`` files; resuming one converts it to ``.jsonl``
+  holding every old message again, so only ``.jsonl`` is read). Subagents write
+  ``tmp/<name>/chats/<parent session id>/<agent id>.jsonl``. A file the CLI could not read
+  back is kept as ``*.jsonl.unreadable-<ms>`` and never read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "chat_files",
+    "gemini_dir",
+    "project_hash",
+    "project_root",
+    "runtime_dirs",
+    "session_id",
+    "settings_path",
+    "side_files",
+    "telemetry_outfile",
+]
+
+HOME_ENV = "GEMINI_CLI_HOME"
+_HEAD_BYTES = 4096
+_SESSION_ID = re.compile(rb'^\{"sessionId":"([^"\\]+)"')
+# Comments as strip-json-comments removes them: outside strings only.
+_JSONC = re.compile(r'("(?:[^"\\]|\\.)*")|//[^\n]*|/\*.*?\*/', re.DOTALL)
+
+
+def _home() -> Path:
+    configured = os.environ.get(HOME_ENV, "").strip()
+    return Path(configured).expanduser() if configured else Path.home()
+
+
+def gemini_dir() -> Path:
+    """``$GEMINI_CLI_HOME/.gemini`` or ``~/.gemini``: settings, hooks, telemetry setting."""
+    return _home() / ".gemini"
+
+
+def settings_path() -> Path:
+    """The user settings file the install step edits (hooks live under ``hooks``)."""
+    return gemini_dir() / "settings.json"
+
+
+def runtime_dirs() -> list[Path]:
+    """Directories holding ``tmp/<project>/chats``: the Gemini dir, and the one used inside
+    macOS's ``sandbox-exec`` when present."""
+    dirs = [gemini_dir()]
+    sandboxed = _home() / ".cache" / ".gemini"
+    if sandboxed.is_dir():
+        dirs.append(sandboxed)
+    return dirs
+
+
+def chat_files(roots: list[Path] | None = None) -> Iterator[tuple[Path, list[Path]]]:
+    """Every main session as ``(chat file, [its subagents' chat files])``.
+
+    ``roots`` are Gemini directories (default :func:`runtime_dirs`); a ``tmp`` directory or
+    one project's ``chats`` directory is accepted too.
+    """
+    for root in roots if roots is not None else runtime_dirs():
+        if (root / "tmp").is_dir():
+            chat_dirs = sorted((root / "tmp").glob("*/chats"))
+        elif root.name == "chats":
+            chat_dirs = [root]
+        else:
+            chat_dirs = sorted(root.glob("*/chats"))
+        for chats in chat_dirs:
+            for main in sorted(chats.glob("session-*.jsonl")):
+                yield main, side_files(main)
+
+
+def session_id(path: Path) -> str | None:
+    """The session id in a chat file's first line (the one hooks report), read cheaply."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except OSError:
+        return None
+    match = _SESSION_ID.match(head)
+    if match is not None:
+        return match.group(1).decode("utf-8", "replace")
+    first = head.split(b"\n", 1)[0]
+    try:
+        obj = json.loads(first)
+    except ValueError:
+        return None
+    sid = obj.get("sessionId") if isinstance(obj, dict) else None
+    return sid if isinstance(sid, str) and sid else None
+
+
+def side_files(main: Path) -> list[Path]:
+    """Subagent chat files of the session whose chat file is ``main``."""
+    sid = session_id(main)
+    if not sid:
+        return []
+    folder = main.parent / sid
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+
+
+def project_root(chat: Path) -> str | None:
+    """The project directory a chat file belongs to (``tmp/<name>/.project_root``)."""
+    marker = chat.parent.parent / ".project_root"
+    if chat.parent.name != "chats":  # a subagent's file: chats/<parent id>/<agent>.jsonl
+        marker = chat.parent.parent.parent / ".project_root"
+    try:
+        text = marker.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text or None
+
+
+def project_hash(project: str) -> str:
+    """The ``projectHash`` a chat file's header carries: SHA-256 of the project path."""
+    return hashlib.sha256(project.encode()).hexdigest()
+
+
+def _settings(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    try:
+        data = json.loads(_JSONC.sub(lambda m: m.group(1) or "", text))
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    return value.strip().lower() in {"1", "true"}
+
+
+def telemetry_outfile(
+    env: dict[str, str] | None = None, project: Path | None = None
+) -> Path | None:
+    """The local telemetry file Gemini CLI writes every request's usage to, if it does.
+
+    As Gemini CLI decides it: ``GEMINI_TELEMETRY_ENABLED`` / ``telemetry.enabled`` must be
+    on, ``GEMINI_TELEMETRY_OUTFILE`` / ``telemetry.outfile`` set (it then wins over an OTLP
+    endpoint), and the target not ``gcp`` without a collector (that exports to Google
+    directly). Project settings override user settings; the environment overrides both
+    (a hook sees the agent's environment, so pass it when known).
+    """
+    environ = os.environ if env is None else env
+    telemetry: dict[str, Any] = {}
+    sources = [settings_path()]
+    if project is not None:
+        sources.append(project / ".gemini" / "settings.json")
+    for source in sources:
+        section = _settings(source).get("telemetry")
+        if isinstance(section, dict):
+            telemetry.update(section)
+    enabled = _flag(environ.get("GEMINI_TELEMETRY_ENABLED"))
+    if enabled is None:
+        enabled = telemetry.get("enabled") is True
+    outfile = environ.get("GEMINI_TELEMETRY_OUTFILE") or telemetry.get("outfile")
+    target = environ.get("GEMINI_TELEMETRY_TARGET") or telemetry.get("target")
+    collector = _flag(environ.get("GEMINI_TELEMETRY_USE_COLLECTOR"))
+    if collector is None:
+        collector = telemetry.get("useCollector") is True
+    if not enabled or not isinstance(outfile, str) or not outfile:
+        return None
+    if target == "gcp" and not collector:
+        return None
+    return Path(outfile).expanduser()
