@@ -496,3 +496,20 @@ def test_wheel_carries_the_skill_and_the_installed_package_finds_it(tmp_path: Pa
     ).stdout.split()
     assert Path(found[0]) == venv / "share" / "keito-skill"
     assert Path(found[1]).is_relative_to(venv)
+
+
+def test_official_cli_login_then_install_reaches_the_clis_base_url(box: Home) -> None:
+    """A user whose only set-up is the official ``keito auth login`` (its config.toml has
+    no ``api_url``) plus ``keito-skill install`` talks to the server Keito's CLI uses."""
+    box.env["XDG_CONFIG_HOME"] = str(box.home / ".config")
+    cli_config = box.home / ".config" / "keito" / "config.toml"
+    cli_config.parent.mkdir(parents=True)
+    cli_config.write_text('api_key = "kto_cli"\nworkspace_id = "co_cli"\naccount_id = "co_cli"\n')
+    box.run("install", "--agent", "all", "--yes", "--bin", FAKE_BIN, "--codex-bin", "/nowhere")
+    status = json.loads(box.run("auth", "status", "--json").stdout)
+    assert status["configured"] is True
+    assert status["config_file"] == str(cli_config)
+    assert status["api_url"] == {"value": "https://app.keito.ai", "source": "default"}
+    # Nothing the install wrote pins another server for the hooks.
+    written = (box.claude / "settings.json").read_text() + (box.codex / "hooks.json").read_text()
+    assert "keito.io" not in written and "KEITO_API_URL" not in written

@@ -151,6 +151,12 @@ class KeitoClient:
             ) from None
 
     def _parse(self, model: type[_R], data: Any, path: str) -> _R:
+        # Keito answers a create with the record itself; a Harvest-style server may wrap
+        # it (``{"time_entry": {...}}``). Read either, never depend on the wrapper.
+        if isinstance(data, dict) and "id" not in data and len(data) == 1:
+            (inner,) = data.values()
+            if isinstance(inner, dict):
+                data = inner
         try:
             return model.model_validate(data)
         except ValidationError as exc:
@@ -173,18 +179,22 @@ class KeitoClient:
                 raise KeitoServerError(f"list response without '{key}'", path=path)
             for item in items:
                 yield self._parse(model, item, path)
-            total_pages = data.get("total_pages")
-            next_page = data.get("next_page")
-            if not items:
+            if not items or not self._more(data, page):
                 return
-            if isinstance(next_page, int):
-                if next_page <= page:
-                    return
-                page = next_page
-            elif isinstance(total_pages, int) and page < total_pages:
-                page += 1
-            else:
-                return
+            page += 1
+
+    @staticmethod
+    def _more(data: Mapping[str, Any], page: int) -> bool:
+        """Whether a page follows ``page``: Keito says so with ``total_pages`` (and
+        ``links.next``); a ``next_page`` (Harvest's field, not Keito's) is read too."""
+        total_pages = data.get("total_pages")
+        if isinstance(total_pages, int) and not isinstance(total_pages, bool):
+            return page < total_pages
+        next_page = data.get("next_page")
+        if isinstance(next_page, int) and not isinstance(next_page, bool):
+            return next_page > page
+        links = data.get("links")
+        return isinstance(links, dict) and bool(links.get("next"))
 
     # -- time entries -------------------------------------------------------------
 
@@ -196,11 +206,6 @@ class KeitoClient:
         and ``to_date`` (or ``from_``) map to ``from``/``to``.
         """
         return self._pages("/api/v2/time_entries", "time_entries", TimeEntry, filters)
-
-    def get_time_entry(self, entry_id: str) -> TimeEntry:
-        """One time entry by id; :class:`KeitoNotFoundError` if it is gone."""
-        path = f"/api/v2/time_entries/{entry_id}"
-        return self._parse(TimeEntry, self._json("GET", path), path)
 
     def create_time_entry(self, body: TimeEntryCreate | Mapping[str, Any]) -> TimeEntry:
         """Create a time entry (a POST: never blindly retried; see ``maybe_sent``)."""

@@ -65,6 +65,20 @@ class KeitoConflictError(KeitoError):
     """409: the request clashes with the record's state (running timer, approved entry)."""
 
 
+class KeitoLockedError(KeitoForbiddenError):
+    """403 on a change to one record (PATCH/DELETE ``/time_entries/{id}``): it is locked.
+
+    Keito locks entries of closed or invoiced periods; such a record is final.
+    """
+
+
+class KeitoApprovedError(KeitoConflictError):
+    """409 on a change to one record (PATCH/DELETE ``/time_entries/{id}``): it is approved.
+
+    An approved entry is final; the change must go into a new record instead.
+    """
+
+
 class KeitoValidationError(KeitoError):
     """400/422, or a body rejected locally before sending (``status_code is None``).
 
@@ -108,3 +122,11 @@ class KeitoTimeoutError(KeitoNetworkError):
 
 class KeitoCredentialsError(KeitoError):
     """No usable API key / account id in the environment or the Keito CLI config."""
+
+
+class KeitoConfigError(KeitoError):
+    """A set-up value that cannot work (a base URL without scheme, unparseable, too long).
+
+    Not a :class:`KeitoCredentialsError`: missing credentials mean "keep recording
+    locally", while a broken setting must be said at once and fixed.
+    """
