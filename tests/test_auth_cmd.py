@@ -248,7 +248,9 @@ def test_broken_config_is_a_one_line_error(keito_config_dir: Path) -> None:
 def test_default_base_url_is_the_one_keitos_cli_uses(keito_config_dir: Path) -> None:
     """Keito's CLI defaults to app.keito.ai (app.keito.io fails TLS) and its ``keito auth
     login`` writes no ``api_url``: with only its config, we must reach the same server."""
-    write_config(keito_config_dir, 'api_key = "kto_x"\naccount_id = "co_1"\nworkspace_id = "co_1"\n')
+    write_config(
+        keito_config_dir, 'api_key = "kto_x"\naccount_id = "co_1"\nworkspace_id = "co_1"\n'
+    )
     creds = load_credentials()
     assert creds.api_url == "https://app.keito.ai" == DEFAULT_API_URL
     assert creds.api_url_source == "default"
