@@ -33,7 +33,9 @@ from keito_skill.keito._errors import (
 )
 from keito_skill.keito._metadata import METADATA_LIMIT, fit_metadata, metadata_size
 from keito_skill.keito._models import (
+    Client,
     Expense,
+    ExpenseCategory,
     ExpenseCreate,
     IdName,
     Project,
@@ -47,8 +49,10 @@ from keito_skill.keito._models import (
 __all__ = [
     "DEFAULT_API_URL",
     "METADATA_LIMIT",
+    "Client",
     "Credentials",
     "Expense",
+    "ExpenseCategory",
     "ExpenseCreate",
     "IdName",
     "KeitoApprovedError",

@@ -17,11 +17,18 @@ from pydantic import BaseModel, ValidationError
 
 from keito_skill import __version__
 from keito_skill.keito._credentials import Credentials
-from keito_skill.keito._errors import KeitoNotFoundError, KeitoServerError, KeitoValidationError
+from keito_skill.keito._errors import (
+    KeitoError,
+    KeitoNotFoundError,
+    KeitoServerError,
+    KeitoValidationError,
+)
 from keito_skill.keito._http import Transport
 from keito_skill.keito._metadata import METADATA_LIMIT, fit_metadata, metadata_size
 from keito_skill.keito._models import (
+    Client,
     Expense,
+    ExpenseCategory,
     ExpenseCreate,
     Project,
     Task,
@@ -354,6 +361,33 @@ class KeitoClient:
         return list(
             self._pages("/api/v2/tasks", "tasks", Task, {"project_id": project_id, **filters})
         )
+
+    def project_tasks(self, project: Project) -> list[Task]:
+        """The tasks of ``project`` the way real accounts give them: embedded in the
+        project when ``GET /projects`` carried them, else from ``/tasks?project_id=``."""
+        if project.tasks is not None:
+            return list(project.tasks)
+        return self.list_tasks(project_id=project.id)
+
+    def list_clients(self, **filters: Any) -> list[Client]:
+        """Clients (all pages); a member-scoped key gets :class:`KeitoForbiddenError`."""
+        return list(self._pages("/api/v2/clients", "clients", Client, filters))
+
+    def list_expense_categories(self, **filters: Any) -> list[ExpenseCategory] | None:
+        """Expense categories, or ``None`` when the account offers no listing (the spec
+        has no such endpoint: 404 or 405 mean "find the id in the web app")."""
+        try:
+            return list(
+                self._pages(
+                    "/api/v2/expense_categories", "expense_categories", ExpenseCategory, filters
+                )
+            )
+        except KeitoNotFoundError:
+            return None
+        except KeitoError as exc:
+            if exc.status_code == 405:
+                return None
+            raise
 
     def me(self) -> User:
         """The user the API key belongs to; the cheapest call to verify credentials."""
