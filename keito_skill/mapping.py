@@ -199,7 +199,8 @@ class RepoConfig(_Section):
     project_name: str | None = None
     task_id: str | None = None
     task_name: str | None = None
-    expense_category_id: str = "cat_llm_usage"
+    # No default: there is no well-known category id (each account's are opaque CUIDs).
+    expense_category_id: str | None = None
     agent_tracking: AgentTracking = Field(default_factory=AgentTracking)
     billing: Billing = Field(default_factory=Billing)
     notes: Notes = Field(default_factory=Notes)

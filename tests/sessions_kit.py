@@ -69,7 +69,11 @@ def make_repo(root: Path, server: KeitoServer | None, **config: Any) -> Path:
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     body: dict[str, Any] = {"version": 1}
     if server is not None:
-        body.update(project_id=server.project_id, task_id=server.task_id)
+        body.update(
+            project_id=server.project_id,
+            task_id=server.task_id,
+            expense_category_id=server.category_id,
+        )
     body.update(config)
     (root / ".keito").mkdir(exist_ok=True)
     (root / ".keito" / "config.yml").write_text(yaml.safe_dump(body))

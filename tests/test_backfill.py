@@ -410,7 +410,14 @@ def test_overrides_apply_only_to_sessions_without_mapping(
     loose = ledger.session("codex", loose_id)
     assert loose is not None and loose.mapping_status == "mapped"
     assert loose.mapping_detail == "override (backfill --project/--task)"
-    assert expense_tokens(remote(keito_server, "expenses"), loose_id) == truth_totals("codex")
+    # No repo config, so no expense category (there is no default one): its expenses wait
+    # for one rather than going to a made-up category; the mapped session's went out.
+    assert not [
+        e for e in remote(keito_server, "expenses") if e["metadata"]["session_id"] == loose_id
+    ]
+    assert expense_tokens(remote(keito_server, "expenses"), mapped_id) == truth_totals(
+        "claude-code"
+    )
 
 
 def test_repo_config_wins_over_an_override(ledger: Ledger, tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ def test_every_default(tmp_path: Path) -> None:
     assert config.project_name is None
     assert config.task_id is None
     assert config.task_name is None
-    assert config.expense_category_id == "cat_llm_usage"
+    assert config.expense_category_id is None
     assert config.agent_tracking == AgentTracking(
         enabled=True,
         source="agent",
@@ -230,7 +230,7 @@ metadata:
     assert type(config.metadata["reviewed"]) is bool
     assert config.is_mapped is True
     # Keys the Keito skill does not write take their defaults.
-    assert config.expense_category_id == "cat_llm_usage"
+    assert config.expense_category_id is None
     assert config.billing == Billing()
     assert config.notes == Notes()
 
@@ -267,7 +267,7 @@ def test_empty_keys_mean_defaults(tmp_path: Path) -> None:
     )
     config = load_config(path).config
 
-    assert config.expense_category_id == "cat_llm_usage"
+    assert config.expense_category_id is None
     assert config.agent_tracking == AgentTracking()
     assert config.billing.idle_minutes == 5
 
