@@ -543,11 +543,10 @@ def test_write_config_key_order_and_no_nulls(tmp_path: Path) -> None:
         "version",
         "project_id",
         "task_id",
-        "expense_category_id",
         "agent_tracking",
         "billing",
         "notes",
-    ]
+    ]  # no expense_category_id: there is no default one, and None is not written
     assert data["agent_tracking"] == {
         "enabled": True,
         "source": "agent",

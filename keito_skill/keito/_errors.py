@@ -30,6 +30,7 @@ class KeitoError(KeitoSkillError):
         method: str | None = None,
         path: str | None = None,
         body: Any = None,
+        api_version: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -39,6 +40,9 @@ class KeitoError(KeitoSkillError):
         self.method = method
         self.path = path
         self.body = body
+        # Keito marks every answer with X-Keito-API-Version; an error without it came
+        # from something else at that URL (a proxy, a web page): the URL is wrong.
+        self.api_version = api_version
 
     def __str__(self) -> str:
         where = f"{self.method} {self.path}: " if self.method and self.path else ""

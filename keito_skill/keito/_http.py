@@ -95,6 +95,7 @@ def error_for(response: httpx.Response, method: str, path: str) -> KeitoError:
         "method": method,
         "path": path,
         "body": body,
+        "api_version": response.headers.get("x-keito-api-version"),
     }
     # A refused change to one existing record means that record is final (locked in a
     # closed period, or approved); the caller marks it so and goes on with the rest.
