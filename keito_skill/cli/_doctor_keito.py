@@ -78,8 +78,7 @@ def _api_check(client: KeitoClient, where: str, account_id: str) -> Check:
             " (or KEITO_ACCOUNT_ID)",
         )
     except KeitoNetworkError as exc:
-        text = str(exc)
-        tls = "SSL" in text or "certificate" in text.lower() or "TLS" in text
+        tls = "TLS handshake failed" in exc.message
         what = "TLS failed" if tls else "cannot reach it"
         return Check(name, False, f"{where}: {what} ({exc.message})", URL_FIX)
     except KeitoServerError as exc:

@@ -182,8 +182,11 @@ class Transport:
                 cls = (
                     KeitoNetworkError if isinstance(exc, httpx.ConnectError) else KeitoTimeoutError
                 )
+                # A TLS failure means the URL (or a proxy) is wrong, not that Keito is down.
+                tls = "SSL" in str(exc) or "CERTIFICATE" in str(exc).upper()
                 raise cls(
-                    f"cannot connect to Keito: {type(exc).__name__}",
+                    f"cannot connect to Keito: {type(exc).__name__}"
+                    + (": TLS handshake failed (is the URL right?)" if tls else ""),
                     maybe_sent=False,
                     method=method,
                     path=path,
