@@ -542,6 +542,12 @@ def test_locked_and_approved_entries_raise_their_own_errors(
     # Still the general classes, so existing handlers keep catching them.
     assert isinstance(is_locked.value, KeitoForbiddenError)
     assert isinstance(is_approved.value, KeitoConflictError)
+    # A read-only key's 403 on the same PATCH is about the key, not the record.
+    keito_server.seed(api_keys=[{"key": "kto_ro", "kind": "read_only"}])
+    read_only = KeitoClient(keito_server.url, "kto_ro", keito_server.account_id)
+    with read_only, pytest.raises(KeitoForbiddenError) as refused:
+        read_only.update_time_entry(locked.id, {"hours": 2.0})
+    assert not isinstance(refused.value, KeitoLockedError)
     # A 403/409 that is not about one record keeps the general class.
     keito_server.add_fault(method="POST", path=ENTRIES, status=409)
     with pytest.raises(KeitoConflictError) as other:

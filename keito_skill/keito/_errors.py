@@ -72,7 +72,9 @@ class KeitoConflictError(KeitoError):
 class KeitoLockedError(KeitoForbiddenError):
     """403 on a change to one record (PATCH/DELETE ``/time_entries/{id}``): it is locked.
 
-    Keito locks entries of closed or invoiced periods; such a record is final.
+    Keito locks entries of closed or invoiced periods; such a record is final. A 403
+    that says the key is read-only stays a plain :class:`KeitoForbiddenError`: then no
+    record can change, and none of them is final.
     """
 
 

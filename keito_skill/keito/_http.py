@@ -100,6 +100,8 @@ def error_for(response: httpx.Response, method: str, path: str) -> KeitoError:
     # A refused change to one existing record means that record is final (locked in a
     # closed period, or approved); the caller marks it so and goes on with the rest.
     on_record = method in ("PATCH", "DELETE") and bool(_RECORD_PATH.match(path))
+    if status == 403 and "read-only" in message.lower().replace("read only", "read-only"):
+        on_record = False  # the key may not write at all: nothing about this record
     if status == 401:
         return KeitoAuthError(message, **kw)
     if status == 403:
