@@ -118,7 +118,7 @@ def _key_check(client: KeitoClient) -> Check:
         )
     except KeitoError as exc:
         return Check(name, False, f"cannot tell the key's access: {exc}", "keito-skill doctor")
-    return Check(name, True, "can read tasks and write entries (not a read-only key)")
+    return Check(name, True, "not a read-only key (it may read tasks)")
 
 
 def _find_project(client: KeitoClient, project_id: str) -> tuple[Project | None, bool, int]:

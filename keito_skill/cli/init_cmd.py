@@ -34,6 +34,7 @@ from keito_skill.keito import (
     ExpenseCategory,
     KeitoClient,
     KeitoError,
+    KeitoForbiddenError,
     Project,
     Task,
     load_credentials,
@@ -132,7 +133,10 @@ def known_categories(client: KeitoClient) -> tuple[list[ExpenseCategory], bool]:
     The spec has no category endpoint; where the account offers none, the categories of
     its recent expenses are the next best source (``False``: maybe not all of them).
     """
-    listed = client.list_expense_categories()
+    try:
+        listed = client.list_expense_categories()
+    except KeitoForbiddenError:  # e.g. a member key: fall back to what expenses show
+        listed = None
     if listed is not None:
         return [c for c in listed if c.is_active], True
     seen: dict[str, ExpenseCategory] = {}
