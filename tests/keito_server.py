@@ -153,6 +153,19 @@ class KeitoServer:
         """Drop all entries, expenses, faults and the request log; re-seed."""
         self.admin.post("/_admin/reset").raise_for_status()
 
+    def seed(self, **lists: Any) -> dict[str, list[str]]:
+        """Add ``clients``, ``tasks``, ``projects``, ``expense_categories``, ``api_keys``
+        (see keito_skill/devserver/_seed.py); returns the ids, per list. Undone by reset."""
+        response = self.admin.post("/_admin/seed", json=lists)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """``embed_tasks``, ``expense_categories_endpoint``, ``rate_limit``; reset undoes."""
+        response = self.admin.post("/_admin/settings", json=settings)
+        response.raise_for_status()
+        return dict(response.json())
+
     def add_fault(self, **fault: Any) -> int:
         """Queue a fault: ``status``, ``count``, ``retry_after``, ``latency``, ``drop``
         (``"before"``/``"after"``), and matchers ``method`` / ``path`` (prefix)."""

@@ -151,8 +151,8 @@ def test_login_from_a_pipe_checks_against_keito_api_url(
     keito_config_dir: Path, keito_server: KeitoServer
 ) -> None:
     """``echo $KEY | keito-skill auth login`` with KEITO_API_URL set (the dev-server set-up):
-    checked against that URL, no terminal-echo warning, and the URL stays in the
-    environment rather than being written to the shared config."""
+    checked against that URL, no terminal-echo warning, and the URL is saved with the key:
+    hooks and the watch service do not see this shell's environment."""
     env = {**os.environ, "KEITO_API_URL": keito_server.url}
     done = subprocess.run(
         [sys.executable, "-m", "keito_skill", "auth", "login"],
@@ -167,7 +167,8 @@ def test_login_from_a_pipe_checks_against_keito_api_url(
     assert "echo" not in done.stderr.lower()
     assert keito_server.api_key not in done.stdout + done.stderr
     data = tomllib.loads((keito_config_dir / "config.toml").read_text())
-    assert data["account_id"] == keito_server.account_id and "api_url" not in data
+    assert data["account_id"] == keito_server.account_id
+    assert data["api_url"] == keito_server.url
 
 
 def test_login_keeps_the_saved_account_when_none_is_given(keito_config_dir: Path) -> None:
@@ -239,3 +240,63 @@ def test_broken_config_is_a_one_line_error(keito_config_dir: Path) -> None:
     result = CliRunner().invoke(cli, ["auth", "status"])
     assert result.exit_code == 2
     assert result.output.startswith("keito-skill: error: invalid TOML")
+
+
+# -- base URL -------------------------------------------------------------------------
+
+
+def test_default_base_url_is_the_one_keitos_cli_uses(keito_config_dir: Path) -> None:
+    """Keito's CLI defaults to app.keito.ai (app.keito.io fails TLS) and its ``keito auth
+    login`` writes no ``api_url``: with only its config, we must reach the same server."""
+    write_config(
+        keito_config_dir, 'api_key = "kto_x"\naccount_id = "co_1"\nworkspace_id = "co_1"\n'
+    )
+    creds = load_credentials()
+    assert creds.api_url == "https://app.keito.ai" == DEFAULT_API_URL
+    assert creds.api_url_source == "default"
+
+
+@pytest.mark.parametrize(
+    "url", ["app.keito.ai", "http://[::1", "https://" + "x" * 3000 + ".test", "ftp://host.test"]
+)
+def test_a_broken_keito_api_url_is_one_line_and_exit_2(
+    keito_config_dir: Path, tmp_path: Path, url: str
+) -> None:
+    """Said at once, naming the variable, instead of four retries ending in
+    "connection lost"."""
+    write_config(keito_config_dir, 'api_key = "kto_x"\naccount_id = "co_1"\n')
+    env = {
+        **os.environ,
+        "KEITO_API_URL": url,
+        "KEITO_CONFIG_DIR": str(keito_config_dir),
+        "KEITO_SKILL_HOME": str(tmp_path / "skill-home"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "keito_skill", "sync"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("keito-skill: error: env KEITO_API_URL")
+    assert "https://app.keito.ai" in lines[0] and len(lines[0]) < 300
+
+
+def test_login_saves_a_url_given_by_flag_and_checks_it_first(
+    keito_config_dir: Path, keito_server: KeitoServer
+) -> None:
+    bad = ["auth", "login", "--account-id", "co_1", "--api-url", "keito.example"]
+    refused = CliRunner().invoke(cli, bad, input=f"{SECRET}\n")
+    assert refused.exit_code == 2 and "needs http:// or https://" in refused.output
+    assert not (keito_config_dir / "config.toml").exists()
+    args = ["auth", "login", "--account-id", keito_server.account_id, "--api-url", keito_server.url]
+    keito_server.clear_requests()
+    assert CliRunner().invoke(cli, args, input=f"{keito_server.api_key}\n").exit_code == 0
+    assert [(r["method"], r["path"]) for r in keito_server.requests()] == [
+        ("GET", "/api/v2/users/me")
+    ]
+    saved = tomllib.loads((keito_config_dir / "config.toml").read_text())
+    assert saved["api_url"] == keito_server.url

@@ -6,10 +6,14 @@ Real files in a throw-away HOME, the local Keito dev server for credentials, and
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -223,3 +227,174 @@ def test_codex_hooks_without_codex_binary(box: Box) -> None:
     assert checks["codex hooks"]["ok"]
     trust = checks["codex hooks trusted"]
     assert not trust["ok"] and "codex not found" in trust["detail"]
+
+
+# ---- Keito itself: each failure told apart, with its own fix -------------------------
+
+
+def _map(box: Box, **config: Any) -> None:
+    import yaml
+
+    (box.repo / ".keito" / "config.yml").write_text(yaml.safe_dump({"version": 1, **config}))
+
+
+class _NotKeito(http.server.BaseHTTPRequestHandler):
+    """Any web server that is not Keito's API: HTML 404s, no X-Keito-API-Version."""
+
+    def do_GET(self) -> None:
+        body = b"<html>no such page</html>"
+        self.send_response(404)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def not_keito() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotKeito)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_wrong_url_tls_and_unreachable_are_told_apart(box: Box, not_keito: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    cases = {
+        f"http://{not_keito}": "no Keito API there (404 on /api/v2/users/me)",
+        f"https://{not_keito}": "TLS failed",
+        f"http://127.0.0.1:{free}": "cannot reach it",
+    }
+    for url, expected in cases.items():
+        box.env["KEITO_API_URL"] = url
+        code, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+        creds = checks["keito credentials"]
+        assert code == 1 and not creds["ok"], (url, creds)
+        assert expected in creds["detail"], (url, creds)
+        assert "https://app.keito.ai" in creds["fix"] and "KEITO_API_URL" in creds["fix"]
+        assert "keito key" not in checks  # nothing more is asked of a server that is not Keito
+    box.env["KEITO_API_URL"] = "app.keito.ai"  # no scheme: said without any request
+    _, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    assert "needs http:// or https://" in checks["keito credentials"]["detail"]
+
+
+def test_bad_key_and_wrong_account(box: Box, keito_server: KeitoServer) -> None:
+    box.env["KEITO_API_KEY"] = "kto_wrong"
+    _, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    assert "Keito refused the API key (401" in checks["keito credentials"]["detail"]
+    assert checks["keito credentials"]["fix"].startswith("keito-skill auth login")
+    box.env["KEITO_API_KEY"] = keito_server.api_key
+    box.env["KEITO_ACCOUNT_ID"] = "acct_someone_else"
+    _, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    creds = checks["keito credentials"]
+    assert "the key works but not for account acct_someone_else (403" in creds["detail"]
+    assert "--account-id" in creds["fix"]
+
+
+def test_read_only_key_is_found_without_writing(box: Box, keito_server: KeitoServer) -> None:
+    keito_server.seed(api_keys=[{"key": "kto_personal_sync", "kind": "read_only"}])
+    box.env["KEITO_API_KEY"] = "kto_personal_sync"
+    keito_server.clear_requests()
+    code, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    assert code == 1 and checks["keito credentials"]["ok"]
+    key = checks["keito key"]
+    assert not key["ok"] and "read-only key" in key["detail"]
+    assert "full-access (or member) API key" in key["fix"]
+    assert {r["method"] for r in keito_server.requests()} == {"GET"}  # nothing written
+
+
+def test_project_task_and_category_missing_unknown_or_archived(
+    box: Box, keito_server: KeitoServer
+) -> None:
+    ids = keito_server.seed(
+        tasks=[{"name": "Old", "is_active": False}],
+        projects=[{"name": "Closed", "is_active": False}],
+        expense_categories=[{"name": "Retired", "is_active": False}],
+    )
+    (old_task,) = ids["tasks"]
+    (closed,) = ids["projects"]
+    (retired,) = ids["expense_categories"]
+    keito_server.seed(
+        projects=[{"id": keito_server.project_id, "name": "Demo Project", "tasks": [old_task]}]
+    )
+    nocodex = ("--codex-bin", str(box.tmp / "no-codex"))
+
+    _map(box, project_id="prj_gone", task_id=keito_server.task_id)
+    _, checks = box.doctor(*nocodex)
+    assert "unknown project prj_gone" in checks["keito project"]["detail"]
+    assert checks["keito project"]["fix"].startswith("keito-skill init")
+    assert not checks["expense category"]["ok"]  # and no category in this config
+    assert "expenses wait" in checks["expense category"]["detail"]
+    assert "web app" in checks["expense category"]["fix"]
+
+    _map(box, project_id=closed, task_id=keito_server.task_id)
+    _, checks = box.doctor(*nocodex)
+    assert "is archived (inactive)" in checks["keito project"]["detail"]
+
+    _map(
+        box,
+        project_id=keito_server.project_id,
+        task_id="tsk_gone",
+        expense_category_id=keito_server.category_id,
+    )
+    _, checks = box.doctor(*nocodex)
+    assert checks["keito project"]["ok"]
+    assert "unknown task tsk_gone" in checks["keito task"]["detail"]
+    category = checks["expense category"]
+    assert category["ok"] and "offers no category listing" in category["detail"]
+
+    # Tasks from /tasks when the projects do not embed them: the same verdicts.
+    keito_server.configure(embed_tasks=False, expense_categories_endpoint=True)
+    _map(
+        box,
+        project_id=keito_server.project_id,
+        task_id=old_task,
+        expense_category_id="cat_llm_usage",
+    )
+    _, checks = box.doctor(*nocodex)
+    assert (
+        "task Old" in checks["keito task"]["detail"]
+        and "archived" in checks["keito task"]["detail"]
+    )
+    assert "unknown expense category cat_llm_usage" in checks["expense category"]["detail"]
+    assert keito_server.category_id in checks["expense category"]["detail"]
+
+    _map(
+        box,
+        project_id=keito_server.project_id,
+        task_id=keito_server.task_id,
+        expense_category_id=retired,
+    )
+    _, checks = box.doctor(*nocodex)
+    assert checks["keito task"]["ok"]
+    assert "Retired" in checks["expense category"]["detail"]
+    assert not checks["expense category"]["ok"]
+
+
+def test_official_keito_hooks_are_a_failing_check(box: Box) -> None:
+    box.install("--agent", "claude-code")
+    settings = box.home / ".claude" / "settings.json"
+    doc = json.loads(settings.read_text())
+    script = box.home / ".claude/skills/keito-time-track/hooks/session-end.sh"
+    doc["hooks"]["Stop"].append(
+        {"hooks": [{"type": "command", "command": f"KEITO_AGENT_TYPE=claude-code '{script}'"}]}
+    )
+    settings.write_text(json.dumps(doc))
+    code, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    official = checks["official keito hooks"]
+    assert code == 1 and not official["ok"]
+    assert "same session" in official["detail"] and str(settings) in official["detail"]
+    assert official["fix"].startswith("keito-skill install --yes")
+    box.install("--agent", "claude-code", "--yes")
+    code, checks = box.doctor("--codex-bin", str(box.tmp / "no-codex"))
+    assert code == 0, checks
+    assert checks["official keito hooks"]["ok"]

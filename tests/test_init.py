@@ -59,7 +59,9 @@ def test_names_resolve_case_insensitively_from_a_subdirectory(
     assert (config.project_name, config.task_name) == ("Demo Project", "Software Development")
     assert config.client_id == keito_server.client_id
     assert config.workspace_id == keito_server.account_id
-    assert config.expense_category_id is None  # issue 15: no made-up default
+    # No made-up default category: time entries go out, expenses wait for one.
+    assert config.expense_category_id is None
+    assert "No expense category" in proc.stdout and "--expense-category" in proc.stdout
     assert mapping.warnings == ()
     assert ".keito/config.yml" in (repo / ".gitignore").read_text().splitlines()
     assert keito_server.api_key not in (repo / ".keito" / "config.yml").read_text()
@@ -165,14 +167,85 @@ def test_interactive_picker(
     monkeypatch.setenv("KEITO_ACCOUNT_ID", keito_server.account_id)
     monkeypatch.setenv("KEITO_API_URL", keito_server.url)
     monkeypatch.setattr(init_cmd, "_interactive", lambda: True)  # CliRunner has no TTY
-    result = CliRunner().invoke(
-        init_cmd.init, ["--cwd", str(repo)], input="nope\n1\nsoftware development\n"
-    )
+    answers = f"nope\n1\nsoftware development\n{keito_server.category_id}\n"
+    result = CliRunner().invoke(init_cmd.init, ["--cwd", str(repo)], input=answers)
     assert result.exit_code == 0, result.output
     assert "1. Demo Project (prj_demo) — DEMO, Demo Client" in result.output
     assert "no project named 'nope'" in result.output
+    # The account lists no categories (as the spec): the id is asked for, with the hint.
+    assert "this account lists none; in Keito's web app" in result.output
     config = load_config(repo / ".keito" / "config.yml").config
     assert (config.project_id, config.task_id) == (keito_server.project_id, keito_server.task_id)
+    assert config.expense_category_id == keito_server.category_id
+
+
+# ---- real accounts: embedded tasks, archived records, expense categories ---------------
+
+
+def test_only_active_projects_and_tasks_from_embedded_or_listed_tasks(
+    tmp_path: Path, env: dict[str, str], keito_server: KeitoServer
+) -> None:
+    ids = keito_server.seed(
+        tasks=[{"name": "Design"}, {"name": "Old", "is_active": False}],
+        projects=[{"name": "Closed", "is_active": False}],
+    )
+    design, old = ids["tasks"]
+    keito_server.seed(
+        projects=[{"id": keito_server.project_id, "name": "Demo Project", "tasks": [design, old]}]
+    )
+    repo = _repo(tmp_path / "repo")
+    for embed in (True, False):
+        keito_server.configure(embed_tasks=embed)
+        keito_server.clear_requests()
+        ok = cli("init", "--project", "prj_demo", "--task", "design", "--cwd", str(repo), env=env)
+        assert ok.returncode == 0, ok.stderr
+        assert load_config(repo / ".keito" / "config.yml").config.task_id == design
+        asked_tasks = any(r["path"] == "/api/v2/tasks" for r in keito_server.requests())
+        assert asked_tasks is not embed  # embedded tasks need no /tasks call
+        archived = cli(
+            "init", "--project", "prj_demo", "--task", "Old", "--cwd", str(repo), env=env
+        )
+        assert archived.returncode == 2 and "no task named 'Old'" in archived.stderr
+    closed = cli("init", "--project", "Closed", "--task", "Design", "--cwd", str(repo), env=env)
+    assert closed.returncode == 2 and "no project named 'Closed'" in closed.stderr
+
+
+def test_expense_category_by_name_where_the_account_lists_them(
+    tmp_path: Path, env: dict[str, str], keito_server: KeitoServer
+) -> None:
+    keito_server.seed(expense_categories=[{"name": "Retired", "is_active": False}])
+    keito_server.configure(expense_categories_endpoint=True)
+    repo = _repo(tmp_path / "repo")
+    args = ("init", "--project", "prj_demo", "--task", "tsk_demo", "--cwd", str(repo))
+    ok = cli(*args, "--expense-category", "llm USAGE", env=env)
+    assert ok.returncode == 0, ok.stderr
+    config = load_config(repo / ".keito" / "config.yml").config
+    assert config.expense_category_id == keito_server.category_id
+    for wrong in ("cat_llm_usage", "Retired"):
+        refused = cli(*args, "--expense-category", wrong, env=env)
+        assert refused.returncode == 2
+        assert f"no expense category named '{wrong}'; available: LLM usage" in refused.stderr
+
+
+def test_expense_category_name_found_on_existing_expenses_without_a_listing(
+    tmp_path: Path, env: dict[str, str], keito_server: KeitoServer
+) -> None:
+    with keito_server.api() as api:
+        api.post(
+            "/api/v2/expenses",
+            json={
+                "project_id": keito_server.project_id,
+                "expense_category_id": keito_server.category_id,
+                "spent_date": "2026-03-04",
+                "total_cost": 1.0,
+            },
+        ).raise_for_status()
+    repo = _repo(tmp_path / "repo")
+    args = ("init", "--project", "prj_demo", "--task", "tsk_demo", "--cwd", str(repo))
+    assert cli(*args, "--expense-category", "LLM usage", env=env).returncode == 0
+    assert load_config(repo / ".keito" / "config.yml").config.expense_category_id == (
+        keito_server.category_id
+    )
 
 
 # ---- name resolution (pure) ---------------------------------------------------------

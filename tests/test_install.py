@@ -496,3 +496,97 @@ def test_wheel_carries_the_skill_and_the_installed_package_finds_it(tmp_path: Pa
     ).stdout.split()
     assert Path(found[0]) == venv / "share" / "keito-skill"
     assert Path(found[1]).is_relative_to(venv)
+
+
+def test_official_cli_login_then_install_reaches_the_clis_base_url(box: Home) -> None:
+    """A user whose only set-up is the official ``keito auth login`` (its config.toml has
+    no ``api_url``) plus ``keito-skill install`` talks to the server Keito's CLI uses."""
+    box.env["XDG_CONFIG_HOME"] = str(box.home / ".config")
+    cli_config = box.home / ".config" / "keito" / "config.toml"
+    cli_config.parent.mkdir(parents=True)
+    cli_config.write_text('api_key = "kto_cli"\nworkspace_id = "co_cli"\naccount_id = "co_cli"\n')
+    box.run("install", "--agent", "all", "--yes", "--bin", FAKE_BIN, "--codex-bin", "/nowhere")
+    status = json.loads(box.run("auth", "status", "--json").stdout)
+    assert status["configured"] is True
+    assert status["config_file"] == str(cli_config)
+    assert status["api_url"] == {"value": "https://app.keito.ai", "source": "default"}
+    # Nothing the install wrote pins another server for the hooks.
+    written = (box.claude / "settings.json").read_text() + (box.codex / "hooks.json").read_text()
+    assert "keito.io" not in written and "KEITO_API_URL" not in written
+
+
+# ---- the official Keito skill's hooks (keito-time-track) ----------------------------
+
+
+def _official(home: Path, agent: str) -> dict[str, Any]:
+    """Hooks as Keito's own installers write them (facts from osodevops/keito-cli's
+    skills/keito-time-track/installers): SessionStart + Stop, commands running the
+    skill's session-start.sh / session-end.sh with KEITO_AGENT_TYPE (and KEITO_CLI_BIN)."""
+    skill = home / (".claude" if agent == "claude-code" else ".codex") / "skills/keito-time-track"
+    prefix = f"KEITO_CLI_BIN='/usr/local/bin/keito' KEITO_AGENT_TYPE={agent} "
+    matcher = "*" if agent == "claude-code" else "startup|resume"
+    return {
+        "SessionStart": [
+            {
+                "matcher": matcher,
+                "hooks": [
+                    {"type": "command", "command": f"{prefix}'{skill}/hooks/session-start.sh'"}
+                ],
+            }
+        ],
+        "Stop": [
+            {
+                "hooks": [
+                    {
+                        "type": "command",
+                        "command": f"{prefix}'{skill}/hooks/session-end.sh'",
+                        "timeout": 30,
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def test_official_hooks_are_reported_and_left_without_consent(box: Home) -> None:
+    settings = {"model": "opus", "hooks": _official(box.home, "claude-code")}
+    (box.claude / "settings.json").write_text(json.dumps(settings))
+    out = box.run("install", "--agent", "claude-code", "--bin", FAKE_BIN).stdout
+    assert "keito-time-track" in out and "same session" in out
+    assert "'keito-skill install --yes' disables them" in out
+    doc = box.settings()
+    assert doc["hooks"]["SessionStart"][0] == settings["hooks"]["SessionStart"][0]
+    assert not (box.claude / "settings.json.keito-time-track.json").exists()
+
+
+def test_install_yes_disables_official_hooks_and_uninstall_restores_them(box: Home) -> None:
+    claude_doc = {
+        "model": "opus",
+        "hooks": {
+            **_official(box.home, "claude-code"),
+            "PreToolUse": CLAUDE_SETTINGS["hooks"]["PreToolUse"],
+        },
+    }
+    claude_doc["hooks"]["Stop"].append(CLAUDE_SETTINGS["hooks"]["Stop"][0])  # someone else's
+    codex_doc = {"hooks": _official(box.home, "codex")}
+    (box.claude / "settings.json").write_text(json.dumps(claude_doc))
+    (box.codex / "hooks.json").write_text(json.dumps(codex_doc))
+    out = box.run("install", "--yes", "--bin", FAKE_BIN, "--codex-bin", "/nowhere").stdout
+    assert out.count("disabled 2 official hooks") == 2
+    for doc in (box.settings(), box.codex_hooks()):
+        commands = json.dumps(doc)
+        assert "keito-time-track" not in commands
+        assert sorted(_ours(doc)) == sorted(EVENTS)
+    assert "echo their-stop" in json.dumps(box.settings())  # other hooks untouched
+    assert box.settings()["hooks"]["PreToolUse"] == CLAUDE_SETTINGS["hooks"]["PreToolUse"]
+    assert (box.claude / "settings.json.keito-time-track.json").is_file()
+    # A second install finds nothing more to disable.
+    assert (
+        "official" not in box.run("install", "--yes", "--bin", FAKE_BIN, "--codex-bin", "/x").stdout
+    )
+
+    out = box.run("uninstall").stdout
+    assert "restored 2 official keito-time-track hooks" in out
+    assert box.settings() == claude_doc
+    assert box.codex_hooks() == codex_doc
+    assert not (box.claude / "settings.json.keito-time-track.json").exists()

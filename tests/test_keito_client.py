@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from hypothesis import given, settings
@@ -19,10 +20,13 @@ from hypothesis import strategies as st
 
 from keito_skill.errors import KeitoSkillError
 from keito_skill.keito import (
+    KeitoApprovedError,
     KeitoAuthError,
     KeitoClient,
+    KeitoConfigError,
     KeitoConflictError,
     KeitoForbiddenError,
+    KeitoLockedError,
     KeitoNetworkError,
     KeitoNotFoundError,
     KeitoRateLimitedError,
@@ -115,13 +119,20 @@ def test_time_entry_crud_and_metadata_merge(client: KeitoClient, keito_server: K
     assert updated.hours == 2.5
     # PATCH merges metadata: session_id survives, agent is overwritten, tokens is added.
     assert updated.metadata == {"session_id": "sess-1", "agent": "codex", "tokens": 1200}
-    assert client.get_time_entry(created.id).hours == 2.5
+    assert [e.hours for e in client.list_time_entries()] == [2.5]
 
     client.delete_time_entry(created.id)
+    assert list(client.list_time_entries()) == []
     with pytest.raises(KeitoNotFoundError) as info:
-        client.get_time_entry(created.id)
+        client.update_time_entry(created.id, {"hours": 1.0})
     assert info.value.status_code == 404
     assert info.value.error_description == "time entry not found"
+    # Keito has no single-entry GET (405), so the client offers none and never sends one.
+    assert not hasattr(client, "get_time_entry")
+    assert all(
+        not (r["method"] == "GET" and r["path"].startswith(f"{ENTRIES}/"))
+        for r in keito_server.requests()
+    )
 
 
 def test_list_walks_every_page(client: KeitoClient, keito_server: KeitoServer) -> None:
@@ -154,7 +165,7 @@ def test_expenses_create_and_list(client: KeitoClient, keito_server: KeitoServer
     created = client.create_expense(expense_body(keito_server))
     assert created.total_cost == 0.42
     assert created.expense_category is not None
-    assert created.expense_category.id == "cat_llm_usage"
+    assert created.expense_category.id == keito_server.category_id
     listed = list(client.list_expenses(from_date=DAY, to_date=DAY))
     assert [e.id for e in listed] == [created.id]
 
@@ -469,6 +480,79 @@ def test_fit_metadata_drops_largest_unkept_keys() -> None:
 def test_fit_metadata_refuses_to_drop_kept_keys() -> None:
     with pytest.raises(MetadataTooLargeError):
         fit_metadata({"session_id": "s" * 5000, "x": 1}, keep=["session_id"])
+
+
+@pytest.mark.parametrize("hint", ["0", "-5"])
+def test_a_zero_or_negative_retry_after_still_backs_off(
+    keito_server: KeitoServer, hint: str
+) -> None:
+    """``Retry-After: 0`` (or nonsense like ``-5``) must not turn four retries into a
+    hot loop: the normal backoff (0.5 s base by default) applies instead."""
+    keito_server.add_fault(status=429, retry_after=hint, count=None, method="GET")
+    waits: list[float] = []
+    c = KeitoClient(keito_server.url, keito_server.api_key, keito_server.account_id)
+    c._http._sleep = waits.append  # record the waits instead of sleeping them
+    with c, pytest.raises(KeitoRateLimitedError):
+        c.me()
+    assert len(waits) == 4
+    assert min(waits) >= 0.25 and waits == sorted(waits)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("app.keito.ai", "needs http:// or https://"),
+        ("localhost:8765", "needs http:// or https://"),
+        ("http://[::1", "is not a valid URL"),
+        ("https://" + "a" * 5000 + ".test", "characters long"),
+    ],
+)
+def test_a_broken_base_url_is_a_configuration_error_before_any_request(url: str, why: str) -> None:
+    with pytest.raises(KeitoConfigError) as info:
+        KeitoClient(url, "k", "a")
+    assert why in str(info.value)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_pages_follow_total_pages_without_next_page(
+    client: KeitoClient, keito_server: KeitoServer
+) -> None:
+    for i in range(5):
+        client.create_time_entry(entry_body(keito_server, f"p{i}"))
+    with keito_server.api() as raw:
+        first = raw.get(ENTRIES, params={"per_page": 2}).json()
+    assert "next_page" not in first and first["total_pages"] == 3
+    keito_server.clear_requests()
+    assert len(list(client.list_time_entries(per_page=2))) == 5
+    pages = [parse_qs(r["query"]).get("page") for r in keito_server.requests()]
+    assert pages == [["1"], ["2"], ["3"]]
+
+
+def test_locked_and_approved_entries_raise_their_own_errors(
+    client: KeitoClient, keito_server: KeitoServer
+) -> None:
+    locked = client.create_time_entry(entry_body(keito_server, "locked"))
+    approved = client.create_time_entry(entry_body(keito_server, "approved"))
+    keito_server.add_fault(method="PATCH", path=f"{ENTRIES}/{locked.id}", status=403)
+    keito_server.add_fault(method="PATCH", path=f"{ENTRIES}/{approved.id}", status=409)
+    with pytest.raises(KeitoLockedError) as is_locked:
+        client.update_time_entry(locked.id, {"hours": 2.0})
+    with pytest.raises(KeitoApprovedError) as is_approved:
+        client.update_time_entry(approved.id, {"hours": 2.0})
+    # Still the general classes, so existing handlers keep catching them.
+    assert isinstance(is_locked.value, KeitoForbiddenError)
+    assert isinstance(is_approved.value, KeitoConflictError)
+    # A read-only key's 403 on the same PATCH is about the key, not the record.
+    keito_server.seed(api_keys=[{"key": "kto_ro", "kind": "read_only"}])
+    read_only = KeitoClient(keito_server.url, "kto_ro", keito_server.account_id)
+    with read_only, pytest.raises(KeitoForbiddenError) as refused:
+        read_only.update_time_entry(locked.id, {"hours": 2.0})
+    assert not isinstance(refused.value, KeitoLockedError)
+    # A 403/409 that is not about one record keeps the general class.
+    keito_server.add_fault(method="POST", path=ENTRIES, status=409)
+    with pytest.raises(KeitoConflictError) as other:
+        client.create_time_entry(entry_body(keito_server, "x"))
+    assert not isinstance(other.value, KeitoApprovedError)
 
 
 def test_retry_after_accepts_http_dates() -> None:

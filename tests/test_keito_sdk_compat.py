@@ -113,7 +113,7 @@ def test_expense_create_and_list(sdk: Keito, keito_server: KeitoServer) -> None:
         metadata={"session_id": "sdk-1", "segment": "0"},
     )
     assert isinstance(created, Expense)
-    assert created.expense_category.id == "cat_llm_usage"
+    assert created.expense_category.id == keito_server.category_id
     assert created.total_cost == 1.23
     listed = list(sdk.expenses.list(from_date=DAY, to_date=DAY, source=Source.AGENT))
     assert [e.id for e in listed] == [created.id]

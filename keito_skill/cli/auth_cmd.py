@@ -20,6 +20,7 @@ from keito_skill.keito import (
     KeitoClient,
     KeitoError,
     KeitoForbiddenError,
+    check_api_url,
     config_path,
     resolve_credentials,
     save_credentials,
@@ -56,7 +57,10 @@ def login(account_id: str | None, api_url: str | None, verify: bool) -> None:
     if not account_id:
         raise click.UsageError("the account id cannot be empty")
     # Checked where it will be used: --api-url, else KEITO_API_URL, the config, the default.
-    url = (api_url or found["api_url"][0] or DEFAULT_API_URL).rstrip("/")
+    url = check_api_url(api_url or found["api_url"][0] or DEFAULT_API_URL)
+    # A URL given now (flag or environment) is saved: hooks, the background sync and the
+    # watch service do not see this shell's environment, and must reach the same server.
+    given = api_url or os.environ.get("KEITO_API_URL", "").strip() or None
     who = ""
     if verify:
         try:
@@ -65,7 +69,7 @@ def login(account_id: str | None, api_url: str | None, verify: bool) -> None:
         except KeitoError as exc:
             raise KeitoError(_not_saved(exc), status_code=exc.status_code) from None
         who = f" as {user.email or user.id}"
-    path = save_credentials(api_key, account_id, api_url)  # a URL from the environment stays there
+    path = save_credentials(api_key, account_id, url if given else None)
     click.echo(f"Logged in{who} (account {account_id}, {url}).")
     click.echo(f"Credentials saved to {path} (mode 0600).")
     if os.environ.get("KEITO_API_KEY"):

@@ -172,34 +172,29 @@ def _check_codex(codex_bin_opt: str | None) -> list[Check]:
     return checks
 
 
-def _check_credentials() -> Check:
-    from keito_skill.keito import (
-        KeitoAuthError,
-        KeitoClient,
-        KeitoError,
-        KeitoForbiddenError,
-        load_credentials,
-    )
+def _check_official_hooks() -> list[Check]:
+    """The official Keito skill's hooks beside ours: both would bill the same session."""
+    from keito_skill.install import official
+    from keito_skill.install._jsonfile import SettingsFileError
 
-    name = "keito credentials"
-    try:
-        creds = load_credentials()
-    except KeitoError as exc:
-        return Check(name, False, str(exc), "keito-skill auth login")
-    where = f"account {creds.account_id} at {creds.api_url} (key from {creds.api_key_source})"
-    try:
-        with KeitoClient.from_credentials(creds, timeout=10.0, max_retries=1) as client:
-            user = client.me()
-    except (KeitoAuthError, KeitoForbiddenError) as exc:
-        return Check(name, False, f"{where}: rejected ({exc})", "keito-skill auth login")
-    except KeitoError as exc:
-        return Check(
-            name,
+    found: list[str] = []
+    for _agent, path in official.settings_files():
+        try:
+            events = official.find(path).events
+        except SettingsFileError:
+            continue  # the agent's own check reports a broken file
+        if events:
+            found.append(f"{', '.join(events)} in {path}")
+    if not found:
+        return [Check("official keito hooks", True, "none (keito-time-track not installed)")]
+    return [
+        Check(
+            "official keito hooks",
             False,
-            f"{where}: cannot reach Keito ({exc})",
-            "check the network and KEITO_API_URL, then keito-skill doctor",
+            f"{official.CONFLICT}: {'; '.join(found)}",
+            "keito-skill install --yes (disables them, keeping a copy; uninstall restores them)",
         )
-    return Check(name, True, f"{where} as {user.email or user.id}")
+    ]
 
 
 def _check_mapping(cwd: Path, cwd_given: bool) -> Check:
@@ -289,12 +284,15 @@ def _check_watch_service() -> list[Check]:
 
 def run_checks(cwd: Path, cwd_given: bool, codex_bin: str | None) -> list[Check]:
     """Every check, in the order a session's data travels."""
+    from keito_skill.cli._doctor_keito import keito_checks
+
     return [
         _check_binary(),
         _check_claude(),
         *_check_codex(codex_bin),
+        *_check_official_hooks(),
         *_check_watch_service(),
-        _check_credentials(),
+        *keito_checks(cwd),
         _check_mapping(cwd, cwd_given),
         _check_ledger(),
     ]
@@ -310,7 +308,8 @@ def run_checks(cwd: Path, cwd_given: bool, codex_bin: str | None) -> list[Check]
 )
 @click.option("--codex-bin", metavar="PATH", default=None, help="codex executable (default: PATH).")
 def doctor(as_json: bool, cwd: Path | None, codex_bin: str | None) -> None:
-    """Check hooks, Codex trust, credentials, repo mapping and ledger; print the fixes.
+    """Check hooks, Codex trust, Keito (URL, key, account, key type, project, task,
+    expense category), the repo mapping and the ledger; print the fixes.
 
     Exits 0 when every check passes, 1 otherwise.
     """

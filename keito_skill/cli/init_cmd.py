@@ -10,6 +10,13 @@ a guess: a wrong guess bills the wrong client.
 Without ``--project``/``--task`` on a terminal, a numbered picker asks; without a terminal
 (or with ``--yes``) the flags are required. Settings already in the file (billing, notes,
 metadata, ...) are kept; only the mapping fields change.
+
+Tasks are read the way real accounts return them (embedded in the project when present,
+else ``/tasks``), and only active projects and tasks can be picked. The expense category
+has no default (each account's ids are opaque): ``--expense-category`` takes an id, or a
+name when the account lists its categories; on a terminal it is asked for. Where the
+account offers no listing, categories already used on the account's expenses are
+offered, else the id is typed in, with a hint where to find it.
 """
 
 from __future__ import annotations
@@ -23,10 +30,18 @@ from typing import TypeVar
 import click
 
 from keito_skill.errors import KeitoSkillError
-from keito_skill.keito import KeitoClient, Project, Task, load_credentials
+from keito_skill.keito import (
+    ExpenseCategory,
+    KeitoClient,
+    KeitoError,
+    KeitoForbiddenError,
+    Project,
+    Task,
+    load_credentials,
+)
 from keito_skill.mapping import CONFIG_RELPATH, ConfigProblem, RepoConfig, load_config, write_config
 
-_Item = TypeVar("_Item", Project, Task)
+_Item = TypeVar("_Item", Project, Task, ExpenseCategory)
 _LIST_LIMIT = 15
 
 
@@ -56,7 +71,7 @@ def repo_root(cwd: Path) -> Path:
     return cwd
 
 
-def _label(item: Project | Task) -> str:
+def _label(item: Project | Task | ExpenseCategory) -> str:
     extra = ""
     if isinstance(item, Project):
         parts = [p for p in (item.code, item.client.name if item.client else None) if p]
@@ -64,7 +79,7 @@ def _label(item: Project | Task) -> str:
     return f"{item.name} ({item.id}){extra}"
 
 
-def _listing(items: Sequence[Project | Task]) -> str:
+def _listing(items: Sequence[Project | Task | ExpenseCategory]) -> str:
     shown = ", ".join(_label(i) for i in items[:_LIST_LIMIT])
     more = len(items) - _LIST_LIMIT
     return shown + (f", and {more} more" if more > 0 else "")
@@ -101,7 +116,64 @@ def active_projects(client: KeitoClient) -> list[Project]:
 
 
 def active_tasks(client: KeitoClient, project: Project) -> list[Task]:
-    return [t for t in client.list_tasks(project_id=project.id) if t.is_active]
+    """The project's active tasks: embedded in the project when the account gives them
+    (real accounts do), else from ``/tasks?project_id=``."""
+    return [t for t in client.project_tasks(project) if t.is_active]
+
+
+CATEGORY_HINT = (
+    "in Keito's web app, open the expense category you bill LLM usage to and copy its id"
+    " (a cm… string); or log one expense in that category there and run init again"
+)
+
+
+def known_categories(client: KeitoClient) -> tuple[list[ExpenseCategory], bool]:
+    """Active expense categories and whether that list is the account's own listing.
+
+    The spec has no category endpoint; where the account offers none, the categories of
+    its recent expenses are the next best source (``False``: maybe not all of them).
+    """
+    try:
+        listed = client.list_expense_categories()
+    except KeitoForbiddenError:  # e.g. a member key: fall back to what expenses show
+        listed = None
+    if listed is not None:
+        return [c for c in listed if c.is_active], True
+    seen: dict[str, ExpenseCategory] = {}
+    try:
+        for number, expense in enumerate(client.list_expenses(per_page=100)):
+            ref = expense.expense_category
+            if ref is not None and ref.id not in seen:
+                seen[ref.id] = ExpenseCategory(id=ref.id, name=ref.name or ref.id)
+            if number >= 99:  # the first page is plenty to find the one in use
+                break
+    except KeitoError:
+        return [], False
+    return list(seen.values()), False
+
+
+def choose_category(
+    client: KeitoClient, given: str | None, current: str | None, ask: bool
+) -> str | None:
+    """The category id to write: ``given`` (id or name), else kept, else asked for."""
+    categories, authoritative = known_categories(client)
+    if given is not None:
+        if categories and (
+            authoritative or any(c.name.casefold() == given.casefold().strip() for c in categories)
+        ):
+            return pick("expense category", categories, given).id
+        if authoritative:  # the account lists none at all
+            raise InitError(f"no active expense categories on this account: {CATEGORY_HINT}")
+        return given.strip()
+    if current or not ask:
+        return current
+    if categories:
+        click.echo("Expense category for LLM usage (expenses wait until one is set):")
+        chosen = _choose("expense category", categories, None)
+        return chosen.id
+    click.echo(f"Expense category for LLM usage: this account lists none; {CATEGORY_HINT}.")
+    answer = str(click.prompt("Expense category id (empty: decide later)", default="")).strip()
+    return answer or None
 
 
 def _interactive() -> bool:
@@ -110,7 +182,8 @@ def _interactive() -> bool:
 
 def _choose(kind: str, items: Sequence[_Item], default: str | None) -> _Item:
     """Numbered list on the terminal; the answer may be a number, an id or a name."""
-    click.echo(f"{kind.capitalize()}s:")
+    plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+    click.echo(f"{plural.capitalize()}:")
     for number, item in enumerate(items, 1):
         click.echo(f"  {number:>3}. {_label(item)}")
     suggested = next((str(n) for n, i in enumerate(items, 1) if i.id == default), None)
@@ -144,7 +217,8 @@ def _existing(path: Path, yes: bool) -> RepoConfig:
     "--expense-category",
     default=None,
     metavar="ID",
-    help="Expense category for LLM costs (default: keep, else cat_llm_usage).",
+    help="Expense category for LLM costs: id, or name where the account lists them"
+    " (default: keep; asked for on a terminal).",
 )
 @click.option(
     "--cwd",
@@ -185,6 +259,7 @@ def init(
             if not tasks:
                 raise InitError(f"project {_label(chosen_project)} has no active tasks")
             chosen_task = _choose("task", tasks, config.task_id)
+        category = choose_category(client, expense_category, config.expense_category_id, ask)
     if (
         ask
         and config.project_id
@@ -204,9 +279,14 @@ def init(
             "project_name": chosen_project.name,
             "task_id": chosen_task.id,
             "task_name": chosen_task.name,
-            **({"expense_category_id": expense_category} if expense_category else {}),
+            "expense_category_id": category,
         }
     )
     written = write_config(root, updated)
     click.echo(f"Mapped {root} to {chosen_project.name} / {chosen_task.name}.")
     click.echo(f"Wrote {written} (kept out of git via .gitignore).")
+    if category is None:
+        click.echo(
+            "No expense category: time entries go out, LLM expenses wait until one is set"
+            f" (keito-skill init --expense-category ID; {CATEGORY_HINT})."
+        )

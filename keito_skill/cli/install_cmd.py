@@ -90,6 +90,36 @@ def _trust_codex(yes: bool, bin_override: str | None, codex_bin_opt: str | None)
     return True
 
 
+def _official_hooks(agents: list[str], yes: bool) -> None:
+    """Say when the official Keito skill's hooks are installed too, and (with ``--yes`` or
+    on confirmation) disable them, keeping a copy that ``uninstall`` puts back. Done
+    before our hooks go in, so Codex trust is recorded on the final hooks file."""
+    from keito_skill.install import official
+
+    for agent, path in official.settings_files(tuple(agents)):
+        found = official.find(path)
+        if not found.events:
+            continue
+        _say(agent, f"{official.CONFLICT} ({', '.join(found.events)} in {path}).")
+        if not yes and not (
+            _interactive()
+            and click.confirm("Disable the official skill's hooks (kept for uninstall)?", True)
+        ):
+            _say("", "left them in place; 'keito-skill install --yes' disables them")
+            continue
+        count = official.disable(path)
+        _say("", f"disabled {count} official hooks; copy kept in {official.sidecar(path)}")
+
+
+def _restore_official(agents: list[str]) -> None:
+    from keito_skill.install import official
+
+    for agent, path in official.settings_files(tuple(agents)):
+        count = official.restore(path)
+        if count:
+            _say(agent, f"restored {count} official keito-time-track hooks in {path}")
+
+
 def _next_steps(cwd: Path) -> str:
     """What is still missing before sessions become Keito records (read locally, no
     network: ``doctor`` is the one that asks Keito)."""
@@ -122,7 +152,12 @@ def _next_steps(cwd: Path) -> str:
     show_default=True,
     help="Which agent to install into.",
 )
-@click.option("--yes", "-y", is_flag=True, help="Consent to trusting our Codex hooks; no prompts.")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Consent to trusting our Codex hooks and disabling the official skill's; no prompts.",
+)
 @click.option(
     "--bin",
     "bin_override",
@@ -142,7 +177,9 @@ def install(
     """Install the Keito skill and session hooks into Claude Code and/or Codex.
 
     Safe to run again: hooks are merged (never duplicated), other settings are kept,
-    and the file changed is backed up as <file>.keito-skill.bak.
+    and the file changed is backed up as <file>.keito-skill.bak. The official Keito
+    skill's hooks, if present, would bill the same sessions: --yes (or a yes on the
+    terminal) disables them, keeping a copy that uninstall restores.
     """
     from keito_skill.install import bundle, claude, codex
 
@@ -154,6 +191,7 @@ def install(
             err=True,
         )
     bundle.record_bin(bin_path)
+    _official_hooks(_agents(agent), yes)
     ok = True
     for name in _agents(agent):
         change = claude.install(bin_path) if name == "claude-code" else codex.install(bin_path)
@@ -189,6 +227,8 @@ def install(
 def uninstall(agent: str, codex_bin: str | None) -> None:
     """Remove keito-skill's hooks (only ours), skill directories and Codex trust entries.
 
+    Official keito-time-track hooks that install disabled are put back.
+
     With --agent all, the 'keito-skill watch' user service goes too. Recorded sessions and
     the Keito credentials are left alone.
     """
@@ -206,6 +246,7 @@ def uninstall(agent: str, codex_bin: str | None) -> None:
         _say("", f"hooks   {change.hooks_file}: {state}{backup}")
         for note in change.notes:
             _say("", note)
+    _restore_official(_agents(agent))
     if agent == "all":  # the watcher serves both agents: it goes with the last of them
         from keito_skill.install import service
 

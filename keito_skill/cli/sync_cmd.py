@@ -26,11 +26,11 @@ def open_client(*, max_retries: int = 4) -> tuple[Any | None, str | None]:
 
 def credentials_info() -> dict[str, Any]:
     """Where the credentials come from (never the key), without opening a client."""
-    from keito_skill.keito import KeitoCredentialsError, load_credentials
+    from keito_skill.keito import KeitoConfigError, KeitoCredentialsError, load_credentials
 
     try:
         creds = load_credentials()
-    except KeitoCredentialsError as exc:
+    except (KeitoCredentialsError, KeitoConfigError) as exc:  # a bad URL: shown, not fatal
         return {"configured": False, "reason": str(exc)}
     return {
         "configured": True,

@@ -41,7 +41,7 @@ def run(
     host: str = "127.0.0.1",
     port: int = 8765,
     *,
-    db_path: str = ":memory:",
+    db_path: str = ":memory:",  # the command passes a file under KEITO_SKILL_HOME
     api_key: str | None = None,
     account_id: str | None = None,
     log_level: str = "warning",
@@ -55,14 +55,19 @@ def run(
     import uvicorn  # local import: only the server needs it
 
     out = out or sys.stdout
-    app = create_app(db_path, api_key=api_key, account_id=account_id)
+    # The socket first: a port in use must not leave a half-made database behind.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Without it every answer waits for the client's delayed ACK (~40 ms a request).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(128)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+        app = create_app(db_path, api_key=api_key, account_id=account_id)
+    except BaseException:
+        sock.close()
+        raise
     real_port = sock.getsockname()[1]
     url_host = f"[{host}]" if family == socket.AF_INET6 else host
     auth = (
@@ -73,7 +78,8 @@ def run(
         f" expense category {DEMO_CATEGORY_ID}, user {DEMO_USER_ID}",
         file=out,
     )
-    print(f"Auth: accepting {auth}; database: {db_path}", file=out)
+    kept = "in memory (lost on exit)" if db_path == ":memory:" else db_path
+    print(f"Auth: accepting {auth}; data: {kept}", file=out)
     print(f"{LISTENING_PREFIX}http://{url_host}:{real_port}", file=out, flush=True)
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
     server = uvicorn.Server(config)

@@ -1,9 +1,12 @@
 """The Keito-compatible HTTP API (v2 subset) served by ``keito-skill dev-server``.
 
-It validates the way the Keito docs describe (required fields, ``YYYY-MM-DD`` dates,
-the ``source`` enum, 4 KB metadata, immutable ``source``/``project_id``, metadata merge
-on PATCH) and answers in the shapes the official SDK's models require, because its
-job is to make our client's tests mean something: if this server were lenient, the
+It validates the way Keito's spec and real accounts do (required fields, ``YYYY-MM-DD``
+dates, the ``source`` enums, 4 KB metadata, immutable ``source``, updatable
+``project_id``, metadata merge on PATCH) and answers the way real accounts answer: no
+single-entry GET (405), pages described by ``total_pages`` (no ``next_page``), creates
+answered with the record itself, projects active-only by default with their tasks
+embedded, ``X-RateLimit-*`` headers, and keys of three kinds (see :mod:`._access`).
+Its job is to make our client's tests mean something: if this server were lenient, the
 client could be wrong and still pass.
 """
 
@@ -24,8 +27,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from keito_skill.devserver._access import Caller, RateWindow, key_row_to_caller
 from keito_skill.devserver._faults import Fault, FaultBook, FaultMiddleware
 from keito_skill.devserver._rules import Rules, RulesAdmin, extend_schema
+from keito_skill.devserver._seed import apply_seed
 from keito_skill.devserver._store import (
     DEMO_USER_ID,
     Store,
@@ -35,7 +40,9 @@ from keito_skill.devserver._store import (
     now_iso,
 )
 
-SOURCES = ("web", "cli", "api", "agent")
+# Time entries also come from calendar sync and the desktop app; expenses do not.
+SOURCES = ("web", "cli", "api", "agent", "calendar", "desktop")
+EXPENSE_SOURCES = ("web", "cli", "api", "agent")
 METADATA_LIMIT = 4096
 MAX_PER_PAGE = 2000
 DEFAULT_PER_PAGE = 100
@@ -113,13 +120,20 @@ def _hhmm(body: Mapping[str, Any], name: str) -> str | None:
     return value
 
 
-def _source(body: Mapping[str, Any]) -> str | None:
+def _source(body: Mapping[str, Any], allowed: tuple[str, ...] = SOURCES) -> str | None:
     value = body.get("source")
     if value is None:
         return None
-    if value not in SOURCES:
-        raise _bad(f"source must be one of {', '.join(SOURCES)}")
+    if value not in allowed:
+        raise _bad(f"source must be one of {', '.join(allowed)}")
     return str(value)
+
+
+def _forbidden(description: str) -> ApiError:
+    return ApiError(403, "forbidden", description)
+
+
+READ_ONLY = "this API key is read-only: it cannot write time entries or expenses or read tasks"
 
 
 def _metadata(value: Any) -> dict[str, Any] | None:
@@ -303,6 +317,36 @@ def _project_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _client_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "address": None,
+        "currency": row["currency"],
+        "is_active": bool(row["is_active"]),
+        "payment_terms": "net_30",
+        "payment_days": None,
+        "tax": None,
+        "tax2": None,
+        "discount": None,
+        "statement_key": row["id"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
+def _category_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "unit_name": row["unit_name"],
+        "unit_price": row["unit_price"],
+        "is_active": bool(row["is_active"]),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
+
+
 def _task_json(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "id": row["id"],
@@ -317,6 +361,9 @@ def _task_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+DEFAULT_SETTINGS: dict[str, Any] = {"embed_tasks": True, "expense_categories_endpoint": False}
+
+
 class KeitoApi:
     """Route handlers bound to one store and one (optional) expected key/account."""
 
@@ -325,11 +372,12 @@ class KeitoApi:
         self.api_key = api_key
         self.account_id = account_id
         self.rules = Rules()
+        self.settings = dict(DEFAULT_SETTINGS)
 
     # -- auth & paging ----------------------------------------------------------------
 
-    def authenticate(self, request: Request) -> str:
-        """The account id of an authorised request; 401/403 otherwise."""
+    def authenticate(self, request: Request) -> Caller:
+        """The account and key kind of an authorised request; 401/403 otherwise."""
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -339,7 +387,9 @@ class KeitoApi:
         account = request.headers.get("keito-account-id", "").strip()
         if not account:
             raise ApiError(401, "invalid_token", "missing Keito-Account-Id header")
-        if self.api_key is not None and token.strip() != self.api_key:
+        key = token.strip()
+        registered = self.store.one("SELECT * FROM api_keys WHERE key = ?", [key])
+        if registered is None and self.api_key is not None and key != self.api_key:
             raise ApiError(401, "invalid_token", "the API key is invalid or has been revoked")
         if (
             self.account_id is not None
@@ -347,7 +397,12 @@ class KeitoApi:
             and account not in self.rules.accounts
         ):
             raise ApiError(403, "forbidden", f"this API key has no access to account {account}")
-        return account
+        return key_row_to_caller(account, key, registered)
+
+    @staticmethod
+    def writable(caller: Caller) -> None:
+        if caller.read_only:
+            raise _forbidden(READ_ONLY)
 
     def page(
         self,
@@ -382,8 +437,6 @@ class KeitoApi:
                 "per_page": per_page,
                 "total_pages": total_pages,
                 "total_entries": total,
-                "next_page": page + 1 if page < total_pages else None,
-                "previous_page": page - 1 if page > 1 else None,
                 "page": page,
                 "links": {
                     "first": link(1),
@@ -421,10 +474,11 @@ class KeitoApi:
             where.append(f"{alias}.updated_at >= ?")
             args.append(since)
         if q.get("source"):
+            allowed = SOURCES if alias == "te" else EXPENSE_SOURCES
             wanted = [s.strip() for s in q["source"].split(",") if s.strip()]
-            bad = [s for s in wanted if s not in SOURCES]
+            bad = [s for s in wanted if s not in allowed]
             if bad:
-                raise _bad(f"source must be one of {', '.join(SOURCES)}")
+                raise _bad(f"source must be one of {', '.join(allowed)}")
             where.append(f"{alias}.source IN ({','.join('?' * len(wanted))})")
             args.extend(wanted)
         return where, args
@@ -436,7 +490,7 @@ class KeitoApi:
     # -- users ------------------------------------------------------------------------
 
     async def me(self, request: Request) -> Response:
-        account = self.authenticate(request)
+        caller = self.authenticate(request)
         user = self.store.one("SELECT * FROM users WHERE id = ?", [DEMO_USER_ID])
         assert user is not None
         return JSONResponse(
@@ -454,10 +508,10 @@ class KeitoApi:
                 "default_hourly_rate": None,
                 "cost_rate": None,
                 "currency": "USD",
-                "roles": ["member"],
+                "roles": ["administrator"] if caller.kind == "full" else ["member"],
                 "user_type": "human",
                 "avatar_url": None,
-                "company": {"id": account, "name": "Keito dev server"},
+                "company": {"id": caller.account, "name": "Keito dev server"},
                 "created_at": user["created_at"],
                 "updated_at": user["updated_at"],
             }
@@ -492,12 +546,10 @@ class KeitoApi:
             _entry_json,
         )
 
-    async def get_time_entry(self, request: Request) -> Response:
-        self.authenticate(request)
-        return JSONResponse(_entry_json(self._entry(request.path_params["id"])))
-
     async def create_time_entry(self, request: Request) -> Response:
-        account = self.authenticate(request)
+        caller = self.authenticate(request)
+        self.writable(caller)
+        account = caller.account
         body = await _body(request)
         self._may_set_billable(body)
         project_id = _string(body, "project_id", required=True)
@@ -513,7 +565,7 @@ class KeitoApi:
         meta = _metadata(body.get("metadata"))
         user_id = _string(body, "user_id") or DEMO_USER_ID
         assert project_id is not None and task_id is not None
-        self._exists("projects", project_id, "project")
+        self._project(caller, project_id)
         self._exists("tasks", task_id, "task")
         self._exists("users", user_id, "user")
         ts = now_iso()
@@ -562,7 +614,9 @@ class KeitoApi:
             raise ApiError(403, "forbidden", "this key may not set billable: it follows the task")
 
     async def update_time_entry(self, request: Request) -> Response:
-        account = self.authenticate(request)
+        caller = self.authenticate(request)
+        self.writable(caller)
+        account = caller.account
         current = self._entry(request.path_params["id"], account)
         body = await _body(request)
         if "source" in body and body["source"] != current["source"]:
@@ -573,10 +627,10 @@ class KeitoApi:
             raise ApiError(409, "conflict", "the time entry is approved and cannot be changed")
         self._may_set_billable(body)
         changes: dict[str, Any] = {}
-        if "project_id" in body and body["project_id"] != current["project_id"]:
+        if "project_id" in body:  # updatable, per the spec (a repo remapped to another)
             project_id = _string(body, "project_id", required=True)
             assert project_id is not None
-            self._exists("projects", project_id, "project")
+            self._project(caller, project_id)
             changes["project_id"] = project_id
         if "task_id" in body:
             task_id = _string(body, "task_id", required=True)
@@ -607,8 +661,12 @@ class KeitoApi:
             else:
                 if not isinstance(patch, dict):
                     raise _bad("metadata must be a JSON object")
-                merged = {**(load_metadata(current["metadata"]) or {}), **patch}
-                merged = {k: v for k, v in merged.items() if patch.get(k, v) is not None}
+                merged = load_metadata(current["metadata"]) or {}
+                for key, value in patch.items():  # merge; a key sent as null is cleared
+                    if value is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = value
                 changes["metadata"] = dump_metadata(_metadata(merged))
         if changes:
             changes["updated_at"] = now_iso()
@@ -621,8 +679,9 @@ class KeitoApi:
         return JSONResponse(_entry_json(self._entry(current["id"])))
 
     async def delete_time_entry(self, request: Request) -> Response:
-        account = self.authenticate(request)
-        current = self._entry(request.path_params["id"], account)
+        caller = self.authenticate(request)
+        self.writable(caller)
+        current = self._entry(request.path_params["id"], caller.account)
         if current["is_locked"]:
             raise ApiError(403, "forbidden", "the time entry is locked")
         if current["approval_status"] == "approved":
@@ -647,7 +706,9 @@ class KeitoApi:
         )
 
     async def create_expense(self, request: Request) -> Response:
-        account = self.authenticate(request)
+        caller = self.authenticate(request)
+        self.writable(caller)
+        account = caller.account
         body = await _body(request)
         project_id = _string(body, "project_id", required=True)
         category_id = _string(body, "expense_category_id", required=True)
@@ -662,13 +723,15 @@ class KeitoApi:
             raise _bad("total_cost or units is required")
         notes = _string(body, "notes")
         billable = _bool(body, "billable")
-        source = _source(body) or "api"
+        source = _source(body, EXPENSE_SOURCES) or "api"
         meta = _metadata(body.get("metadata"))
         assert project_id is not None and category_id is not None
-        self._exists("projects", project_id, "project")
+        self._project(caller, project_id)
         category = self.store.one("SELECT * FROM expense_categories WHERE id = ?", [category_id])
         if category is None:
             raise _not_found("expense category")
+        if not category["is_active"]:
+            raise _bad(f"expense_category_id {category_id} is archived")
         if total_cost is None:
             assert units is not None
             total_cost = float(units) * float(category["unit_price"] or 1.0)
@@ -703,12 +766,18 @@ class KeitoApi:
     # -- projects & tasks -------------------------------------------------------------
 
     @staticmethod
-    def _catalog_filters(request: Request, alias: str) -> tuple[list[str], list[Any]]:
-        """Filters shared by projects and tasks: ``is_active`` and ``updated_since``."""
+    def _catalog_filters(
+        request: Request, alias: str, *, active_default: bool | None = None
+    ) -> tuple[list[str], list[Any]]:
+        """Filters shared by projects and tasks: ``is_active`` and ``updated_since``.
+
+        Projects are listed active-only unless ``is_active=false`` asks otherwise."""
         q = request.query_params
         where: list[str] = []
         args: list[Any] = []
         active = _query_bool(q.get("is_active"), "is_active")
+        if active is None:
+            active = active_default
         if active is not None:
             where.append(f"{alias}.is_active = ?")
             args.append(int(active))
@@ -719,19 +788,75 @@ class KeitoApi:
         return where, args
 
     async def list_projects(self, request: Request) -> Response:
-        self.authenticate(request)
-        where, args = self._catalog_filters(request, "p")
+        caller = self.authenticate(request)
+        where, args = self._catalog_filters(request, "p", active_default=True)
         if request.query_params.get("client_id"):
             where.append("p.client_id = ?")
             args.append(request.query_params["client_id"])
+        if caller.projects is not None:  # a member sees only the projects assigned to them
+            where.append(f"p.id IN ({','.join('?' * len(caller.projects)) or 'NULL'})")
+            args.extend(sorted(caller.projects))
         sql = (
             "SELECT p.*, c.name AS client_name FROM projects p"
             " LEFT JOIN clients c ON c.id = p.client_id"
         )
-        return self.page(request, "projects", sql, where, args, "p.name, p.id", _project_json)
+
+        def render(row: Mapping[str, Any]) -> dict[str, Any]:
+            out = _project_json(row)
+            if self.settings["embed_tasks"]:
+                out["tasks"] = [
+                    _task_json(t)
+                    for t in self.store.query(
+                        "SELECT t.* FROM tasks t JOIN project_tasks pt ON pt.task_id = t.id"
+                        " WHERE pt.project_id = ? ORDER BY t.name, t.id",
+                        [row["id"]],
+                    )
+                ]
+            return out
+
+        return self.page(request, "projects", sql, where, args, "p.name, p.id", render)
+
+    def _project(self, caller: Caller, project_id: str) -> None:
+        """404 for a project that does not exist or that this key cannot see."""
+        if not caller.sees(project_id):
+            raise _not_found("project")
+        self._exists("projects", project_id, "project")
+
+    async def list_clients(self, request: Request) -> Response:
+        caller = self.authenticate(request)
+        if caller.member:
+            raise _forbidden("member keys cannot list clients")
+        where, args = self._catalog_filters(request, "c")
+        return self.page(
+            request,
+            "clients",
+            "SELECT c.* FROM clients c",
+            where,
+            args,
+            "c.name, c.id",
+            _client_json,
+        )
+
+    async def list_expense_categories(self, request: Request) -> Response:
+        """Off by default: the spec has no such endpoint, and real accounts may not offer
+        one; a test turns it on to cover accounts (and Harvest-style servers) that do."""
+        self.authenticate(request)
+        if not self.settings["expense_categories_endpoint"]:
+            raise _not_found("endpoint")
+        where, args = self._catalog_filters(request, "ec")
+        return self.page(
+            request,
+            "expense_categories",
+            "SELECT ec.* FROM expense_categories ec",
+            where,
+            args,
+            "ec.name, ec.id",
+            _category_json,
+        )
 
     async def list_tasks(self, request: Request) -> Response:
-        self.authenticate(request)
+        if self.authenticate(request).read_only:
+            raise _forbidden(READ_ONLY)
         where, args = self._catalog_filters(request, "t")
         if request.query_params.get("project_id"):
             where.append("t.id IN (SELECT task_id FROM project_tasks WHERE project_id = ?)")
@@ -742,12 +867,44 @@ class KeitoApi:
 
 
 class AdminApi:
-    """``/_admin/*``: fault injection, the request log, reset. No auth: loopback only."""
+    """``/_admin/*``: fault injection, the request log, seeding, settings, reset. No auth:
+    loopback only."""
 
-    def __init__(self, store: Store, book: FaultBook, rules: Rules | None = None) -> None:
+    def __init__(
+        self, store: Store, book: FaultBook, api: KeitoApi, rate: RateWindow, rules: Rules | None = None
+    ) -> None:
         self.store = store
         self.book = book
+        self.api = api
+        self.rate = rate
         self.rules = rules
+
+    async def seed(self, request: Request) -> Response:
+        """Add projects, tasks, clients, categories and API keys (see :mod:`._seed`)."""
+        body = await _body(request)
+        try:
+            made = apply_seed(self.store, body)
+        except (TypeError, ValueError) as exc:
+            raise _bad(str(exc)) from None
+        return JSONResponse(made, status_code=201)
+
+    async def settings(self, request: Request) -> Response:
+        """``embed_tasks``, ``expense_categories_endpoint`` (booleans) and ``rate_limit``
+        (requests per minute and key, then enforced with 429s; null: never enforced)."""
+        body = await _body(request)
+        for name in ("embed_tasks", "expense_categories_endpoint"):
+            if name in body:
+                if not isinstance(body[name], bool):
+                    raise _bad(f"{name} must be a boolean")
+                self.api.settings[name] = body[name]
+        if "rate_limit" in body:
+            limit = body["rate_limit"]
+            if limit is not None and (not isinstance(limit, int) or limit < 1):
+                raise _bad("rate_limit must be a positive integer or null")
+            self.rate.enforce = limit is not None
+            if limit is not None:
+                self.rate.limit = limit
+        return JSONResponse({**self.api.settings, "rate_limit": self.rate.limit})
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -788,6 +945,8 @@ class AdminApi:
         self.store.reset()
         if self.rules is not None:
             self.rules.reset(self.store)
+        self.api.settings = dict(DEFAULT_SETTINGS)
+        self.rate.reset()
         return Response(status_code=204)
 
 
@@ -804,6 +963,41 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         exc.status_code,
         headers=exc.headers,
     )
+
+
+class _RateLimit:
+    """``X-RateLimit-Limit/-Remaining/-Reset`` on every API answer, per key and minute;
+    a 429 with ``Retry-After`` once an enforced limit is spent."""
+
+    def __init__(self, app: ASGIApp, window: RateWindow) -> None:
+        self.app = app
+        self.window = window
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        key = headers.get(b"authorization", b"").decode("latin-1")
+        limit, remaining, reset, over = self.window.hit(key)
+        extra = [
+            (b"x-ratelimit-limit", str(limit).encode()),
+            (b"x-ratelimit-remaining", str(remaining).encode()),
+            (b"x-ratelimit-reset", str(reset).encode()),
+        ]
+        if over:
+            body = json.dumps({"error": "rate_limited", "error_description": "too many requests"})
+            head = [(b"content-type", b"application/json"), (b"retry-after", str(reset).encode())]
+            await send({"type": "http.response.start", "status": 429, "headers": head + extra})
+            await send({"type": "http.response.body", "body": body.encode()})
+            return
+
+        async def add_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, add_headers)
 
 
 class _VersionHeader:
@@ -839,20 +1033,24 @@ def create_app(
         extend_schema(db)
     book = FaultBook()
     api = KeitoApi(store, api_key, account_id)
-    admin = AdminApi(store, book, api.rules)
+    rate = RateWindow()
+    admin = AdminApi(store, book, api, rate, api.rules)
     rules = RulesAdmin(store, api.rules)
     v2 = "/api/v2"
     routes = [
         Route(f"{v2}/users/me", api.me, methods=["GET"]),
         Route(f"{v2}/time_entries", api.list_time_entries, methods=["GET"]),
         Route(f"{v2}/time_entries", api.create_time_entry, methods=["POST"]),
-        Route(f"{v2}/time_entries/{{id}}", api.get_time_entry, methods=["GET"]),
         Route(f"{v2}/time_entries/{{id}}", api.update_time_entry, methods=["PATCH"]),
         Route(f"{v2}/time_entries/{{id}}", api.delete_time_entry, methods=["DELETE"]),
         Route(f"{v2}/expenses", api.list_expenses, methods=["GET"]),
         Route(f"{v2}/expenses", api.create_expense, methods=["POST"]),
         Route(f"{v2}/projects", api.list_projects, methods=["GET"]),
         Route(f"{v2}/tasks", api.list_tasks, methods=["GET"]),
+        Route(f"{v2}/clients", api.list_clients, methods=["GET"]),
+        Route(f"{v2}/expense_categories", api.list_expense_categories, methods=["GET"]),
+        Route("/_admin/seed", admin.seed, methods=["POST"]),
+        Route("/_admin/settings", admin.settings, methods=["POST"]),
         Route("/_admin/health", admin.health, methods=["GET"]),
         Route("/_admin/faults", admin.add_faults, methods=["POST"]),
         Route("/_admin/faults", admin.list_faults, methods=["GET"]),
@@ -872,6 +1070,7 @@ def create_app(
     app.state.store = store
     app.state.faults = book
     # Faults sit outside the routing so they apply before (and instead of) handlers.
+    app.add_middleware(_RateLimit, window=rate)
     app.add_middleware(FaultMiddleware, book=book)
     app.add_middleware(_VersionHeader)
     return app

@@ -20,7 +20,9 @@ DEMO_USER_ID = "usr_demo"
 DEMO_CLIENT_ID = "cli_demo"
 DEMO_PROJECT_ID = "prj_demo"
 DEMO_TASK_ID = "tsk_demo"
-DEMO_CATEGORY_ID = "cat_llm_usage"
+# Opaque, like the CUIDs of real expense categories (there is no well-known category id:
+# ``cat_llm_usage`` only ever appeared in documentation examples).
+DEMO_CATEGORY_ID = "cmdemo7llm0usage0cat0k3t0"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clients (
@@ -42,6 +44,8 @@ CREATE TABLE IF NOT EXISTS expense_categories (
 CREATE TABLE IF NOT EXISTS users (
     id TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, email TEXT NOT NULL,
     timezone TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, project_ids TEXT);
 CREATE TABLE IF NOT EXISTS time_entries (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL, user_id TEXT NOT NULL,
     project_id TEXT NOT NULL, task_id TEXT NOT NULL, spent_date TEXT NOT NULL,
@@ -64,9 +68,14 @@ def now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def new_id(prefix: str) -> str:
-    """An opaque, unguessable record id (the real API uses CUIDs)."""
-    return f"{prefix}_{secrets.token_hex(10)}"
+_CUID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def new_id(prefix: str = "") -> str:
+    """An opaque, unguessable record id shaped like the real API's CUIDs: ``c`` and 24
+    lower-case letters and digits. ``prefix`` is ignored: real ids carry no type."""
+    del prefix
+    return "c" + "".join(secrets.choice(_CUID_ALPHABET) for _ in range(24))
 
 
 class Store:
@@ -102,7 +111,7 @@ class Store:
         return rows[0] if rows else None
 
     def seed(self) -> None:
-        """The demo client, project, task, user and the ``cat_llm_usage`` category."""
+        """The demo client, project, task, user and expense category."""
         ts = now_iso()
         with self.tx() as db:
             db.execute(
@@ -136,9 +145,18 @@ class Store:
             )
 
     def reset(self) -> None:
-        """Forget every entry and expense, and re-seed the reference data."""
+        """Forget every entry, expense, seeded record and key; re-seed the demo data."""
         with self.tx() as db:
-            for table in ("time_entries", "expenses"):
+            for table in (
+                "time_entries",
+                "expenses",
+                "api_keys",
+                "project_tasks",
+                "projects",
+                "tasks",
+                "clients",
+                "expense_categories",
+            ):
                 db.execute(f"DELETE FROM {table}")
             db.execute("DELETE FROM sqlite_sequence")
         self.seed()

@@ -26,7 +26,9 @@ from keito_skill.keito._errors import (
 from keito_skill.keito._http import Transport
 from keito_skill.keito._metadata import METADATA_LIMIT, fit_metadata, metadata_size
 from keito_skill.keito._models import (
+    Client,
     Expense,
+    ExpenseCategory,
     ExpenseCreate,
     Project,
     Task,
@@ -194,6 +196,12 @@ class KeitoClient:
             ) from None
 
     def _parse(self, model: type[_R], data: Any, path: str) -> _R:
+        # Keito answers a create with the record itself; a Harvest-style server may wrap
+        # it (``{"time_entry": {...}}``). Read either, never depend on the wrapper.
+        if isinstance(data, dict) and "id" not in data and len(data) == 1:
+            (inner,) = data.values()
+            if isinstance(inner, dict):
+                data = inner
         try:
             return model.model_validate(data)
         except ValidationError as exc:
@@ -216,18 +224,22 @@ class KeitoClient:
                 raise KeitoServerError(f"list response without '{key}'", path=path)
             for item in items:
                 yield self._parse(model, item, path)
-            total_pages = data.get("total_pages")
-            next_page = data.get("next_page")
-            if not items:
+            if not items or not self._more(data, page):
                 return
-            if isinstance(next_page, int):
-                if next_page <= page:
-                    return
-                page = next_page
-            elif isinstance(total_pages, int) and page < total_pages:
-                page += 1
-            else:
-                return
+            page += 1
+
+    @staticmethod
+    def _more(data: Mapping[str, Any], page: int) -> bool:
+        """Whether a page follows ``page``: Keito says so with ``total_pages`` (and
+        ``links.next``); a ``next_page`` (Harvest's field, not Keito's) is read too."""
+        total_pages = data.get("total_pages")
+        if isinstance(total_pages, int) and not isinstance(total_pages, bool):
+            return page < total_pages
+        next_page = data.get("next_page")
+        if isinstance(next_page, int) and not isinstance(next_page, bool):
+            return next_page > page
+        links = data.get("links")
+        return isinstance(links, dict) and bool(links.get("next"))
 
     # -- time entries -------------------------------------------------------------
 
@@ -239,11 +251,6 @@ class KeitoClient:
         and ``to_date`` (or ``from_``) map to ``from``/``to``.
         """
         return self._pages("/api/v2/time_entries", "time_entries", TimeEntry, filters)
-
-    def get_time_entry(self, entry_id: str) -> TimeEntry:
-        """One time entry by id; :class:`KeitoNotFoundError` if it is gone."""
-        path = f"/api/v2/time_entries/{entry_id}"
-        return self._parse(TimeEntry, self._json("GET", path), path)
 
     def create_time_entry(self, body: TimeEntryCreate | Mapping[str, Any]) -> TimeEntry:
         """Create a time entry (a POST: never blindly retried; see ``maybe_sent``)."""
@@ -411,6 +418,33 @@ class KeitoClient:
         return list(
             self._pages("/api/v2/tasks", "tasks", Task, {"project_id": project_id, **filters})
         )
+
+    def project_tasks(self, project: Project) -> list[Task]:
+        """The tasks of ``project`` the way real accounts give them: embedded in the
+        project when ``GET /projects`` carried them, else from ``/tasks?project_id=``."""
+        if project.tasks is not None:
+            return list(project.tasks)
+        return self.list_tasks(project_id=project.id)
+
+    def list_clients(self, **filters: Any) -> list[Client]:
+        """Clients (all pages); a member-scoped key gets :class:`KeitoForbiddenError`."""
+        return list(self._pages("/api/v2/clients", "clients", Client, filters))
+
+    def list_expense_categories(self, **filters: Any) -> list[ExpenseCategory] | None:
+        """Expense categories, or ``None`` when the account offers no listing (the spec
+        has no such endpoint: 404 or 405 mean "find the id in the web app")."""
+        try:
+            return list(
+                self._pages(
+                    "/api/v2/expense_categories", "expense_categories", ExpenseCategory, filters
+                )
+            )
+        except KeitoNotFoundError:
+            return None
+        except KeitoError as exc:
+            if exc.status_code == 405:
+                return None
+            raise
 
     def me(self) -> User:
         """The user the API key belongs to; the cheapest call to verify credentials."""

@@ -9,6 +9,10 @@ environment first, then the file.
 
 ``KEITO_CONFIG_DIR`` overrides the directory so tests (and unusual set-ups) never touch
 the real one.
+
+The base URL defaults to the one the official CLI uses (``https://app.keito.ai``; the
+``.io`` name printed in older Keito documents fails TLS), because ``keito auth login``
+writes no ``api_url``: a user who only logged in with the CLI must reach the same server.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keito_skill.keito._errors import KeitoCredentialsError
+from keito_skill.keito._errors import KeitoConfigError, KeitoCredentialsError
 
-DEFAULT_API_URL = "https://app.keito.io"
+DEFAULT_API_URL = "https://app.keito.ai"
+# Longer than any real base URL; a value this long is a pasted mistake, not a server.
+MAX_API_URL_LENGTH = 2048
 CONFIG_DIR_ENV = "KEITO_CONFIG_DIR"
 
 
@@ -76,6 +82,30 @@ def read_config(path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise KeitoCredentialsError(f"invalid TOML in {path}: {exc}") from None
+
+
+def check_api_url(url: str, origin: str = "the API URL") -> str:
+    """``url`` without a trailing slash, or :class:`KeitoConfigError` saying what is wrong.
+
+    A typo here would otherwise surface as retries ending in "connection lost"; checking
+    the shape first turns it into one clear line naming where the value came from.
+    """
+    import httpx  # local import: the hook path never builds a client
+
+    value = url.strip()
+    fix = "set a full URL such as https://app.keito.ai"
+    if len(value) > MAX_API_URL_LENGTH:
+        raise KeitoConfigError(f"{origin} is {len(value)} characters long, not a URL; {fix}")
+    try:
+        parsed = httpx.URL(value)
+    except (httpx.InvalidURL, ValueError) as exc:
+        shown = f"{origin} {value[:80]!r}"
+        raise KeitoConfigError(f"{shown} is not a valid URL ({exc}); {fix}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise KeitoConfigError(
+            f"{origin} {value[:80]!r} needs http:// or https:// and a host; {fix}"
+        )
+    return value.rstrip("/")
 
 
 def _first(*candidates: tuple[Any, str]) -> tuple[str | None, str]:
@@ -134,10 +164,11 @@ def load_credentials(env: Mapping[str, str] | None = None) -> Credentials:
             f"no Keito {' or '.join(missing)} found; run 'keito-skill auth login' "
             f"or set the environment variables"
         )
+    where = url_origin if url_origin != "default" else "the default API URL"
     return Credentials(
         api_key=key,
         account_id=account,
-        api_url=(url or DEFAULT_API_URL).rstrip("/"),
+        api_url=check_api_url(url or DEFAULT_API_URL, where),
         api_key_source=key_origin,
         account_id_source=account_origin,
         api_url_source=url_origin,

@@ -30,6 +30,7 @@ class KeitoError(KeitoSkillError):
         method: str | None = None,
         path: str | None = None,
         body: Any = None,
+        api_version: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -39,6 +40,9 @@ class KeitoError(KeitoSkillError):
         self.method = method
         self.path = path
         self.body = body
+        # Keito marks every answer with X-Keito-API-Version; an error without it came
+        # from something else at that URL (a proxy, a web page): the URL is wrong.
+        self.api_version = api_version
 
     def __str__(self) -> str:
         where = f"{self.method} {self.path}: " if self.method and self.path else ""
@@ -63,6 +67,22 @@ class KeitoNotFoundError(KeitoError):
 
 class KeitoConflictError(KeitoError):
     """409: the request clashes with the record's state (running timer, approved entry)."""
+
+
+class KeitoLockedError(KeitoForbiddenError):
+    """403 on a change to one record (PATCH/DELETE ``/time_entries/{id}``): it is locked.
+
+    Keito locks entries of closed or invoiced periods; such a record is final. A 403
+    that says the key is read-only stays a plain :class:`KeitoForbiddenError`: then no
+    record can change, and none of them is final.
+    """
+
+
+class KeitoApprovedError(KeitoConflictError):
+    """409 on a change to one record (PATCH/DELETE ``/time_entries/{id}``): it is approved.
+
+    An approved entry is final; the change must go into a new record instead.
+    """
 
 
 class KeitoValidationError(KeitoError):
@@ -108,3 +128,11 @@ class KeitoTimeoutError(KeitoNetworkError):
 
 class KeitoCredentialsError(KeitoError):
     """No usable API key / account id in the environment or the Keito CLI config."""
+
+
+class KeitoConfigError(KeitoError):
+    """A set-up value that cannot work (a base URL without scheme, unparseable, too long).
+
+    Not a :class:`KeitoCredentialsError`: missing credentials mean "keep recording
+    locally", while a broken setting must be said at once and fixed.
+    """

@@ -9,24 +9,30 @@ The retry rules are where billing data gets duplicated or lost, so they are stri
   A read timeout or a connection dropped after the POST went out raises
   :class:`KeitoNetworkError` with ``maybe_sent=True``; the caller must look the
   record up before sending again.
-* Waits grow exponentially with jitter; a ``Retry-After`` header is honoured.
+* Waits grow exponentially with jitter; a ``Retry-After`` header is honoured. A hint of
+  zero or less (``Retry-After: 0`` or ``-5``) is no hint: retrying at once would spend
+  the whole budget in a few milliseconds, so the normal backoff applies instead.
 """
 
 from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
+from keito_skill.keito._credentials import check_api_url
 from keito_skill.keito._errors import (
+    KeitoApprovedError,
     KeitoAuthError,
     KeitoConflictError,
     KeitoError,
     KeitoForbiddenError,
+    KeitoLockedError,
     KeitoNetworkError,
     KeitoNotFoundError,
     KeitoRateLimitedError,
@@ -42,6 +48,8 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 MAX_BACKOFF = 30.0
 # A Retry-After longer than this is not waited out: the caller gets the typed error.
 MAX_RETRY_AFTER = 120.0
+# A change to one record: ``PATCH``/``DELETE /api/v2/<resource>/<id>``.
+_RECORD_PATH = re.compile(r"^/api/v2/[a-z_]+/[^/]+$")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -87,15 +95,21 @@ def error_for(response: httpx.Response, method: str, path: str) -> KeitoError:
         "method": method,
         "path": path,
         "body": body,
+        "api_version": response.headers.get("x-keito-api-version"),
     }
+    # A refused change to one existing record means that record is final (locked in a
+    # closed period, or approved); the caller marks it so and goes on with the rest.
+    on_record = method in ("PATCH", "DELETE") and bool(_RECORD_PATH.match(path))
+    if status == 403 and "read-only" in message.lower().replace("read only", "read-only"):
+        on_record = False  # the key may not write at all: nothing about this record
     if status == 401:
         return KeitoAuthError(message, **kw)
     if status == 403:
-        return KeitoForbiddenError(message, **kw)
+        return (KeitoLockedError if on_record else KeitoForbiddenError)(message, **kw)
     if status == 404:
         return KeitoNotFoundError(message, **kw)
     if status == 409:
-        return KeitoConflictError(message, **kw)
+        return (KeitoApprovedError if on_record else KeitoConflictError)(message, **kw)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return KeitoRateLimitedError(message, retry_after=retry_after, **kw)
@@ -123,6 +137,7 @@ class Transport:
     ) -> None:
         if not api_key or not account_id:
             raise KeitoAuthError("an API key and an account id are required")
+        base_url = check_api_url(base_url)
         self._max_retries = max(0, max_retries)
         self._backoff_base = max(0.0, backoff_base)
         self._sleep = sleep
@@ -175,8 +190,11 @@ class Transport:
                 cls = (
                     KeitoNetworkError if isinstance(exc, httpx.ConnectError) else KeitoTimeoutError
                 )
+                # A TLS failure means the URL (or a proxy) is wrong, not that Keito is down.
+                tls = "SSL" in str(exc) or "CERTIFICATE" in str(exc).upper()
                 raise cls(
-                    f"cannot connect to Keito: {type(exc).__name__}",
+                    f"cannot connect to Keito: {type(exc).__name__}"
+                    + (": TLS handshake failed (is the URL right?)" if tls else ""),
                     maybe_sent=False,
                     method=method,
                     path=path,
@@ -215,7 +233,8 @@ class Transport:
                     if hinted is not None:
                         if hinted > MAX_RETRY_AFTER:
                             raise error_for(response, method, path)
-                        wait = hinted
+                        if hinted > 0:  # 0 or negative: keep the backoff, never a hot loop
+                            wait = hinted
                 self._sleep(wait)
                 attempt += 1
                 continue
