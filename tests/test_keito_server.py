@@ -7,7 +7,11 @@ error bodies, pagination envelope, auth and fault injection are pinned down here
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,13 +62,18 @@ def test_seeded_reference_data(api: httpx.Client, keito_server: KeitoServer) -> 
         "/api/v2/expenses",
         json={
             "project_id": keito_server.project_id,
-            "expense_category_id": "cat_llm_usage",
+            "expense_category_id": keito_server.category_id,
             "spent_date": DAY,
             "units": 3,
         },
     )
     assert expense.status_code == 200
-    assert expense.json()["expense_category"] == {"id": "cat_llm_usage", "name": "LLM usage"}
+    assert expense.json()["expense_category"] == {
+        "id": keito_server.category_id,
+        "name": "LLM usage",
+    }
+    # Opaque, CUID-like; never the documentation example.
+    assert re.fullmatch(r"c[0-9a-z]{24}", keito_server.category_id)
 
 
 @pytest.mark.parametrize(
@@ -153,11 +162,16 @@ def test_patch_rules(api: httpx.Client, keito_server: KeitoServer) -> None:
     assert merged["metadata"] == {"session_id": "s", "a": 2, "b": 3}
     assert merged["notes"] == "n"
     assert merged["updated_at"] >= created["updated_at"]
+    # A key sent as null is cleared; the others stay.
+    dropped = api.patch(url, json={"metadata": {"b": None}}).json()
+    assert dropped["metadata"] == {"session_id": "s", "a": 2}
     cleared = api.patch(url, json={"metadata": None}).json()
     assert cleared["metadata"] is None
     assert_error(api.patch("/api/v2/time_entries/te_missing", json={}), 404, "not found")
+    # Like Keito: no single-entry GET.
+    assert_error(api.get(url), 405, "Method Not Allowed")
     assert api.delete(url).status_code == 204
-    assert_error(api.get(url), 404, "time entry not found")
+    assert_error(api.patch(url, json={}), 404, "time entry not found")
 
 
 def test_pagination_envelope(api: httpx.Client, keito_server: KeitoServer) -> None:
@@ -172,11 +186,22 @@ def test_pagination_envelope(api: httpx.Client, keito_server: KeitoServer) -> No
         3,
         5,
     )
-    assert (first["next_page"], first["previous_page"]) == (2, None)
+    # Keito's envelope: page, per_page, total_pages, total_entries, links; no next_page.
+    assert set(first) == {
+        "time_entries",
+        "page",
+        "per_page",
+        "total_pages",
+        "total_entries",
+        "links",
+    }
     assert first["links"]["next"] == "/api/v2/time_entries?per_page=2&page=2"
     assert first["links"]["last"] == "/api/v2/time_entries?per_page=2&page=3"
     last = api.get("/api/v2/time_entries", params={"per_page": 2, "page": 3}).json()
-    assert (last["next_page"], last["previous_page"], last["links"]["next"]) == (None, 2, None)
+    assert (last["links"]["next"], last["links"]["previous"]) == (
+        None,
+        "/api/v2/time_entries?per_page=2&page=2",
+    )
     seen = [
         e["id"]
         for page in (1, 2, 3)
@@ -252,9 +277,193 @@ def test_open_server_accepts_any_key_and_keeps_data(tmp_path: Path) -> None:
         created = httpx.post(
             f"{server.url}/api/v2/time_entries", headers=headers, json=entry(server)
         ).json()
-        assert re.fullmatch(r"te_[0-9a-f]{20}", created["id"])
+        assert re.fullmatch(r"c[0-9a-z]{24}", created["id"])  # CUID-like, as on Keito
         empty = {"Authorization": "Bearer", "Keito-Account-Id": "any-account"}
         assert httpx.get(f"{server.url}/api/v2/users/me", headers=empty).status_code == 401
     with KeitoServer.start(tmp_path, api_key=None, account_id=None) as again:
         listed = httpx.get(f"{again.url}/api/v2/time_entries", headers=headers).json()
         assert [e["id"] for e in listed["time_entries"]] == [created["id"]]
+
+
+# -- a faithful double: what real accounts do ----------------------------------------------
+
+
+def _as(server: KeitoServer, key: str) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {key}", "Keito-Account-Id": server.account_id}
+    return httpx.Client(base_url=server.url, timeout=10.0, headers=headers)
+
+
+def test_projects_are_active_only_by_default_and_embed_their_tasks(
+    api: httpx.Client, keito_server: KeitoServer
+) -> None:
+    ids = keito_server.seed(
+        tasks=[{"name": "Design"}, {"name": "Old task", "is_active": False}],
+        projects=[{"name": "Archived", "is_active": False}],
+    )
+    design, old = ids["tasks"]
+    keito_server.seed(
+        projects=[
+            {
+                "id": keito_server.project_id,
+                "name": "Demo Project",
+                "code": "DEMO",
+                "tasks": [design, old],
+            }
+        ]
+    )
+    listed = api.get("/api/v2/projects").json()["projects"]
+    assert [p["id"] for p in listed] == [keito_server.project_id]
+    embedded = {t["id"]: t["is_active"] for t in listed[0]["tasks"]}
+    assert embedded == {keito_server.task_id: True, design: True, old: False}
+    archived = api.get("/api/v2/projects", params={"is_active": "false"}).json()["projects"]
+    assert [p["name"] for p in archived] == ["Archived"]
+    keito_server.configure(embed_tasks=False)
+    assert "tasks" not in api.get("/api/v2/projects").json()["projects"][0]
+
+
+def test_calendar_and_desktop_sources_are_time_entry_sources_only(
+    api: httpx.Client, keito_server: KeitoServer
+) -> None:
+    for source in ("calendar", "desktop"):
+        made = api.post("/api/v2/time_entries", json=entry(keito_server, source=source))
+        assert made.status_code == 200 and made.json()["source"] == source
+    expense = {
+        "project_id": keito_server.project_id,
+        "expense_category_id": keito_server.category_id,
+        "spent_date": DAY,
+        "total_cost": 1.0,
+        "source": "calendar",
+    }
+    assert_error(api.post("/api/v2/expenses", json=expense), 400, "source must be one of")
+
+
+def test_rate_limit_headers_and_an_enforced_limit(
+    api: httpx.Client, keito_server: KeitoServer
+) -> None:
+    first = api.get("/api/v2/users/me")
+    limit = int(first.headers["x-ratelimit-limit"])
+    remaining = int(first.headers["x-ratelimit-remaining"])
+    assert remaining == limit - 1 and int(first.headers["x-ratelimit-reset"]) >= 1
+    assert int(api.get("/api/v2/users/me").headers["x-ratelimit-remaining"]) == remaining - 1
+    keito_server.configure(rate_limit=3)
+    statuses = [api.get("/api/v2/users/me").status_code for _ in range(3)]
+    assert statuses[-1] == 429  # the 4th and later requests of this minute
+    limited = api.get("/api/v2/users/me")
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+def test_read_only_keys_read_entries_but_write_nothing_and_see_no_tasks(
+    api: httpx.Client, keito_server: KeitoServer
+) -> None:
+    made = api.post("/api/v2/time_entries", json=entry(keito_server)).json()
+    keito_server.seed(api_keys=[{"key": "kto_sync_personal", "kind": "read_only"}])
+    with _as(keito_server, "kto_sync_personal") as ro:
+        assert ro.get("/api/v2/users/me").status_code == 200
+        assert ro.get("/api/v2/time_entries").json()["total_entries"] == 1
+        assert ro.get("/api/v2/projects").status_code == 200
+        assert_error(ro.get("/api/v2/tasks"), 403, "read-only")
+        assert_error(ro.post("/api/v2/time_entries", json=entry(keito_server)), 403, "read-only")
+        assert_error(
+            ro.patch(f"/api/v2/time_entries/{made['id']}", json={"hours": 2}), 403, "read-only"
+        )
+        assert_error(ro.delete(f"/api/v2/time_entries/{made['id']}"), 403, "read-only")
+    assert api.get("/api/v2/time_entries").json()["time_entries"][0]["hours"] == 1.0
+
+
+def test_member_keys_see_only_their_projects_and_no_clients(
+    api: httpx.Client, keito_server: KeitoServer
+) -> None:
+    other = keito_server.seed(projects=[{"name": "Not theirs"}])["projects"][0]
+    keito_server.seed(
+        api_keys=[{"key": "kto_member", "kind": "member", "projects": [keito_server.project_id]}]
+    )
+    assert api.get("/api/v2/clients").status_code == 200
+    with _as(keito_server, "kto_member") as member:
+        assert_error(member.get("/api/v2/clients"), 403, "member")
+        listed = member.get("/api/v2/projects").json()["projects"]
+        assert [p["id"] for p in listed] == [keito_server.project_id]
+        assert member.post("/api/v2/time_entries", json=entry(keito_server)).status_code == 200
+        refused = member.post("/api/v2/time_entries", json=entry(keito_server, project_id=other))
+        assert_error(refused, 404, "project not found")
+
+
+def test_expense_categories_are_opaque_and_listed_only_when_offered(
+    api: httpx.Client, keito_server: KeitoServer
+) -> None:
+    assert_error(api.get("/api/v2/expense_categories"), 404, "not found")
+    keito_server.configure(expense_categories_endpoint=True)
+    listed = api.get("/api/v2/expense_categories").json()["expense_categories"]
+    assert [c["id"] for c in listed] == [keito_server.category_id]
+    assert "cat_llm_usage" not in json.dumps(listed)
+    unknown = {
+        "project_id": keito_server.project_id,
+        "expense_category_id": "cat_llm_usage",
+        "spent_date": DAY,
+        "total_cost": 1.0,
+    }
+    assert_error(api.post("/api/v2/expenses", json=unknown), 404, "expense category not found")
+
+
+# -- keito-skill dev-server -----------------------------------------------------------
+
+
+def _dev_server(tmp_path: Path, *args: str, code: str | None = None) -> subprocess.Popen[str]:
+    env = {**os.environ, "KEITO_SKILL_HOME": str(tmp_path / "skill-home"), "PYTHONUNBUFFERED": "1"}
+    cmd = (
+        [sys.executable, "-c", code, *args]
+        if code
+        else [sys.executable, "-m", "keito_skill", "dev-server", *args]
+    )
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+    )
+
+
+def test_dev_server_keeps_its_data_under_keito_skill_home_and_says_where(tmp_path: Path) -> None:
+    proc = _dev_server(tmp_path, "--port", "0")
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Keito dev server listening on "):
+                break
+        db = tmp_path / "skill-home" / "dev-server.sqlite3"
+        assert any(f"data: {db}" in line for line in lines), lines
+        assert db.is_file()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_dev_server_port_in_use_or_unusable_db_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        busy = _dev_server(tmp_path, "--port", port)
+        out, err = busy.communicate(timeout=30)
+    assert busy.returncode == 2, out + err
+    assert err.strip().count("\n") == 0
+    assert err.startswith(f"keito-skill: error: cannot listen on 127.0.0.1:{port}")
+    assert "--port" in err
+    (tmp_path / "a-directory").mkdir()
+    bad_db = _dev_server(tmp_path, "--port", "0", "--db", str(tmp_path / "a-directory"))
+    out, err = bad_db.communicate(timeout=30)
+    assert bad_db.returncode == 2, out + err
+    assert err.strip().count("\n") == 0
+    assert err.startswith(f"keito-skill: error: cannot use {tmp_path / 'a-directory'}")
+
+
+def test_dev_server_without_the_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    hide = (
+        "import sys; sys.modules['starlette'] = None; sys.argv = ['keito-skill', 'dev-server'];"
+        " from keito_skill._entry import main; main()"
+    )
+    proc = _dev_server(tmp_path, code=hide)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, out + err
+    assert err.strip() == (
+        "keito-skill: error: the dev server needs starlette and uvicorn:"
+        " pip install 'keito-skill[dev-server]'"
+    )

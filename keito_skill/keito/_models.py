@@ -13,8 +13,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Source = Literal["web", "cli", "api", "agent"]
-SOURCES: tuple[str, ...] = ("web", "cli", "api", "agent")
+Source = Literal["web", "cli", "api", "agent", "calendar", "desktop"]
+SOURCES: tuple[str, ...] = ("web", "cli", "api", "agent", "calendar", "desktop")
+# Expenses come from fewer places than time entries (no calendar sync, no desktop timer).
+ExpenseSource = Literal["web", "cli", "api", "agent"]
+EXPENSE_SOURCES: tuple[str, ...] = ("web", "cli", "api", "agent")
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -100,17 +103,6 @@ class Expense(_Response):
     updated_at: dt.datetime | None = None
 
 
-class Project(_Response):
-    """A project the key can book time against."""
-
-    id: str
-    name: str
-    code: str | None = None
-    client: IdName | None = None
-    is_active: bool = True
-    is_billable: bool = False
-
-
 class Task(_Response):
     """A task (activity type) time entries are booked under."""
 
@@ -118,6 +110,56 @@ class Task(_Response):
     name: str
     is_active: bool = True
     billable_by_default: bool = False
+
+
+def _task_item(item: Any) -> Any:
+    """A project's embedded task, as a task or as a Harvest-style assignment
+    (``{"task": {id, name}, "is_active": ...}``): both read as a :class:`Task`."""
+    if isinstance(item, dict) and isinstance(item.get("task"), dict) and "name" not in item:
+        merged = {**item["task"]}
+        if "is_active" in item:  # the assignment's state wins over the task's
+            merged["is_active"] = bool(item["is_active"]) and merged.get("is_active", True)
+        return merged
+    return item
+
+
+class Project(_Response):
+    """A project the key can book time against.
+
+    ``tasks`` is what real accounts embed in ``GET /projects``; ``None`` when the server
+    did not embed them (then ``/tasks`` is the place to look).
+    """
+
+    id: str
+    name: str
+    code: str | None = None
+    client: IdName | None = None
+    is_active: bool = True
+    is_billable: bool = False
+    tasks: list[Task] | None = None
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks(cls, value: Any) -> Any:
+        return [_task_item(i) for i in value] if isinstance(value, list) else value
+
+
+class Client(_Response):
+    """A client of the account (``/clients``; member keys may not list them)."""
+
+    id: str
+    name: str
+    is_active: bool = True
+
+
+class ExpenseCategory(_Response):
+    """An expense category, where the account offers a listing (the spec has none)."""
+
+    id: str
+    name: str
+    is_active: bool = True
+    unit_name: str | None = None
+    unit_price: float | None = None
 
 
 class User(_Response):
@@ -203,7 +245,7 @@ class ExpenseCreate(_Request):
     units: int | None = Field(default=None, ge=1)
     notes: str | None = None
     billable: bool | None = None
-    source: Source | None = None
+    source: ExpenseSource | None = None
     metadata: dict[str, Any] | None = None
 
     _date = field_validator("spent_date", mode="before")(_check_date)
