@@ -205,7 +205,7 @@ class KeitoServer:
     def settings(self, **settings: Any) -> dict[str, Any]:
         """Account rules: ``rounding`` (``up_15``...), ``can_edit_time_billability``,
         ``accounts`` (more account ids to serve); undone by :meth:`reset`."""
-        response = self.admin.post("/_admin/settings", json=settings)
+        response = self.admin.post("/_admin/rules", json=settings)
         response.raise_for_status()
         return dict(response.json())
 

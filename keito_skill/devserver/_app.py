@@ -871,7 +871,12 @@ class AdminApi:
     loopback only."""
 
     def __init__(
-        self, store: Store, book: FaultBook, api: KeitoApi, rate: RateWindow, rules: Rules | None = None
+        self,
+        store: Store,
+        book: FaultBook,
+        api: KeitoApi,
+        rate: RateWindow,
+        rules: Rules | None = None,
     ) -> None:
         self.store = store
         self.book = book
@@ -1058,7 +1063,7 @@ def create_app(
         Route("/_admin/requests", admin.requests, methods=["GET"]),
         Route("/_admin/requests", admin.clear_requests, methods=["DELETE"]),
         Route("/_admin/reset", admin.reset, methods=["POST"]),
-        Route("/_admin/settings", rules.settings, methods=["POST"]),
+        Route("/_admin/rules", rules.settings, methods=["POST"]),
         Route("/_admin/projects", rules.add_project, methods=["POST"]),
         Route("/_admin/time_entries/{id}/lock", rules.lock, methods=["POST"]),
         Route("/_admin/time_entries/{id}/approve", rules.approve, methods=["POST"]),
