@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
 from keito_skill import _orjson
+from keito_skill._diskerrors import classify, disk_state, fix_for
+from keito_skill._safeio import private_dir, private_file, tighten
 from keito_skill._text import may_hold_half_pairs, whole_characters
 from keito_skill.errors import LedgerError
 
@@ -321,26 +323,77 @@ class RecordRow(_Row):
         return cls(**data)
 
 
+def ledger_error(path: Path, exc: BaseException) -> LedgerError:
+    """A :class:`LedgerError` that says "disk full" or "read-only" when that is the cause,
+    and advises moving the file aside only when the file itself is at fault."""
+    state = classify(path, exc)
+    if state is None:
+        return LedgerError(path, str(exc))
+    return LedgerError(path, f"{state} ({exc})", fix_for(state, path))
+
+
+def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection, also where SQLite cannot create the WAL index beside it."""
+    if not path.exists():
+        raise sqlite3.OperationalError("unable to open database file: it does not exist")
+    uri = path.resolve().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.Error:
+        # Nothing can write it now, so reading it as an immutable file is exact.
+        return sqlite3.connect(
+            f"{uri}?immutable=1", uri=True, timeout=timeout, isolation_level=None
+        )
+
+
 class Ledger:
     """A connection to the ledger database; cheap to open, safe across processes."""
 
-    def __init__(self, path: Path | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: Path | None = None, *, timeout: float = 30.0, read_only: bool = False
+    ) -> None:
         self.path = path or skill_home() / "ledger.sqlite3"
         self._listed: str | None = None  # the sessions columns a listing reads
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+            if read_only:
+                self._db = _connect_read_only(self.path, timeout)
+            else:
+                private_dir(self.path.parent)  # prompts and messages: 0700, files 0600
+                private_file(self.path)
+                self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(self.path, str(exc)) from None
+            raise ledger_error(self.path, exc) from None
         try:
-            self._open(timeout)
+            self._open(timeout, read_only)
         except sqlite3.DatabaseError as exc:  # a damaged file, a full disk, a lock held on
             self._db.close()
-            raise LedgerError(self.path, str(exc)) from None
+            raise ledger_error(self.path, exc) from None
+        if not read_only:
+            for suffix in ("-wal", "-shm"):
+                tighten(self.path.with_name(self.path.name + suffix))
 
-    def _open(self, timeout: float) -> None:
+    @classmethod
+    def for_reading(cls, path: Path | None = None) -> Ledger:
+        """The ledger for a command that only reads (``status``, ``report``): opened as
+        usual, or read-only when its disk cannot be written (full, read-only)."""
+        try:
+            return cls(path)
+        except LedgerError as exc:
+            target = path or skill_home() / "ledger.sqlite3"
+            if disk_state(target) is None or not target.exists():
+                raise
+            try:
+                return cls(path, read_only=True)
+            except LedgerError:
+                raise exc from None
+
+    def _open(self, timeout: float, read_only: bool = False) -> None:
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if read_only:
+            return
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:

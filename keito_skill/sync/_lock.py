@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from keito_skill._safeio import private_dir
+
 
 def _try(handle: int) -> bool:
     try:
@@ -31,7 +33,7 @@ def sync_lock(home: Path, *, wait: float = 120.0, queue_up: bool = True) -> Iter
     ``queue_up=False`` (a person ran ``sync``) skips the queue and waits for the run lock:
     they asked for a sync now, not for someone else's.
     """
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
     run = os.open(home / "sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
     queue = os.open(home / "sync.queue.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:

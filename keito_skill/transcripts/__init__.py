@@ -7,11 +7,13 @@ package sees only :class:`ParseState` (the checkpointable running state) and, th
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from keito_skill._safeio import open_regular
 from keito_skill.errors import TranscriptError
 from keito_skill.transcripts import claude_code, codex
 from keito_skill.transcripts._reader import READ_CHUNK, LineSource, decode
@@ -66,7 +68,7 @@ def agent_cost(agent: str, states: list[ParseState]) -> dict[str, float] | None:
 def detect_agent(path: Path, max_lines: int = 50) -> str:
     """Which agent wrote ``path``, judged from its first readable lines."""
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as raw, io.BufferedReader(raw) as handle:
             for _ in range(max_lines):
                 line = handle.readline()
                 if not line:
@@ -91,12 +93,16 @@ def parse_file(
     agent: str | None = None,
     state: ParseState | None = None,
     idle_seconds: int = DEFAULT_IDLE_SECONDS,
+    deadline: float | None = None,
 ) -> ParseState:
     """Fold the bytes of ``path`` after ``state.offset`` into ``state`` (a new one if None).
 
     Resumes exactly where the checkpoint stopped. A file that shrank (rewritten by the
     agent) or a checkpoint made with another idle threshold is re-read from the start.
-    Raises :class:`TranscriptError` only when the file cannot be opened.
+    ``deadline`` (a ``time.monotonic()`` value) stops reading early, at a line end: the
+    state is a valid checkpoint and the next read goes on from there (a hook's budget).
+    Raises :class:`TranscriptError` only when the file cannot be opened (or is not a
+    regular file: a FIFO or a device would hang or never end).
     """
     if state is not None and (
         state.idle_seconds != idle_seconds or (agent and agent != state.agent)
@@ -105,7 +111,7 @@ def parse_file(
     if state is None:
         state = ParseState(agent or detect_agent(path), idle_seconds)
     try:
-        handle = path.open("rb", buffering=0)  # LineSource reads in large chunks itself
+        handle = open_regular(path)  # unbuffered: LineSource reads in large chunks itself
     except OSError as exc:
         raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
@@ -118,7 +124,7 @@ def parse_file(
         parser = _parser_for(state)
         # A hook reads a few new kilobytes: size the buffer to what is there.
         chunk = min(READ_CHUNK, max(size - state.offset, 0) + 1)
-        source = LineSource(handle, state.offset, chunk=chunk)
+        source = LineSource(handle, state.offset, chunk=chunk, deadline=deadline)
         feed, quick = parser.feed, parser.quick
         quick_min = max(QUICK_MIN_BYTES, parser.quick_min)
         lines = 0
@@ -176,6 +182,7 @@ def parse_session(
     sides: list[Path] | None = None,
     states: dict[str, ParseState] | None = None,
     idle_seconds: int = DEFAULT_IDLE_SECONDS,
+    deadline: float | None = None,
 ) -> tuple[list[ParseState], list[Path]]:
     """Parse a session's main transcript and its side files, resuming from ``states``.
 
@@ -190,7 +197,11 @@ def parse_session(
     for index, path in enumerate(paths):
         try:
             state = parse_file(
-                path, agent=agent, state=known.get(str(path)), idle_seconds=idle_seconds
+                path,
+                agent=agent,
+                state=known.get(str(path)),
+                idle_seconds=idle_seconds,
+                deadline=deadline,
             )
         except TranscriptError:
             if index == 0:

@@ -17,12 +17,14 @@ What this module knows about the format (checked against Codex 0.169.0):
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from keito_skill._safeio import open_regular
 from keito_skill.transcripts._reader import decode
 from keito_skill.transcripts._state import (
     CACHE_READ,
@@ -102,7 +104,7 @@ def session_id(path: Path) -> str | None:
     apart: a decoder keeps the last, the head the first.)
     """
     try:
-        with path.open("rb") as handle:
+        with io.BufferedReader(open_regular(path)) as handle:
             match = _META_ID.match(handle.read(_META_HEAD_BYTES))
             if match is not None:
                 try:
