@@ -1,7 +1,8 @@
 """The console entry point: hooks skip click entirely, everything else gets the full CLI.
 
 ``keito-skill hook ...`` runs inside the agent's hooks on every prompt; importing click and
-the command registry would cost it time for nothing.
+the command registry would cost it time for nothing. So would a background sync that
+finds one sync running and another waiting: it exits before importing anything.
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ def main() -> None:
         from keito_skill.hooks import main as hook_main
 
         sys.exit(hook_main(argv[1:]))
+    if argv == ["sync", "--background"]:
+        # Started by a hook: when one sync runs and another waits, this one would only
+        # exit after ~0.4 s of imports. Find that out first, with the standard library.
+        from keito_skill._safeio import skill_home
+        from keito_skill.hooks import sync_wanted
+
+        if not sync_wanted(skill_home()):
+            sys.exit(0)
     from keito_skill.cli import main as cli_main
 
     cli_main()

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keito_skill._safeio import PRIVATE_FILE, read_small
+from keito_skill._safeio import PRIVATE_FILE, read_small, skill_home
 
 if TYPE_CHECKING:
     from keito_skill.ledger import Ledger
@@ -35,15 +35,10 @@ NAME = "missed-hooks.jsonl"
 _MAX_BYTES = 4 * 1024 * 1024  # a few thousand hook calls; more is not kept
 
 
-def _home() -> Path:
-    configured = os.environ.get("KEITO_SKILL_HOME", "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".keito" / "skill"
-
-
 def fallback_dir() -> Path:
     """A private directory off the skill home's disk, one per user and skill home."""
     base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    tag = hashlib.sha256(str(_home().absolute()).encode()).hexdigest()[:12]
+    tag = hashlib.sha256(str(skill_home().absolute()).encode()).hexdigest()[:12]
     return Path(base) / f"keito-skill-{os.getuid()}-{tag}"
 
 
@@ -58,7 +53,7 @@ def _ours(folder: Path) -> bool:
 
 def places() -> list[Path]:
     """Where miss notes may be, in the order they are written."""
-    return [_home() / NAME, fallback_dir() / NAME]
+    return [skill_home() / NAME, fallback_dir() / NAME]
 
 
 def note(entry: dict[str, Any]) -> Path | None:
@@ -66,7 +61,7 @@ def note(entry: dict[str, Any]) -> Path | None:
     line = (json.dumps({**entry, "at": time.time()}, ensure_ascii=True) + "\n").encode()
     for path in places():
         try:
-            if path.parent != _home():
+            if path.parent != skill_home():
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(path.parent, 0o700)
                 if not _ours(path.parent):

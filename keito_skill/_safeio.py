@@ -25,6 +25,12 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
 
+def skill_home() -> Path:
+    """``KEITO_SKILL_HOME``, else ``~/.keito/skill``: the ledger, locks and logs live here."""
+    configured = os.environ.get("KEITO_SKILL_HOME", "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".keito" / "skill"
+
+
 class NotRegularFile(OSError):
     """The path exists but is a FIFO, a device, a socket or a directory."""
 

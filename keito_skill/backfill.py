@@ -639,6 +639,9 @@ def run_backfill(
     else:
         if ledger is None:
             raise ValueError("a ledger is needed to record (or pass dry_run)")
+        from keito_skill._misses import drain
+
+        drain(ledger)  # hook calls a full or read-only disk refused: their ends first
         rows = ledger.sessions()
     warm = _WarmPool(options)
     try:

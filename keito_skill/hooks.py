@@ -187,7 +187,7 @@ def start_background_sync() -> None:
     """Start ``keito-skill sync --background`` fully detached from the agent."""
     if os.environ.get(NO_SYNC_ENV):
         return
-    from keito_skill.ledger import skill_home
+    from keito_skill._safeio import skill_home
 
     if not sync_wanted(skill_home()):
         return

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from typing import Any, Generic, TypeVar, overload
 from keito_skill import _orjson
 from keito_skill._diskerrors import classify, disk_state, fix_for
 from keito_skill._safeio import private_dir, private_file, tighten
+from keito_skill._safeio import skill_home as skill_home  # re-exported: its old home
 from keito_skill._text import may_hold_half_pairs, whole_characters
 from keito_skill.errors import LedgerError
 
@@ -153,12 +153,6 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
-
-
-def skill_home() -> Path:
-    """``KEITO_SKILL_HOME``, else ``~/.keito/skill``: the ledger, locks and logs live here."""
-    configured = os.environ.get("KEITO_SKILL_HOME", "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".keito" / "skill"
 
 
 # Columns added after version 1: (table, column, type). ``CREATE TABLE IF NOT EXISTS``

@@ -24,7 +24,7 @@ class _PrivateRotatingHandler(logging.handlers.RotatingFileHandler):
 
     def _open(self) -> io.TextIOWrapper:
         tighten(self.baseFilename)
-        stream = open(
+        stream = open(  # noqa: SIM115 - the handler owns and closes the stream
             self.baseFilename,
             self.mode,
             encoding=self.encoding,

@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from keito_skill._diskerrors import classify
+from keito_skill._misses import drain as drain_missed
 from keito_skill._words import counted
 from keito_skill.backfill import OUR_END_REASONS
-from keito_skill.errors import ConfigError, TranscriptError
+from keito_skill.errors import ConfigError, LedgerError, TranscriptError
 from keito_skill.ledger import Ledger, SessionRow, skill_home
 from keito_skill.recorder import record
 from keito_skill.transcripts import (
@@ -159,6 +162,7 @@ class Watcher:
         self._watched: set[Path] = set()
         self._observer: Any = None
         self._beat = 0.0
+        self._trouble: str | None = None  # the ledger write problem last reported
         self.recorded = 0  # sessions recorded / ended since start: the --once summary
         self.ended = 0
 
@@ -223,6 +227,7 @@ class Watcher:
     def step(self) -> None:
         """One round: new directories, changed transcripts, idle sessions, a due sync."""
         self._schedule_new_roots()
+        self._safely(self._drain_missed)
         with self._lock:
             pending = sorted(self._pending)
             self._pending.clear()
@@ -231,7 +236,9 @@ class Watcher:
                 with self._lock:
                     self._pending.update(pending)  # not lost: recorded on the next start
                 return
-            self._safely(self.record_changed, agent, main)
+            if not self._safely(self.record_changed, agent, main):
+                with self._lock:
+                    self._pending.add((agent, main))  # not lost: tried again next round
         self.finalize_idle()
         if self._sync_due is not None and time.time() >= self._sync_due and not self.stop.is_set():
             self._sync_now()
@@ -295,6 +302,13 @@ class Watcher:
             f"recorded {agent} {sid} (+{grown} bytes)" + (", reopened" if reopen and grown else "")
         )
         self._want_sync()
+
+    def _drain_missed(self) -> None:
+        """Replay the hook calls a full or read-only disk refused (see :mod:`._misses`)."""
+        replayed = drain_missed(self.ledger)
+        if replayed:
+            self.log(f"recorded {counted(replayed, 'hook call')} the ledger could not take then")
+            self._want_sync()
 
     def finalize_idle(self) -> None:
         """End every open session whose transcript and hooks have been quiet long enough."""
@@ -378,11 +392,25 @@ class Watcher:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _safely(self, fn: Callable[..., None], *args: Any) -> None:
+    def _safely(self, fn: Callable[..., None], *args: Any) -> bool:
+        """Run one step; False when the ledger refused the write (full or read-only disk):
+        the caller keeps the work for a later round instead of losing it."""
         try:
             fn(*args)
+        except (sqlite3.Error, LedgerError) as exc:
+            reason = exc.reason if isinstance(exc, LedgerError) else str(exc)
+            state = classify(self.ledger.path, exc) if isinstance(exc, sqlite3.Error) else None
+            message = f"the ledger cannot be written ({state or reason}); retrying"
+            if message != self._trouble:
+                self.log(message)
+                self._trouble = message
+            return False
         except (TranscriptError, OSError, ValueError) as exc:
             self.log(f"skipped {args[-1] if args else ''}: {exc}")
+        if self._trouble is not None:
+            self.log("the ledger can be written again")
+            self._trouble = None
+        return True
 
     def _start_observer(self) -> None:
         from watchdog.observers import Observer

@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from keito_skill._misses import drain as drain_missed
 from keito_skill.ledger import FAILED, PENDING, Ledger, skill_home
 from keito_skill.sync._lock import sync_lock
 from keito_skill.sync._materialize import materialize, park_failed, summary_of
@@ -76,6 +77,7 @@ def run_sync(
         if not mine:
             report.ran = False
             return report
+        drain_missed(ledger)  # hook calls a full or read-only disk refused, recorded now
         if retry_failed:
             with ledger.write() as db:
                 db.execute("UPDATE records SET status = ? WHERE status = ?", (PENDING, FAILED))
