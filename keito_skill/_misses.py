@@ -102,6 +102,7 @@ def drain(ledger: Ledger) -> int:
     session after the miss (it went on: its own hooks or ``watch`` end it).
     """
     replayed = 0
+    heard: dict[tuple[str, str], float | None] = {}  # when the ledger last heard, before us
     for path in places():
         if not os.path.lexists(path):
             continue
@@ -111,19 +112,38 @@ def drain(ledger: Ledger) -> int:
             raw = read_small(claimed, _MAX_BYTES)
         except OSError:
             continue
-        for line in raw.splitlines():
+        lines = raw.splitlines()
+        for done, line in enumerate(lines):
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(entry, dict) and _replay(ledger, entry):
-                replayed += 1
+            try:
+                if isinstance(entry, dict) and _replay(ledger, entry, heard):
+                    replayed += 1
+            except BaseException:  # the ledger still refuses: keep what is left for later
+                _put_back(path, claimed, lines[done:])
+                raise
         with contextlib.suppress(OSError):
             os.unlink(claimed)
     return replayed
 
 
-def _replay(ledger: Ledger, entry: dict[str, Any]) -> bool:
+def _put_back(path: Path, claimed: Path, lines: list[bytes]) -> None:
+    """Return unreplayed lines to ``path`` (a hook may have started a new file there)."""
+    with contextlib.suppress(OSError):
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags, PRIVATE_FILE)
+        try:
+            os.write(fd, b"".join(line + b"\n" for line in lines))
+        finally:
+            os.close(fd)
+        os.unlink(claimed)
+
+
+def _replay(
+    ledger: Ledger, entry: dict[str, Any], heard: dict[tuple[str, str], float | None]
+) -> bool:
     from keito_skill.errors import TranscriptError
     from keito_skill.recorder import record
 
@@ -135,9 +155,12 @@ def _replay(ledger: Ledger, entry: dict[str, Any]) -> bool:
     )
     cwd = entry.get("cwd") if isinstance(entry.get("cwd"), str) else None
     at = float(entry.get("at") or 0.0)
-    row = ledger.session(agent, session_id)
+    if (agent, session_id) not in heard:
+        row = ledger.session(agent, session_id)
+        heard[(agent, session_id)] = None if row is None or row.ended else row.updated_at
+    last = heard[(agent, session_id)]
     end = None
-    if event == "session-end" and (row is None or row.ended or row.updated_at <= at):
+    if event == "session-end" and (last is None or last <= at):
         end = str(entry.get("reason") or "exit")
     with contextlib.suppress(TranscriptError):  # then recorded (and ended) without it
         record(ledger, agent, session_id, transcript, cwd=cwd, end_reason=end)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -35,6 +36,10 @@ _MAX_PAYLOAD = 256 << 20  # agents send transcripts' worth of text in some paylo
 NO_SYNC_ENV = "KEITO_SKILL_NO_BACKGROUND_SYNC"
 
 
+# A surrogate written as UTF-8 bytes: invalid UTF-8 that ``json.loads`` still lets through.
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
+
+
 class Deadline(BaseException):
     """The hook's time is up (raised by the alarm; not an ``Exception``, so nothing on the
     way swallows it)."""
@@ -54,7 +59,7 @@ def _decode(raw: bytes) -> dict[str, Any]:
             return {}
     except ValueError:
         return {}
-    if may_hold_half_pairs(raw):
+    if may_hold_half_pairs(raw) or _RAW_SURROGATE.search(raw):
         value = whole_characters(value)
     return value if isinstance(value, dict) else {}
 

@@ -190,7 +190,7 @@ def test_a_payload_over_one_mebibyte_is_read(tmp_path: Path, keito_config_dir: P
     "raw",
     [
         b'{"session_id": "lone", "cwd": "/tmp/\\ud83d-half", "hook_event_name": "Stop"}',
-        b'{"session_id": "lone", "cwd": "/tmp", "last_assistant_message": "\xed\xa0\xbd"}',
+        b'{"session_id": "lone", "cwd": "/tmp/\xed\xa0\xbd-half", "hook_event_name": "Stop"}',
     ],
     ids=["escaped", "raw-bytes"],
 )

@@ -182,7 +182,7 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(as_json: bool) -> None:
     """Credentials, what is pending, sent or failed, and the last errors."""
-    with Ledger() as ledger:
+    with Ledger.for_reading() as ledger:
         data = status_data(ledger)
     if as_json:
         emit_json(data)
