@@ -188,7 +188,7 @@ class Watcher:
     @property
     def tick(self) -> float:
         """How often to look for idle sessions: often enough to end one within a minute."""
-        shortest = self.quiet_seconds or 60.0
+        shortest = 60.0 if self.quiet_seconds is None else self.quiet_seconds
         return max(0.2, min(5.0, shortest / 4))
 
     def run(self, *, once: bool = False) -> None:
@@ -200,7 +200,11 @@ class Watcher:
             self.log(
                 "watching "
                 + ", ".join(str(p) for _, p in self.roots)
-                + (f" (idle after {self.quiet_seconds:g}s)" if self.quiet_seconds else "")
+                + (
+                    f" (idle after {self.quiet_seconds:g}s)"
+                    if self.quiet_seconds is not None
+                    else ""
+                )
             )
             if missed is None:
                 self.log(
@@ -335,7 +339,7 @@ class Watcher:
         self._want_sync()
 
     def _threshold(self, cwd: str | None) -> float:
-        if self.quiet_seconds:
+        if self.quiet_seconds is not None:
             return self.quiet_seconds
         now = time.monotonic()
         cached = self._idle_cache.get(cwd)
