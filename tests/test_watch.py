@@ -337,7 +337,7 @@ def test_sigterm_stops_watch_at_once_while_keito_is_slow(
     keito_server.add_fault(path="/api/v2", latency=8.0, count=None)
     watcher = _Watch(
         ["--claude-dir", str(claude_root), "--codex-dir", str(tmp_path / "codex"),
-         "--sync-delay", "0", "--idle-seconds", "1"],
+         "--sync-delay", "3", "--idle-seconds", "1"],
         env, tmp_path / "watch.log",
     )  # fmt: skip
     try:
