@@ -332,18 +332,19 @@ def test_sigterm_stops_watch_at_once_while_keito_is_slow(
     claude_root = tmp_path / "agents" / "claude"
     (claude_root / "projects").mkdir(parents=True)
     env = skill_env(home, keito_server, keito_config_dir)
-    # Each call answers just within the client's timeout: a sync of one ended session
-    # (look-up, time entry, expenses) takes most of a minute, and used to hold SIGTERM.
-    keito_server.add_fault(path="/api/v2", latency=8.0, count=None)
+    # Each call answers just within the client's timeout: a sync of three ended sessions
+    # (a look-up, then time entries and expenses) takes half a minute; it held SIGTERM.
+    keito_server.add_fault(path="/api/v2", latency=9.0, count=None)
     watcher = _Watch(
         ["--claude-dir", str(claude_root), "--codex-dir", str(tmp_path / "codex"),
          "--sync-delay", "3", "--idle-seconds", "1"],
         env, tmp_path / "watch.log",
     )  # fmt: skip
     try:
-        _, path, lines = _session_lines("claude-code", claude_root / "projects" / "-repo", repo)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(lines))
+        for _ in range(3):  # one look-up, then six records, four at a time
+            _, path, lines = _session_lines("claude-code", claude_root / "projects" / "-r", repo)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(lines))
         _wait_for(lambda: keito_server.count() > 0, 30, "the sync to reach Keito")
     finally:
         keito_server.clear_faults()
@@ -358,7 +359,7 @@ def test_sigterm_stops_watch_at_once_while_keito_is_slow(
     assert code == 0, watcher.text()
     assert time.monotonic() - asked < 10
     with Ledger() as ledger:
-        assert len(ledger.sessions()) == 1  # what was recorded stays recorded
+        assert len(ledger.sessions()) == 3  # what was recorded stays recorded
 
 
 def test_idle_minutes_zero_ends_sessions_at_once(
