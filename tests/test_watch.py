@@ -347,12 +347,12 @@ def test_sigterm_stops_watch_at_once_while_keito_is_slow(
             path.write_text("".join(lines))
         _wait_for(lambda: keito_server.count() > 0, 30, "the sync to reach Keito")
     finally:
-        keito_server.clear_faults()
         asked = time.monotonic()
         watcher.proc.send_signal(signal.SIGTERM)
         try:
-            code = watcher.proc.wait(timeout=30)
+            code = watcher.proc.wait(timeout=60)
         finally:
+            keito_server.clear_faults()
             if watcher.proc.poll() is None:
                 watcher.proc.kill()
             watcher.stop()
