@@ -164,9 +164,14 @@ class Billing(_Section):
 
 
 class Notes(_Section):
-    """What goes into a time entry's notes (keito-skill only)."""
+    """What goes into a time entry's notes (keito-skill only).
 
-    mode: Literal["last_message", "first_prompt", "summary", "redacted"] = "last_message"
+    The default, ``summary``, carries no free text (prompts, tool calls, models): clients
+    read notes in Keito. ``last_message`` and ``first_prompt`` send what was written, with
+    anything that looks like a secret redacted (:mod:`keito_skill.redact`).
+    """
+
+    mode: Literal["last_message", "first_prompt", "summary", "redacted"] = "summary"
 
 
 def _metadata_value(value: Any) -> Any:
