@@ -25,6 +25,7 @@ and pydantic.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
@@ -472,6 +473,33 @@ def _atomic_write(path: Path, text: str) -> None:
     atomic_write_text(path, text)
 
 
+class OutsideRepository(ConfigError):
+    """A path we were about to write leads out of the repository through a symlink."""
+
+
+def _inside_repo(repo_root: Path, path: Path) -> Path:
+    """``path`` if writing it stays inside ``repo_root``, else :class:`OutsideRepository`.
+
+    A cloned repository is not trusted: a committed ``.gitignore`` or ``.keito`` may be a
+    symlink to ``~/.bashrc`` or ``~/.ssh``. Every component from the repository down is
+    resolved, and the result must still be inside the repository; the file itself must
+    not be a symlink (an atomic replace would only replace the link, but an append would
+    follow it).
+    """
+    root = repo_root.resolve()
+    try:
+        real_parent = path.parent.resolve()
+    except OSError as exc:
+        raise OutsideRepository(f"{path}: {exc.strerror or exc}") from None
+    if path.is_symlink() or not real_parent.is_relative_to(root):
+        target = os.path.realpath(path)
+        raise OutsideRepository(
+            f"not writing {path}: it leads out of the repository through a symbolic link"
+            f" (to {target}); replace the link with a real file or directory"
+        )
+    return path
+
+
 def _without_nones(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value is not None}
 
@@ -492,7 +520,7 @@ _IGNORED_BY: Final = frozenset(
 
 def _ignore_in_git(repo_root: Path) -> None:
     """Add the config to ``.gitignore`` unless a line there already covers it."""
-    gitignore = repo_root / ".gitignore"
+    gitignore = _inside_repo(repo_root, repo_root / ".gitignore")
     try:
         existing = gitignore.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -500,7 +528,8 @@ def _ignore_in_git(repo_root: Path) -> None:
     if any(line.strip() in _IGNORED_BY for line in existing.splitlines()):
         return
     separator = "" if not existing or existing.endswith("\n") else "\n"
-    with gitignore.open("a", encoding="utf-8") as handle:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(gitignore, flags, 0o644), "a", encoding="utf-8") as handle:
         handle.write(f"{separator}{CONFIG_RELPATH}\n")
 
 
@@ -519,7 +548,8 @@ def write_config(repo_root: Path, config: RepoConfig) -> Path:
     data = _without_nones(data)
     if metadata:
         data["metadata"] = metadata
-    path = repo_root / CONFIG_DIR / CONFIG_NAME
+    path = _inside_repo(repo_root, repo_root / CONFIG_DIR / CONFIG_NAME)
+    _inside_repo(repo_root, repo_root / ".gitignore")  # refused before anything is written
     _atomic_write(path, _HEADER + _dump(data))
     _ignore_in_git(repo_root)
     return path
@@ -572,7 +602,7 @@ def set_enabled(path: Path, enabled: bool) -> None:
     disabled; a YAML syntax error or a non-mapping ``agent_tracking`` is a
     :class:`ConfigProblem`.
     """
-    path = Path(path)
+    path = _inside_repo(Path(path).parent.parent, Path(path))
     text = _read(path)
     node, data = _compose(path, text, yaml.SafeLoader)
     if node is None or not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):
