@@ -219,7 +219,10 @@ class _JSONColumn(Generic[T]):
         fetch = row.__dict__.pop(f"_fetch_{self._name}", None)
         if raw is None and fetch is not None:
             raw = fetch()  # listed without this column: read it now
-        value: T = _loads(raw) if raw else self._empty()
+        try:
+            value: T = _loads(raw) if raw else self._empty()
+        except ValueError:  # damaged: as if never stored (checkpoints: read again)
+            value = self._empty()
         row.__dict__[self._name] = value  # the instance attribute answers from now on
         return value
 
@@ -397,6 +400,10 @@ class Ledger:
                         db.execute(statement)
                 _add_missing_columns(db)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        missing = sorted({"sessions", "records", "events"} - tables)
+        if missing:  # damaged or edited by hand: recreating it would forget what was sent
+            raise sqlite3.DatabaseError(f"the ledger has no {', '.join(missing)} table")
 
     def close(self) -> None:
         self._db.close()

@@ -70,6 +70,7 @@ ENTRY_SOURCE: Final = "agent"
 """The ``source`` every time entry we create carries, whatever ``agent_tracking.source`` says."""
 
 CONFIG_VERSION: Final = 1
+_YEAR_SECONDS: Final = 366 * 24 * 3600
 
 # The C loader is ~10x faster; the pure-Python one gives the same nodes and marks.
 _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
@@ -133,8 +134,9 @@ class AgentTracking(_Section):
     enabled: bool = True
     source: Literal["web", "cli", "api", "agent"] = "agent"
     draft: bool = False
-    min_duration_seconds: int = Field(default=0, ge=0)
-    max_duration_seconds: int | None = Field(default=None, gt=0)
+    # Bounded (a year) so an absurd value is a config error, not an overflow downstream.
+    min_duration_seconds: int = Field(default=0, ge=0, le=_YEAR_SECONDS)
+    max_duration_seconds: int | None = Field(default=None, gt=0, le=_YEAR_SECONDS)
     redact_notes: bool = False
 
     @model_validator(mode="after")
@@ -160,7 +162,7 @@ class Billing(_Section):
     """
 
     duration: Literal["active", "wall"] = "active"
-    idle_minutes: int = Field(default=5, ge=1)
+    idle_minutes: int = Field(default=5, ge=1, le=1440)  # at most a day
     billable: bool = True
 
 
@@ -181,6 +183,8 @@ def _metadata_value(value: Any) -> Any:
     # lists and mappings with one clear message instead of one error per union member.
     if isinstance(value, _dt.date):
         return value.isoformat()
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise PydanticCustomError("metadata_int", "integer out of range (64-bit at most)")
     if value is None or isinstance(value, str | int | float | bool):
         return value
     raise PydanticCustomError(
@@ -198,7 +202,7 @@ class RepoConfig(_Section):
     keys first so a diff against a file it wrote stays small.
     """
 
-    version: int = Field(default=CONFIG_VERSION, ge=1)
+    version: int = Field(default=CONFIG_VERSION, ge=1, le=1000)
     workspace_id: str | None = None
     client_id: str | None = None
     project_id: str | None = None

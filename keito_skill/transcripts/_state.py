@@ -33,9 +33,22 @@ DEFAULT_IDLE_SECONDS = 300
 LONG_CONTEXT_TOKENS = 200_000
 
 
+# No request, and no running total of one session, comes near this many tokens (it would
+# cost millions of dollars); a count at or above it is a corrupt line, not usage to bill.
+MAX_TOKENS = 10**12
+
+
 def count(value: Any) -> int:
-    """A token count as written by an agent: a positive integer, anything else is 0."""
-    return value if value.__class__ is int and value > 0 else 0
+    """A token count as written by an agent: a positive integer, anything else is 0.
+
+    Raises ``OverflowError`` at :data:`MAX_TOKENS` and above (2^63 once billed $36.9
+    trillion): the parser counts the line in ``skipped_lines`` and takes nothing from it.
+    """
+    if value.__class__ is not int or value <= 0:
+        return 0
+    if value >= MAX_TOKENS:
+        raise OverflowError(f"token count {value} is out of range")
+    return value
 
 
 def prompt_tokens(vector: list[int]) -> int:

@@ -49,6 +49,7 @@ _STAMP = re.compile(rb'"uuid":"[0-9a-f-]{36}","timestamp":"([^"\\]{10,40})"')
 _TAIL = re.compile(rb'"sessionId":"([^"\\]+)","version":"([^"\\]*)","gitBranch":"([^"\\]*)"\}\s*$')
 _RECENT_IDS = 128  # one response's lines are adjacent; this is ample and keeps hooks flat
 _MESSAGE_CHARS = 2000
+_MAX_COST_USD = 1e6  # one process's own cost report above this is not believed
 
 
 def config_dirs() -> list[Path]:
@@ -280,13 +281,14 @@ class ClaudeCodeParser:
             if not isinstance(figures, dict):
                 continue
             cost = figures.get("costUSD")
+            sane = isinstance(cost, int | float) and 0 <= cost < _MAX_COST_USD
             per_model[str(model)] = {
-                "cost": float(cost) if isinstance(cost, int | float) else None,
+                "cost": float(cost) if sane and cost is not None else None,  # absurd: ours
                 "tokens": [
-                    int(figures.get("inputTokens") or 0),
-                    int(figures.get("cacheCreationInputTokens") or 0),
-                    int(figures.get("cacheReadInputTokens") or 0),
-                    int(figures.get("outputTokens") or 0),
+                    count(figures.get("inputTokens")),
+                    count(figures.get("cacheCreationInputTokens")),
+                    count(figures.get("cacheReadInputTokens")),
+                    count(figures.get("outputTokens")),
                 ],
             }
         key = str(obj.get("startTime") or "process")
