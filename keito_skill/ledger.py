@@ -223,6 +223,8 @@ class _JSONColumn(Generic[T]):
             value: T = _loads(raw) if raw else self._empty()
         except ValueError:  # damaged: as if never stored (checkpoints: read again)
             value = self._empty()
+        if value is not None and not isinstance(value, dict):  # every JSON column is one
+            value = self._empty()
         row.__dict__[self._name] = value  # the instance attribute answers from now on
         return value
 

@@ -24,7 +24,7 @@ def restore(checkpoints: dict[str, Any]) -> dict[str, ParseState]:
     for path, data in checkpoints.items():
         try:
             states[path] = ParseState.from_dict(data)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):  # outdated or damaged
             continue
     return states
 

@@ -94,7 +94,7 @@ def test_huge_integers_in_the_config_are_errors_with_their_line(
 
 
 def _ledger_with_a_session(tmp_path: Path, env: dict[str, str]) -> Path:
-    _, path = copy_session("codex", tmp_path / "t")
+    _, path = copy_session("codex", tmp_path / "t" / "sessions")
     payload = json.dumps({"session_id": "s", "transcript_path": str(path), "cwd": "/tmp"})
     assert cli("hook", "session-end", "--agent", "codex", env=env, stdin=payload).returncode == 0
     return Path(env["KEITO_SKILL_HOME"]) / "ledger.sqlite3"
@@ -108,14 +108,15 @@ def _one_line(proc: object, *words: str) -> None:
         assert word in err, err
 
 
+@pytest.mark.parametrize("garbage", ["{not json", "[1, 2]", '{"x": 5}', '"text"'])
 @pytest.mark.parametrize("command", [["report"], ["backfill", "--dry-run"], ["status"]])
 def test_garbage_checkpoint_json_is_not_a_traceback(
-    command: list[str], tmp_path: Path, keito_config_dir: Path
+    command: list[str], garbage: str, tmp_path: Path, keito_config_dir: Path
 ) -> None:
     env = skill_env(tmp_path / "home", None, keito_config_dir)
     ledger = _ledger_with_a_session(tmp_path, env)
     with sqlite3.connect(ledger) as db:
-        db.execute("UPDATE sessions SET checkpoints = '{not json', offsets = 'garbage['")
+        db.execute("UPDATE sessions SET checkpoints = ?, offsets = ?, summary = ?", (garbage,) * 3)
     extra = ["--claude-dir", str(tmp_path / "t"), "--codex-dir", str(tmp_path / "t")]
     proc = cli(*command, *(extra if command[0] == "backfill" else []), env=env)
     assert "Traceback" not in proc.stderr, proc.stderr
