@@ -496,3 +496,22 @@ def test_wheel_carries_the_skill_and_the_installed_package_finds_it(tmp_path: Pa
     ).stdout.split()
     assert Path(found[0]) == venv / "share" / "keito-skill"
     assert Path(found[1]).is_relative_to(venv)
+
+
+def test_uninstall_removes_what_install_created(box: Home) -> None:
+    """Issue 17 item 20: ``{}`` was left in a hooks.json install had created, and an empty
+    ``skills/``; backups came under two names. Files install only edited stay (above)."""
+    box.run("install", "--bin", FAKE_BIN, "--codex-bin", "/nowhere")
+    assert (box.codex / "hooks.json").exists() and (box.claude / "settings.json").exists()
+    box.run("uninstall")
+    assert sorted(p.name for p in box.codex.iterdir()) == []
+    assert sorted(p.name for p in box.claude.iterdir()) == []
+    # A file install created but the user has added to since stays, without our hooks.
+    box.run("install", "--bin", FAKE_BIN, "--codex-bin", "/nowhere")
+    settings = box.settings()
+    settings["model"] = "opus"
+    (box.claude / "settings.json").write_text(json.dumps(settings))
+    box.run("uninstall")
+    assert box.settings() == {"model": "opus", "hooks": {}} or box.settings() == {"model": "opus"}
+    backups = [p.name for p in box.root.rglob("*.bak")]
+    assert all(name.endswith(BACKUP_SUFFIX) for name in backups), backups
