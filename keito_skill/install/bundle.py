@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Final
 
 from keito_skill import __version__
-from keito_skill.install import _created
 from keito_skill.errors import KeitoSkillError
+from keito_skill.install import _created
 from keito_skill.ledger import skill_home
 
 __all__ = [

@@ -61,11 +61,15 @@ class AgentChange:
         install created and that holds nothing else is removed instead."""
         if create and not self.hooks_file.exists():
             created.remember(self.hooks_file)
-        elif not create and after != before and not _has_content(after):
-            if created.forget(self.hooks_file):
-                self.hooks_file.unlink(missing_ok=True)
-                self.hooks_changed = True
-                return
+        elif (
+            not create
+            and after != before
+            and not _has_content(after)
+            and created.forget(self.hooks_file)
+        ):
+            self.hooks_file.unlink(missing_ok=True)
+            self.hooks_changed = True
+            return
         if after != before or (create and not self.hooks_file.exists()):
             self.backup = write_json(self.hooks_file, after)
             self.hooks_changed = True
