@@ -653,12 +653,20 @@ class Ledger:
             )
             db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (keep,))
 
-    def recent_events(self, limit: int = 10, level: str | None = None) -> list[dict[str, Any]]:
-        query = "SELECT at, level, source, message FROM events"
+    def recent_events(
+        self,
+        limit: int = 10,
+        level: str | None = None,
+        *,
+        source: str | None = None,
+        message: str | None = None,
+    ) -> list[dict[str, Any]]:
+        query = "SELECT at, level, source, message FROM events WHERE 1"
         params: tuple[Any, ...] = ()
-        if level:
-            query += " WHERE level = ?"
-            params = (level,)
+        for column, value in (("level", level), ("source", source), ("message", message)):
+            if value:
+                query += f" AND {column} = ?"
+                params = (*params, value)
         rows = self._db.execute(query + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
         return [dict(r) for r in rows]
 

@@ -144,7 +144,9 @@ def test_sessions_ending_on_a_broken_disk_are_expensed_once_it_is_fixed(
         assert expense_tokens(expenses, session_id) == truth_totals(agent), agent
     after = json.loads(cli("status", "--json", env=env).stdout)
     late = [
-        p["message"] for p in after["recent_problems"] if "could not be recorded" in p["message"]
+        p["message"]
+        for p in after["recent_problems"] + after["resolved_problems"]
+        if "could not be recorded" in p["message"]
     ]
     assert len(late) >= 2 and all(fault in message for message in late), after["recent_problems"]
     assert after["sessions"]["active"] == 0
