@@ -205,3 +205,34 @@ def test_a_lone_surrogate_in_a_payload_keeps_the_event(
         row = ledger.session("claude-code", "lone")
         assert row is not None, ledger.recent_events(5)
         assert row.cwd is not None and row.cwd.startswith("/tmp")
+
+
+def test_a_read_cut_short_by_the_deadline_is_finished_later(tmp_path: Path) -> None:
+    """The hook's deadline stops the read at a line end; the session end is kept, and the
+    next read (a hook, watch, backfill) takes the rest: expenses still sum to the truth."""
+    from keito_skill.recorder import record
+    from keito_skill.summary import summarize
+    from keito_skill.transcripts import ParseState, parse_file
+    from tests.sessions_kit import truth_totals
+
+    _, path = copy_session("codex", tmp_path)
+    cut = parse_file(path, agent="codex", deadline=time.monotonic() - 1)
+    assert cut.offset == 0 and cut.lines == 0  # nothing read, nothing lost
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        row = record(ledger, "codex", "s", path, end_reason="exit", deadline=time.monotonic() - 1)
+        assert row.ended and row.offset_of(str(path)) == 0
+        row = record(ledger, "codex", "s", None)  # the next read, with time to spare
+        assert row.offset_of(str(path)) == path.stat().st_size
+        states = [ParseState.from_dict(c) for c in row.checkpoints.values()]
+    totals = summarize(states).totals
+    assert {k: getattr(totals, k) for k in truth_totals("codex")} == truth_totals("codex")
+
+
+def test_usage_errors_are_one_line(tmp_path: Path, keito_config_dir: Path) -> None:
+    """Issue 17 item 20: the README promises one line (click printed usage and a hint)."""
+    env = skill_env(tmp_path / "home", None, keito_config_dir)
+    for args in (["sync", "--bogus"], ["report", "--by", "week"], ["no-such-command"]):
+        done = cli(*args, env=env)
+        assert done.returncode == 2
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("keito-skill: error: "), done.stderr
