@@ -7,6 +7,8 @@ finds one sync running and another waiting: it exits before importing anything.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 
@@ -22,11 +24,13 @@ def main() -> None:
     if argv == ["sync", "--background"]:
         # Started by a hook: when one sync runs and another waits, this one would only
         # exit after ~0.4 s of imports. Find that out first, with the standard library.
+        from keito_skill._queue import claim
         from keito_skill._safeio import skill_home
-        from keito_skill.hooks import sync_wanted
 
-        if not sync_wanted(skill_home()):
-            sys.exit(0)
+        if not claim(skill_home()):
+            sys.exit(0)  # one already waits: it will send what this one would have
+        with contextlib.suppress(OSError):
+            os.nice(10)  # background work: the agents' hooks (and the agents) come first
     from keito_skill.cli import main as cli_main
 
     cli_main()

@@ -163,29 +163,27 @@ def _read_head(git_dir: Path) -> tuple[str | None, str | None]:
 
 
 def sync_wanted(home: Path) -> bool:
-    """False when one sync runs and another already waits for it: a third would only exit.
+    """False when a sync already holds the queue (starting, or waiting for the one that
+    runs): it reads the ledger after this hook's write, so another would only exit.
 
-    Checked before starting (and, in ``_entry``, before importing) a background sync: 50
-    hooks at once used to start 50 syncs that each paid ~0.4 s of imports to find that.
+    Checked before starting a background sync: 50 hooks at once used to start 50 syncs
+    that each paid ~0.4 s of imports to find that out (see :mod:`keito_skill._queue`).
     """
     import fcntl
 
-    fds = []
+    from keito_skill._queue import QUEUE_LOCK
+
     try:
-        for name in ("sync.lock", "sync.queue.lock"):
-            fd = os.open(home / name, os.O_RDWR | os.O_CREAT, 0o600)
-            fds.append(fd)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue
-            return True  # free: a sync can run (or queue) now
-        return False
+        fd = os.open(home / QUEUE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
         return True  # cannot tell: let the sync decide under its own locks
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
     finally:
-        for fd in fds:
-            os.close(fd)
+        os.close(fd)
+    return True
 
 
 def start_background_sync() -> None:
