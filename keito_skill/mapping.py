@@ -42,6 +42,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from keito_skill._files import atomic_write_text
+from keito_skill._safeio import read_small
 from keito_skill._words import counted
 from keito_skill.errors import ConfigError
 
@@ -307,10 +308,13 @@ def find_config(cwd: str | Path) -> Path | None:
 # ---- loading ------------------------------------------------------------------------
 
 
+_MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; a repository may lie
+
+
 def _read(path: Path) -> str:
+    """The config's text: a regular file only (a FIFO would hang us), at most 1 MiB."""
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
+        return read_small(path, _MAX_CONFIG_BYTES).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigProblem(path, None, f"not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
