@@ -478,6 +478,7 @@ class Watcher:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             temp = self.state_path.with_suffix(".tmp")
             temp.write_text(json.dumps({"last_seen": now, "pid": os.getpid()}))
+            temp.chmod(0o600)  # like everything under KEITO_SKILL_HOME
             temp.replace(self.state_path)
         except OSError:
             pass
