@@ -164,6 +164,8 @@ def _replay(
         end = str(entry.get("reason") or "exit")
     with contextlib.suppress(TranscriptError):  # then recorded (and ended) without it
         record(ledger, agent, session_id, transcript, cwd=cwd, end_reason=end)
+    if entry.get("quiet"):
+        return True
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
     ledger.log_event(
         "error",

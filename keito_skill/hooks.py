@@ -236,7 +236,7 @@ def handle(event: str, agent: str, payload: dict[str, Any], deadline: float | No
             )
             return
         reason = payload.get("reason") if event == "session-end" else None
-        record(
+        row = record(
             ledger,
             agent,
             session_id,
@@ -246,6 +246,13 @@ def handle(event: str, agent: str, payload: dict[str, Any], deadline: float | No
             end_reason=(str(reason or "exit")) if event == "session-end" else None,
             deadline=None if deadline is None else deadline - _WRITE_RESERVE,
         )
+    if any(
+        isinstance(c, dict) and c.get("extra", {}).get("cut_short")
+        for c in row.checkpoints.values()
+    ):
+        # Time ran out before the end of the transcript: the sync started now reads on
+        # (after a SessionEnd no hook comes again to do it).
+        _keep_missed("stop", agent, payload, "read cut short by the hook's deadline", quiet=True)
     start_background_sync()
 
 
@@ -262,7 +269,9 @@ def _report(message: str) -> None:
         pass
 
 
-def _keep_missed(event: str, agent: str, payload: dict[str, Any], why: str) -> None:
+def _keep_missed(
+    event: str, agent: str, payload: dict[str, Any], why: str, *, quiet: bool = False
+) -> None:
     """The ledger could not take this call: note it for the next sync to replay."""
     session_id = payload.get("session_id")
     if not isinstance(session_id, str) or not session_id:
@@ -278,6 +287,7 @@ def _keep_missed(event: str, agent: str, payload: dict[str, Any], why: str) -> N
             "cwd": payload.get("cwd"),
             "reason": payload.get("reason"),
             "why": why,
+            "quiet": quiet,  # nothing went wrong: replayed without a problem in status
         }
     )
 

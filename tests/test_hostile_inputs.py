@@ -236,3 +236,28 @@ def test_usage_errors_are_one_line(tmp_path: Path, keito_config_dir: Path) -> No
         assert done.returncode == 2
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("keito-skill: error: "), done.stderr
+
+
+def test_a_session_end_cut_short_is_read_on_by_the_next_sync(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a SessionEnd no hook comes again: the rest of a transcript the deadline cut
+    short is read by the sync the hook starts (through the hook's note)."""
+    from keito_skill import hooks
+    from keito_skill._misses import pending
+    from keito_skill.sync import run_sync
+
+    monkeypatch.setenv(hooks.NO_SYNC_ENV, "1")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "runtime"))
+    session_id, path = copy_session("codex", tmp_path / "t")
+    payload = {"session_id": session_id, "transcript_path": str(path), "cwd": str(tmp_path)}
+    hooks.handle("session-end", "codex", payload, deadline=time.monotonic())  # no time at all
+    assert pending() == 1
+    with Ledger() as ledger:
+        row = ledger.session("codex", session_id)
+        assert row is not None and row.ended and row.offset_of(str(path)) == 0
+        run_sync(ledger, None)
+        row = ledger.session("codex", session_id)
+        assert row is not None and row.ended and row.offset_of(str(path)) == path.stat().st_size
+        assert ledger.recent_events(5, level="error") == []  # nothing went wrong
+    assert pending() == 0

@@ -150,6 +150,10 @@ def parse_file(
         state.lines += lines
         state.skipped_lines += skipped + source.oversized
         state.extra["partial_tail"] = source.partial_tail
+        if source.cut_short:
+            state.extra["cut_short"] = True  # the deadline stopped it: more to read
+        else:
+            state.extra.pop("cut_short", None)
     return state
 
 
