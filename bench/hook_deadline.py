@@ -236,19 +236,31 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per hostile case")
     parser.add_argument("--parallel", type=int, default=50, help="hooks started at once")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    parser.add_argument(
+        "--parallel-only",
+        action="store_true",
+        help="skip the hostile cases (they hang a build from before issue 17's fixes)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="keito-hook-deadline-"))
     try:
-        hostile = hostile_cases(work / "hostile", args.runs) if _mk(work / "hostile") else []
+        hostile = (
+            []
+            if args.parallel_only
+            else hostile_cases(work / "hostile", args.runs)
+            if _mk(work / "hostile")
+            else []
+        )
         crowd = parallel_hooks(work / "crowd", args.parallel) if _mk(work / "crowd") else {}
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    worst = max(r["max_s"] for r in hostile)
     print("| case | median | max |")
     print("| --- | --- | --- |")
     for row in hostile:
         print(f"| {row['case']} | {row['median_s']:.2f} s | {row['max_s']:.2f} s |")
-    print(f"| **worst hostile case** (target <= 2 s) | | **{worst:.2f} s** |")
+    if hostile:
+        worst = max(r["max_s"] for r in hostile)
+        print(f"| **worst hostile case** (target <= 2 s) | | **{worst:.2f} s** |")
     print(
         f"| {crowd['hooks']} hooks at once: p50 / p90 / max (target p50 <= 2 s) | "
         f"{crowd['p50_s']:.2f} s | {crowd['p90_s']:.2f} / {crowd['max_s']:.2f} s |"
