@@ -17,7 +17,6 @@ import os
 import re
 import select
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -194,6 +193,8 @@ def start_background_sync() -> None:
 
     if not sync_wanted(skill_home()):
         return
+    import subprocess  # ~6 ms, paid only when a sync is started
+
     subprocess.Popen(
         [sys.executable, "-m", "keito_skill", "sync", "--background"],
         stdin=subprocess.DEVNULL,

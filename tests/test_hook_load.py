@@ -46,7 +46,9 @@ def test_no_sync_is_started_when_one_runs_and_one_waits(
 ) -> None:
     started: list[object] = []
     monkeypatch.delenv(hooks.NO_SYNC_ENV, raising=False)
-    monkeypatch.setattr(hooks.subprocess, "Popen", lambda *a, **k: started.append(a))
+    import subprocess
+
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(a))
     _take(held["sync.lock"])
     hooks.start_background_sync()
     assert len(started) == 1  # one may still queue up behind the running one
