@@ -19,6 +19,7 @@ not return at all). Run: ``.venv/bin/python bench/hook_deadline.py [--runs 3]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -61,8 +62,11 @@ def _hook(
     )
     assert proc.stdin is not None
     try:
-        proc.stdin.write(payload)
-        proc.stdin.flush()
+        try:
+            proc.stdin.write(payload)
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it stopped reading (a build that dropped payloads over 1 MiB)
         if not keep_stdin_open:
             proc.stdin.close()
         proc.wait(timeout=KILL_AFTER)
@@ -73,7 +77,8 @@ def _hook(
         took = KILL_AFTER
     finally:
         if not proc.stdin.closed:
-            proc.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
     return took
 
 
