@@ -231,7 +231,7 @@ class Watcher:
     def step(self) -> None:
         """One round: new directories, changed transcripts, idle sessions, a due sync."""
         self._schedule_new_roots()
-        self._safely(self._drain_missed)
+        self._safely(self._drain_missed, writes=False)  # often nothing to write
         with self._lock:
             pending = sorted(self._pending)
             self._pending.clear()
@@ -396,9 +396,10 @@ class Watcher:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _safely(self, fn: Callable[..., None], *args: Any) -> bool:
+    def _safely(self, fn: Callable[..., None], *args: Any, writes: bool = True) -> bool:
         """Run one step; False when the ledger refused the write (full or read-only disk):
-        the caller keeps the work for a later round instead of losing it."""
+        the caller keeps the work for a later round instead of losing it. ``writes``:
+        the step always writes, so its success means the ledger takes writes again."""
         try:
             fn(*args)
         except (sqlite3.Error, LedgerError) as exc:
@@ -411,7 +412,7 @@ class Watcher:
             return False
         except (TranscriptError, OSError, ValueError) as exc:
             self.log(f"skipped {args[-1] if args else ''}: {exc}")
-        if self._trouble is not None:
+        if self._trouble is not None and writes:
             self.log("the ledger can be written again")
             self._trouble = None
         return True

@@ -62,13 +62,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 def _fill(disk: Path) -> Path:
     filler = disk / "filler"
-    with filler.open("wb") as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 65536)
-                handle.flush()
-        except OSError:
-            pass
+    with filler.open("wb", buffering=0) as handle:  # unbuffered: nothing left to flush
+        for size in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    handle.write(b"\0" * size)
+            except OSError:
+                pass
     return filler
 
 
@@ -150,3 +150,39 @@ def test_sessions_ending_on_a_broken_disk_are_expensed_once_it_is_fixed(
     ]
     assert len(late) >= 2 and all(fault in message for message in late), after["recent_problems"]
     assert after["sessions"]["active"] == 0
+
+
+def test_watch_keeps_what_it_could_not_record_on_a_full_disk(
+    small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change ``watch`` sees while the ledger's disk is full is kept and recorded once
+    there is space again (a ledger error used to stop the watcher: sqlite3 errors were not
+    among those it survived)."""
+    from keito_skill.ledger import Ledger
+    from keito_skill.watch import Watcher
+
+    monkeypatch.setenv("KEITO_SKILL_HOME", str(small_disk / "skill"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    claude = tmp_path / "claude" / "projects" / "-repo"
+    session_id, path = copy_session("claude-code", claude)
+    said: list[str] = []
+    with Ledger() as ledger:
+        watcher = Watcher(
+            ledger,
+            claude_dirs=[tmp_path / "claude"],
+            codex_dirs=[tmp_path / "codex"],
+            log=said.append,
+            state_path=tmp_path / "watch.json",
+        )
+        filler = _fill(small_disk)
+        watcher.notify(str(path))
+        watcher.step()
+        watcher.step()
+        assert ledger.session("claude-code", session_id) is None
+        assert sum("cannot be written" in line for line in said) == 1, said  # said once
+        assert any("disk full" in line for line in said), said
+        filler.unlink()
+        watcher.step()
+        row = ledger.session("claude-code", session_id)
+        assert row is not None and row.offset_of(str(path)) == path.stat().st_size
+        assert "the ledger can be written again" in said
