@@ -31,6 +31,11 @@ def main() -> None:
             sys.exit(0)  # one already waits: it will send what this one would have
         with contextlib.suppress(OSError):
             os.nice(10)  # background work: the agents' hooks (and the agents) come first
+        import time
+
+        # Hooks come in bursts (50 at once when many agents stop together): holding the
+        # queue, this sync lets them finish writing before it competes for the ledger.
+        time.sleep(0.5)
     from keito_skill.cli import main as cli_main
 
     cli_main()
