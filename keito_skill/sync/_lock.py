@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from keito_skill import _queue
-from keito_skill._safeio import private_dir
+from keito_skill._safeio import private_dir, tighten
 
 _FLAGS = os.O_RDWR | os.O_CREAT
 
@@ -39,6 +39,8 @@ def sync_lock(home: Path, *, wait: float = 120.0, queue_up: bool = True) -> Iter
     private_dir(home)
     claimed = _queue.take()  # this process claimed the queue when it started (``_entry``)
     run = os.open(home / "sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    for name in ("sync.lock", _queue.QUEUE_LOCK):
+        tighten(home / name)  # left 0644 by an older version
     queue = claimed if claimed is not None else os.open(home / _queue.QUEUE_LOCK, _FLAGS, 0o600)
     try:
         if not _try(run):
