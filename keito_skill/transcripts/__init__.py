@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from keito_skill.errors import TranscriptError
 from keito_skill.transcripts import claude_code, codex
 from keito_skill.transcripts._reader import READ_CHUNK, LineSource, decode
+from keito_skill.transcripts._responses import dedupe_read
 from keito_skill.transcripts._state import DEFAULT_IDLE_SECONDS, ParseState
 
 AGENTS = (claude_code.AGENT, codex.AGENT)
@@ -115,10 +116,15 @@ def parse_file(
             size = 0
         if size < state.offset:
             state = ParseState(state.agent, idle_seconds)
+        if state.read_from is None:
+            state.read_from = state.offset
+        if state.agent == codex.AGENT and "lineage" not in state.extra:
+            state.extra["lineage"] = _file_session_id(path)  # until a session_meta names one
         parser = _parser_for(state)
         # A hook reads a few new kilobytes: size the buffer to what is there.
         chunk = min(READ_CHUNK, max(size - state.offset, 0) + 1)
         source = LineSource(handle, state.offset, chunk=chunk)
+        state.reader = source
         feed, quick = parser.feed, parser.quick
         quick_min = max(QUICK_MIN_BYTES, parser.quick_min)
         lines = 0
@@ -140,7 +146,12 @@ def parse_file(
                     skipped += 1
         except OSError:
             pass
+        state.reader = None
         state.offset = source.offset
+        if state.session_id is None and state.agent == codex.AGENT:
+            match = _UUID_TAIL.search(path.stem)
+            if match:  # no session_meta (older Codex): the id the file name ends with
+                state.session_id = match.group(0)
         state.lines += lines
         state.skipped_lines += skipped + source.oversized
         state.extra["partial_tail"] = source.partial_tail
@@ -198,6 +209,7 @@ def parse_session(
             continue  # a side file that vanished: the main transcript still counts
         parsed.append(state)
         kept.append(path)
+    dedupe_read(parsed, [str(p) for p in kept])
     return parsed, kept
 
 
@@ -215,11 +227,16 @@ def skip_ahead(path: Path, state: ParseState) -> ParseState:
     state.offset = scratch.offset
     state.lines = scratch.lines
     state.extra = scratch.extra
-    if scratch.last_ts is not None:
-        state.last_ts = scratch.last_ts
+    # The next event starts afresh: no step from the paused stretch to it is counted.
+    state.prev_ts = None
     state.session_id = state.session_id or scratch.session_id
     state.cwd = state.cwd or scratch.cwd
     return state
+
+
+def _file_session_id(path: Path) -> str:
+    match = _UUID_TAIL.search(path.stem)
+    return match.group(0) if match else path.stem
 
 
 def session_id_for(agent: str, path: Path) -> str:

@@ -246,12 +246,15 @@ class CodexParser:
 
     def _meta(self, payload: dict[str, Any]) -> None:
         state = self.state
-        if state.session_id is None:
-            sid = payload.get("id") or payload.get("session_id")
-            if isinstance(sid, str):
+        sid = payload.get("id") or payload.get("session_id")
+        if isinstance(sid, str):
+            if state.session_id is None:
                 state.session_id = sid
-        if isinstance(payload.get("cli_version"), str):
-            state.agent_version = payload["cli_version"]
+            # Usage is keyed under the latest session_meta's id: a fork copies its parent's
+            # lines, that one included, so the copied usage has the keys it had there.
+            state.extra["lineage"] = sid
+        if state.agent_version is None and isinstance(payload.get("cli_version"), str):
+            state.agent_version = payload["cli_version"]  # the first: the session's start
         if state.cwd is None and isinstance(payload.get("cwd"), str):
             state.cwd = payload["cwd"]
         git = payload.get("git")
@@ -324,7 +327,15 @@ class CodexParser:
             model = extra.get("model") or "unknown"
             # The prompt size of the latest request (input_tokens includes cached ones).
             prompt = (last or delta)[0]
-            self.state.add_usage(ts, model, _vector(delta), request_prompt=prompt)
+            # A usage event is known by the running total it reached, within its lineage
+            # (a forked rollout repeats its parent's totals; an unrelated session may not
+            # share them); an event with no running total has no key.
+            key = (
+                f"{extra.get('lineage') or ''}:{','.join(map(str, total))}"
+                if total is not None
+                else None
+            )
+            self.state.add_response(key, None, ts, model, _vector(delta), request_prompt=prompt)
 
     def _item(self, payload: dict[str, Any]) -> None:
         state = self.state
