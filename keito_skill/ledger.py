@@ -525,6 +525,7 @@ class Ledger:
         re-reads.
         """
         now = time.time()
+        self.duplicates_found = 0
         with self.write() as db:
             if any(isinstance(c, dict) and "responses" in c for c in checkpoints.values()):
                 # Each response billed once: settled against every file's, in this

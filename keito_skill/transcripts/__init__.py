@@ -26,8 +26,10 @@ __all__ = [
     "DEFAULT_IDLE_SECONDS",
     "ParseState",
     "agent_cost",
+    "dedupe_read",
     "detect_agent",
     "discover",
+    "main_file",
     "parse_file",
     "parse_session",
     "session_id_for",
@@ -171,6 +173,14 @@ def discover(
     if agent in (None, codex.AGENT):
         for main, sides in codex.transcript_files(codex_dirs):
             yield codex.AGENT, main, sides
+
+
+def main_file(agent: str | None, path: Path) -> Path:
+    """The session file ``path`` belongs to: itself, or for a Claude Code 2.0.x subagent
+    file (``agent-*.jsonl`` beside the sessions) the session file its lines name."""
+    if agent in (None, claude_code.AGENT):
+        return claude_code.parent_file(path) or path
+    return path
 
 
 def side_files(agent: str, main: Path) -> list[Path]:

@@ -28,9 +28,12 @@ from keito_skill.transcripts._state import ParseState
 Claim = Callable[[str, int | None, list[list[Any]]], list[int]]
 
 
-def dedupe_read(states: list[ParseState], paths: list[str]) -> None:
-    """Drop the responses listed again within this read of a session's files."""
-    first: dict[str, tuple[str, int]] = {}
+def dedupe_read(
+    states: list[ParseState], paths: list[str], first: dict[str, tuple[str, int]] | None = None
+) -> None:
+    """Drop the responses listed again within this read of a session's files (and, given
+    ``first``, the owners found so far, of what other sessions listed before)."""
+    first = {} if first is None else first
     for path, state in zip(paths, states, strict=True):
         if not state.responses:
             continue

@@ -9,11 +9,13 @@ Two sorted lists of disjoint ``[start, end]`` spans are kept per transcript file
   Code writes a ``/compact`` line after the compaction it precedes) adds only what no other
   step covers.
 
-Wall time is the size of ``walls``. Active time is the part of ``walls`` within the idle
-threshold after some event: ``walls ∩ ⋃ [run start, run end + idle]``, which equals the sum
-of the gaps between time-sorted events, each capped at the threshold. Both are functions of
-the set of events alone, so reading a file in two halves gives what reading it once gives,
-and a session's files (main transcript, subagents) merge by uniting their spans.
+A session's wall time is the size of its files' walls, joined where events lie within the
+idle threshold of each other or where one file's event is followed by another file's
+(:func:`times`). Active time is the part of that within the idle threshold after some
+event: for events in order, the sum of the gaps between them, each capped at the
+threshold. Both are functions of each file's events alone, so reading a file in two halves
+gives what reading it once gives, and a session's files (main transcript, subagents) merge
+by uniting their spans.
 """
 
 from __future__ import annotations
@@ -86,9 +88,26 @@ def by_day(spans: Spans) -> dict[str, float]:
 
 
 def times(runs: list[Spans], walls: list[Spans], idle: float) -> tuple[Spans, Spans]:
-    """``(active spans, wall spans)`` of a session from its files' runs and walls."""
-    wall = merge(walls, 0.0)
-    reach = [[start, end + idle] for start, end in merge(runs, idle)]
+    """``(active spans, wall spans)`` of a session from its files' runs and walls.
+
+    The session's wall is every file's walls, every stretch where events (of any files)
+    are within the idle threshold of each other, and the gaps between one file's events
+    and the next event of another file: files are merged in time order, and only a step
+    back within one file's own order adds nothing.
+    """
+    dense = merge(runs, idle)
+    pieces = [span for spans in walls for span in spans] + dense
+    end: float | None = None
+    owner = -1
+    for start, stop, index in sorted(
+        (start, stop, index) for index, spans in enumerate(runs) for start, stop in spans
+    ):
+        if end is not None and start > end and index != owner:
+            pieces.append([end, start])  # from one file's event to another file's next
+        if end is None or stop > end:
+            end, owner = stop, index
+    wall = merge([pieces], 0.0)
+    reach = [[start, stop + idle] for start, stop in dense]
     return intersect(reach, wall), wall
 
 

@@ -80,12 +80,24 @@ def side_files(main: Path) -> list[Path]:
 
 
 _SIBLING_PREFIX = "agent-"
-_SESSION_ID = re.compile(rb'"sessionId":"([^"\\]+)"')
+_SESSION_ID = re.compile(rb'"sessionId"\s*:\s*"([^"\\]+)"')
 _SIBLING_HEAD_BYTES = 16384
 
 
 def _is_sibling_name(name: str) -> bool:
     return name.startswith(_SIBLING_PREFIX) and name.endswith(".jsonl")
+
+
+def parent_file(path: Path) -> Path | None:
+    """For an ``agent-*.jsonl`` file beside the sessions, the session file it belongs to
+    (when that is there); None for anything else."""
+    if not _is_sibling_name(path.name):
+        return None
+    parent = sibling_parent(path)
+    if not parent or "/" in parent:
+        return None
+    candidate = path.parent / f"{parent}.jsonl"
+    return candidate if candidate != path and candidate.is_file() else None
 
 
 def sibling_parent(path: Path) -> str | None:

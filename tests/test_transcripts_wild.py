@@ -1,0 +1,492 @@
+"""What transcripts in the wild do: replayed and copied histories, forks, subagent files
+beside the session, events out of order, clocks that step back.
+
+Each response must be billed once, whichever file holds it and whichever is read first
+(through the hooks' path, :func:`keito_skill.recorder.record`, and through backfill, both on
+a real SQLite ledger), and every second an agent worked must count once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from keito_skill.backfill import BackfillOptions, run_backfill
+from keito_skill.ledger import Ledger
+from keito_skill.recorder import record
+from keito_skill.summary import summarize
+from keito_skill.sync._materialize import summary_of
+from keito_skill.transcripts import (
+    ParseState,
+    discover,
+    main_file,
+    parse_file,
+    parse_session,
+)
+from keito_skill.watch import locate
+from tests.transcript_data import (
+    CLAUDE_DIR,
+    CLAUDE_TRANSCRIPT,
+    CODEX_DIR,
+    CODEX_TRANSCRIPT,
+    TOKEN_KEYS,
+    truth,
+)
+
+pytestmark = pytest.mark.usefixtures("utc")
+
+CLAUDE_ID = "cab679c4-8324-433f-b85d-880ae9d60f45"
+CODEX_ID = "01a20020-ab0e-7730-a912-3562a2e2218f"
+MODEL = "claude-sonnet-4-5"
+
+
+def _truth_totals(folder: Path) -> dict[str, int]:
+    totals = dict.fromkeys(TOKEN_KEYS, 0)
+    for usage in truth(folder).values():
+        for key in TOKEN_KEYS:
+            totals[key] += usage[key]
+    return totals
+
+
+def _totals(summary: Any) -> dict[str, int]:
+    return {key: getattr(summary.totals, key) for key in TOKEN_KEYS}
+
+
+def _plus(base: dict[str, int], **more: int) -> dict[str, int]:
+    return {key: base[key] + more.get(key, 0) for key in base}
+
+
+def _claude_response(ts: str, n: int, *, session: str = CLAUDE_ID, out: int = 1) -> str:
+    return json.dumps(
+        {
+            "type": "assistant",
+            "sessionId": session,
+            "timestamp": ts,
+            "requestId": f"req_new{n}",
+            "message": {
+                "id": f"msg_new{n}",
+                "model": MODEL,
+                "content": [{"type": "text", "text": "ok"}],
+                "usage": {"input_tokens": 1, "output_tokens": out},
+            },
+        }
+    )
+
+
+def _event(ts: str, session: str, **more: Any) -> str:
+    return json.dumps(
+        {"type": "user", "sessionId": session, "timestamp": ts, "message": {"content": "x"}, **more}
+    )
+
+
+# ---- a response written again bills once -------------------------------------------
+
+
+def _replayed_claude() -> tuple[str, str]:
+    """The fixture, then more responses than any recent-ids window holds, then the
+    fixture's lines written again (a resumed session replaying its history)."""
+    history = CLAUDE_TRANSCRIPT.read_text()
+    filler = "".join(
+        _claude_response(f"2026-11-21T22:30:{n % 60:02d}.000Z", n) + "\n" for n in range(300)
+    )
+    return history + filler, history
+
+
+def test_history_replayed_in_the_same_file_bills_once(tmp_path: Path) -> None:
+    first, replay = _replayed_claude()
+    path = tmp_path / f"{CLAUDE_ID}.jsonl"
+    path.write_text(first + replay)
+    summary = summarize(*_parsed(path))
+    expected = _plus(_truth_totals(CLAUDE_DIR), input_tokens=300, output_tokens=300)
+    assert _totals(summary) == expected
+    assert summary.duplicate_responses.responses == 4
+    assert (
+        summary.duplicate_responses.totals.output_tokens
+        == _truth_totals(CLAUDE_DIR)["output_tokens"]
+    )
+
+
+def test_history_replayed_after_a_checkpoint_bills_once(tmp_path: Path) -> None:
+    """The replay arrives in a later hook's read: the ledger knows the file's responses."""
+    first, replay = _replayed_claude()
+    path = tmp_path / f"{CLAUDE_ID}.jsonl"
+    path.write_text(first)
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        record(ledger, "claude-code", CLAUDE_ID, path)
+        path.write_text(first + replay)
+        row = record(ledger, "claude-code", CLAUDE_ID, path)
+        summary = summary_of(row)
+    assert summary is not None
+    expected = _plus(_truth_totals(CLAUDE_DIR), input_tokens=300, output_tokens=300)
+    assert _totals(summary) == expected
+    assert summary.duplicate_responses.responses == 4
+
+
+def _parsed(path: Path) -> tuple[list[ParseState], list[str]]:
+    states, paths = parse_session(path, agent="claude-code")
+    return states, [str(p) for p in paths]
+
+
+# ---- a history copied into another session file bills once --------------------------
+
+COPY_ID = "0badc0de-0000-4000-8000-000000000002"
+EXTRA_OUT = 77  # the copy's own new response
+
+
+def _claude_copy(folder: Path) -> tuple[Path, Path, dict[str, int]]:
+    """The session, and a second session whose file starts with a copy of its history
+    (older Claude Code resumes and forks wrote one) and goes on with a response of its own."""
+    original = folder / f"{CLAUDE_ID}.jsonl"
+    shutil.copy(CLAUDE_TRANSCRIPT, original)
+    copy = folder / f"{COPY_ID}.jsonl"
+    copied = CLAUDE_TRANSCRIPT.read_text().replace(CLAUDE_ID, COPY_ID)
+    own = _claude_response("2026-11-21T23:00:00.000Z", 1, session=COPY_ID, out=EXTRA_OUT)
+    copy.write_text(copied + own + "\n")
+    expected = _plus(_truth_totals(CLAUDE_DIR), input_tokens=1, output_tokens=EXTRA_OUT)
+    return original, copy, expected
+
+
+FORK_ID = "01a20020-ffff-7000-8000-000000000003"
+
+
+def _codex_fork(folder: Path) -> tuple[Path, Path, dict[str, int]]:
+    """A rollout, and a fork of it: its own session_meta, then every line of the parent
+    (its session_meta too) written again later, then one more response of its own."""
+    original = folder / f"rollout-2026-11-21T22-01-10-{CODEX_ID}.jsonl"
+    shutil.copy(CODEX_TRANSCRIPT, original)
+    lines = CODEX_TRANSCRIPT.read_text().splitlines()
+    meta = json.loads(lines[0])
+    meta["payload"]["id"] = meta["payload"]["session_id"] = FORK_ID
+    meta["timestamp"] = "2026-11-21T23:00:00.000Z"
+    copied = [
+        re.sub(r'"timestamp":"2026-11-21T22:', '"timestamp":"2026-11-21T23:', x) for x in lines
+    ]
+    last = [json.loads(x) for x in lines if '"token_count"' in x][-1]
+    total = last["payload"]["info"]["total_token_usage"]
+    grown = {
+        **total,
+        "input_tokens": total["input_tokens"] + 100,
+        "output_tokens": total["output_tokens"] + EXTRA_OUT,
+    }
+    grown["total_tokens"] = grown["input_tokens"] + grown["output_tokens"]
+    own = {
+        "timestamp": "2026-11-21T23:05:00.000Z",
+        "type": "event_msg",
+        "payload": {
+            "type": "token_count",
+            "info": {
+                "total_token_usage": grown,
+                "last_token_usage": {"input_tokens": 100, "output_tokens": EXTRA_OUT},
+            },
+        },
+    }
+    fork = folder / f"rollout-2026-11-21T23-00-00-{FORK_ID}.jsonl"
+    fork.write_text("\n".join([json.dumps(meta), *copied, json.dumps(own)]) + "\n")
+    expected = _plus(_truth_totals(CODEX_DIR), input_tokens=100, output_tokens=EXTRA_OUT)
+    return original, fork, expected
+
+
+COPIES = {
+    "claude-code": (_claude_copy, CLAUDE_ID, COPY_ID),
+    "codex": (_codex_fork, CODEX_ID, FORK_ID),
+}
+
+
+def _sum(*summaries: Any) -> dict[str, int]:
+    totals = dict.fromkeys(TOKEN_KEYS, 0)
+    for summary in summaries:
+        for key in TOKEN_KEYS:
+            totals[key] += getattr(summary.totals, key)
+    return totals
+
+
+@pytest.mark.parametrize("agent", sorted(COPIES))
+@pytest.mark.parametrize("copy_first", [False, True], ids=["original-first", "copy-first"])
+def test_copied_history_bills_once_through_hooks(
+    agent: str, copy_first: bool, tmp_path: Path
+) -> None:
+    make, original_id, copy_id = COPIES[agent]
+    original, copy, expected = make(tmp_path)
+    order = [(copy_id, copy), (original_id, original)]
+    if not copy_first:
+        order.reverse()
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        rows = {sid: record(ledger, agent, sid, path) for sid, path in order}
+        # Hooks fire again (nothing new), and a third read from scratch changes nothing.
+        for sid, path in order:
+            record(ledger, agent, sid, path)
+        summaries = [summary_of(rows[sid]) for sid, _ in order]
+        again = [summary_of(ledger.session(agent, sid)) for sid, _ in order]  # type: ignore[arg-type]
+    assert _sum(*summaries) == expected
+    assert _sum(*again) == expected
+    # The file read second holds the copies: shown, not billed.
+    assert summaries[1] is not None and summaries[1].duplicate_responses.responses == 4
+    assert summaries[0] is not None and summaries[0].duplicate_responses.responses == 0
+
+
+@pytest.mark.parametrize("agent", sorted(COPIES))
+@pytest.mark.parametrize("hooked", ["none", "original", "copy"])
+def test_copied_history_bills_once_through_backfill(
+    agent: str, hooked: str, tmp_path: Path
+) -> None:
+    """Backfill alone, or after a hook recorded one of the two: the pair bills once."""
+    make, original_id, copy_id = COPIES[agent]
+    if agent == "claude-code":
+        folder = tmp_path / "claude" / "projects" / "-repo"
+    else:
+        folder = tmp_path / "codex" / "sessions" / "2026" / "11" / "21"
+    folder.mkdir(parents=True)
+    original, copy, expected = make(folder)
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        if hooked != "none":
+            sid, path = (original_id, original) if hooked == "original" else (copy_id, copy)
+            record(ledger, agent, sid, path)
+        options = BackfillOptions(
+            claude_dirs=[tmp_path / "claude"], codex_dirs=[tmp_path / "codex"], workers=1
+        )
+        report = run_backfill(options, ledger)
+        stored = [summary_of(ledger.session(agent, sid)) for sid in (original_id, copy_id)]  # type: ignore[arg-type]
+        assert _sum(*stored) == expected
+        if hooked == "none":
+            assert _sum(*(r.summary for r in report.sessions)) == expected
+        again = run_backfill(options, ledger)  # a second run reads nothing and adds nothing
+        assert again.bytes_read == 0
+        stored = [summary_of(ledger.session(agent, sid)) for sid in (original_id, copy_id)]  # type: ignore[arg-type]
+    assert _sum(*stored) == expected
+
+
+def test_a_file_read_again_from_its_start_keeps_its_own_responses(tmp_path: Path) -> None:
+    """A checkpoint dropped (a format change) makes the file be read from byte 0: its
+    responses are its own, not copies of themselves."""
+    path = tmp_path / f"{CLAUDE_ID}.jsonl"
+    shutil.copy(CLAUDE_TRANSCRIPT, path)
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        row = record(ledger, "claude-code", CLAUDE_ID, path)
+        ledger.save_checkpoints("claude-code", CLAUDE_ID, {}, expected_version=row.version)
+        row = record(ledger, "claude-code", CLAUDE_ID, path)
+        summary = summary_of(row)
+    assert summary is not None
+    assert _totals(summary) == _truth_totals(CLAUDE_DIR)
+    assert summary.duplicate_responses.responses == 0
+
+
+# ---- time over all of a session's files, in any order ------------------------------
+
+
+def test_subagent_working_while_main_file_is_silent_counts(tmp_path: Path) -> None:
+    main = tmp_path / "projects" / "-p" / "s1.jsonl"
+    side = main.parent / "s1" / "subagents" / "agent-a.jsonl"
+    side.parent.mkdir(parents=True)
+    main.write_text(
+        _event("2026-11-21T10:00:00Z", "s1") + "\n" + _event("2026-11-21T10:30:00Z", "s1") + "\n"
+    )
+    side.write_text(
+        "".join(
+            _event(f"2026-11-21T10:{m:02d}:00Z", "s1", isSidechain=True) + "\n"
+            for m in range(1, 30)
+        )
+    )
+    summary = summarize(*_parsed(main))
+    assert summary.active_seconds == 30 * 60  # not 5 min: the main file alone
+    assert summary.days[0].active_seconds == 30 * 60
+
+
+def test_events_out_of_order_count(tmp_path: Path) -> None:
+    """Claude Code writes a /compact line after the compaction it precedes."""
+    path = tmp_path / "s.jsonl"
+    stamps = ["10:00", "10:10", "10:06", "10:12"]  # sorted gaps: 6 (5 counted), 4, 2
+    path.write_text("".join(_event(f"2026-11-21T{t}:00Z", "s") + "\n" for t in stamps))
+    summary = summarize([parse_file(path)])
+    assert summary.active_seconds == 11 * 60  # was 7 min: 10:06 was measured from 10:10
+    assert summary.wall_seconds == 12 * 60
+
+
+def test_clock_stepping_back_adds_no_wall_time(tmp_path: Path) -> None:
+    """A 6-minute session whose clock stepped back 3 hours is 6 minutes, not 2.99 h."""
+    path = tmp_path / "s.jsonl"
+    stamps = ["12:00", "12:03", "09:03", "09:06"]
+    path.write_text("".join(_event(f"2026-11-21T{t}:00Z", "s") + "\n" for t in stamps))
+    summary = summarize([parse_file(path)])
+    assert summary.wall_seconds == 6 * 60
+    assert summary.active_seconds == 6 * 60
+    assert [d.wall_seconds for d in summary.days] == [6 * 60]
+
+
+def _reference_active(stamps: list[float], idle: float) -> float:
+    ordered = sorted(set(stamps))
+    return sum(min(b - a, idle) for a, b in itertools.pairwise(ordered))
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    minutes=st.lists(st.integers(0, 24 * 60), min_size=1, max_size=30),
+    sides=st.lists(st.booleans(), min_size=30, max_size=30),
+    cut=st.integers(0, 30),
+    in_order=st.booleans(),
+)
+def test_time_is_exact_in_any_order_and_in_two_halves(
+    minutes: list[int], sides: list[bool], cut: int, in_order: bool, tmp_path: Path
+) -> None:
+    """Events over a main file and a subagent file: written in order within each file,
+    active time is the gaps between all events sorted, each capped at the threshold; in any
+    order, reading in two halves (with a checkpoint between) gives what one read gives."""
+    start = 1_795_300_000.0  # 2026-11-21T...Z
+    main_stamps = [m for m, side in zip(minutes, sides, strict=False) if not side]
+    side_stamps = [m for m, side in zip(minutes, sides, strict=False) if side]
+    if in_order:
+        main_stamps, side_stamps = sorted(main_stamps), sorted(side_stamps)
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    main = folder / "s.jsonl"
+    side = folder / "s" / "subagents" / "agent-1.jsonl"
+    side.parent.mkdir(parents=True)
+
+    def lines(stamps: list[int]) -> list[str]:
+        return [_event(_iso(start + 60 * m), "s") + "\n" for m in stamps]
+
+    main_lines, side_lines = lines(main_stamps), lines(side_stamps)
+    main.write_text("".join(main_lines))
+    side.write_text("".join(side_lines))
+    once = summarize(*_parsed(main))
+    if in_order:
+        assert once.active_seconds == pytest.approx(
+            _reference_active([start + 60 * m for m in minutes], 300.0)
+        )
+        assert once.wall_seconds == pytest.approx(60.0 * (max(minutes) - min(minutes)))
+    # The same files written in two goes, read after each with a JSON checkpoint between.
+    main.write_text("".join(main_lines[: cut // 2]))
+    side.write_text("".join(side_lines[: cut // 2]))
+    states, paths = parse_session(main, agent="claude-code")
+    known = {
+        str(p): ParseState.from_dict(json.loads(json.dumps(s.to_dict())))
+        for p, s in zip(paths, states, strict=True)
+    }
+    main.write_text("".join(main_lines))
+    side.write_text("".join(side_lines))
+    states, paths = parse_session(main, agent="claude-code", states=known)
+    twice = summarize(states, [str(p) for p in paths])
+    assert twice.active_seconds == pytest.approx(once.active_seconds)
+    assert twice.wall_seconds == pytest.approx(once.wall_seconds)
+    assert [d.active_seconds for d in twice.days] == pytest.approx(
+        [d.active_seconds for d in once.days]
+    )
+    assert [d.wall_seconds for d in twice.days] == pytest.approx(
+        [d.wall_seconds for d in once.days]
+    )
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---- Claude Code 2.0.x subagent files beside the session ---------------------------
+
+
+def _sibling_layout(root: Path) -> tuple[Path, Path]:
+    project = root / "projects" / "-home-dev-src-acme-api"
+    project.mkdir(parents=True)
+    main = project / f"{CLAUDE_ID}.jsonl"
+    shutil.copy(CLAUDE_TRANSCRIPT, main)
+    sibling = project / "agent-5e1f2a3b.jsonl"
+    sibling.write_text(
+        json.dumps(
+            {
+                "parentUuid": None,
+                "isSidechain": True,
+                "userType": "external",
+                "cwd": "/home/dev/src/acme-api",
+                "sessionId": CLAUDE_ID,
+                "version": "2.0.14",
+                "agentId": "5e1f2a3b",
+                "type": "assistant",
+                "timestamp": "2026-11-21T22:00:51.000Z",
+                "requestId": "req_sibling",
+                "message": {
+                    "id": "msg_sibling",
+                    "model": "claude-haiku-4-5",
+                    "usage": {"input_tokens": 11, "output_tokens": 22},
+                },
+            }
+        )
+        + "\n"
+    )
+    return main, sibling
+
+
+def test_sibling_agent_files_bill_to_their_session(tmp_path: Path) -> None:
+    main, sibling = _sibling_layout(tmp_path)
+    found = list(discover("claude-code", claude_dirs=[tmp_path]))
+    assert [(m, sides) for _, m, sides in found] == [(main, [sibling])]
+    assert main_file(None, sibling) == main
+    assert main_file(None, main) == main
+    assert locate(sibling, [("claude-code", tmp_path / "projects")]) == ("claude-code", main)
+    summary = summarize(*_parsed(sibling if False else main))
+    assert summary.session_id == CLAUDE_ID
+    assert summary.models["claude-haiku-4-5"].output_tokens == 22
+    assert summary.side_paths == [str(sibling)]
+
+
+def test_sibling_agent_files_bill_to_their_session_through_backfill(tmp_path: Path) -> None:
+    _main, _sibling = _sibling_layout(tmp_path / "claude")
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        run_backfill(BackfillOptions(claude_dirs=[tmp_path / "claude"], workers=1), ledger)
+        rows = ledger.sessions()
+        assert [r.session_id for r in rows] == [CLAUDE_ID]
+        summary = summary_of(rows[0])
+    assert summary is not None and summary.models["claude-haiku-4-5"].output_tokens == 22
+
+
+# ---- the smaller points ------------------------------------------------------------
+
+
+def test_a_session_without_usage_costs_zero(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text(_event("2026-11-21T10:00:00Z", "s") + "\n")
+    summary = summarize([parse_file(path)])
+    assert summary.cost_usd == 0
+    assert summary.models == {}
+
+
+def test_an_all_zero_model_row_is_not_shown(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    zero = json.loads(_claude_response("2026-11-21T10:00:00Z", 1, session="s"))
+    zero["message"]["model"] = "claude-haiku-4-5"
+    zero["message"]["usage"] = {"input_tokens": 0, "output_tokens": 0}
+    path.write_text(
+        json.dumps(zero) + "\n" + _claude_response("2026-11-21T10:01:00Z", 2, session="s") + "\n"
+    )
+    summary = summarize([parse_file(path)])
+    assert list(summary.models) == [MODEL]
+    assert all(list(d.models) == [MODEL] for d in summary.days)
+
+
+def test_agent_version_is_the_one_the_session_started_with(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text(
+        _event("2026-11-21T10:00:00Z", "s", version="1.0.98")
+        + "\n"
+        + _event("2026-11-21T10:01:00Z", "s", version="2.0.14")
+        + "\n"
+    )
+    assert summarize([parse_file(path)]).agent_version == "1.0.98"
+
+
+def test_codex_rollout_without_session_meta_takes_the_file_name_id(tmp_path: Path) -> None:
+    lines = CODEX_TRANSCRIPT.read_text().split("\n", 1)[1]
+    path = tmp_path / f"rollout-2025-09-01T10-00-00-{FORK_ID}.jsonl"
+    path.write_text(lines)
+    summary = summarize([parse_file(path, agent="codex")])
+    assert summary.session_id == FORK_ID
+    assert _totals(summary) == _truth_totals(CODEX_DIR)
