@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -490,3 +491,48 @@ def test_codex_rollout_without_session_meta_takes_the_file_name_id(tmp_path: Pat
     summary = summarize([parse_file(path, agent="codex")])
     assert summary.session_id == FORK_ID
     assert _totals(summary) == _truth_totals(CODEX_DIR)
+
+
+# ---- transcripts other people published (tests/fixtures/README.md) -----------------
+
+WILD = Path(__file__).parent / "fixtures" / "wild"
+
+
+def _unpack(folder: Path, into: Path) -> Path:
+    import gzip
+
+    for packed in folder.rglob("*.jsonl.gz"):
+        target = into / packed.relative_to(folder).with_suffix("")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(gzip.decompress(packed.read_bytes()))
+    mains = sorted(into.glob("*.jsonl"))
+    assert len(mains) == 1
+    return mains[0]
+
+
+def test_published_claude_code_2_1_39_session_with_subagents(tmp_path: Path) -> None:
+    main = _unpack(WILD / "claude-code-2.1.39-spotter", tmp_path)
+    states, paths = parse_session(main)
+    summary = summarize(states, [str(p) for p in paths])
+    # Counted here without the parser: usage once per response, timestamps sorted.
+    usage: dict[tuple[str, str], dict[str, int]] = {}
+    stamps: list[float] = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            obj = json.loads(line)
+            if isinstance(obj.get("timestamp"), str):
+                stamps.append(datetime.fromisoformat(obj["timestamp"]).timestamp())
+            message = obj.get("message")
+            if isinstance(message, dict) and isinstance(message.get("usage"), dict):
+                usage[(message["id"], obj["requestId"])] = message["usage"]
+    expected = {
+        key: sum(int(u.get(key) or 0) for u in usage.values())
+        for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    }
+    expected["output_tokens"] = sum(int(u["output_tokens"]) for u in usage.values())
+    assert len(paths) == 3  # the main file, a subagent, a compaction agent
+    assert summary.session_id == main.stem and summary.agent_version == "2.1.39"
+    assert {k: getattr(summary.totals, k) for k in expected} == expected
+    assert summary.duplicate_responses.responses == 0
+    assert summary.unpriced_models == [] and summary.cost_usd is not None
+    assert summary.active_seconds == pytest.approx(_reference_active(stamps, 300.0), abs=1e-3)
