@@ -536,3 +536,38 @@ def test_published_claude_code_2_1_39_session_with_subagents(tmp_path: Path) -> 
     assert summary.duplicate_responses.responses == 0
     assert summary.unpriced_models == [] and summary.cost_usd is not None
     assert summary.active_seconds == pytest.approx(_reference_active(stamps, 300.0), abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rollout-2026-02-23T12-41-04-019c8a4d-8f45-7010-8b5d-7fad920aa6f9.jsonl",
+        "rollout-2026-02-23T20-34-25-019c8bfe-ec25-79e0-97d7-bda6a9c575ff.jsonl",
+    ],
+)
+def test_published_codex_0_104_rollouts(name: str, tmp_path: Path) -> None:
+    import gzip
+
+    packed = WILD / "codex-0.104.0-localpush" / f"{name}.gz"
+    path = tmp_path / name
+    path.write_bytes(gzip.decompress(packed.read_bytes()))
+    summary = summarize(*_parsed_as(path, "codex"))
+    # Counted here without the parser: the last running total the rollout reports.
+    last = [
+        json.loads(line)["payload"]["info"]["total_token_usage"]
+        for line in path.read_text().splitlines()
+        if '"total_token_usage"' in line
+    ][-1]
+    assert summary.totals.input_tokens == last["input_tokens"] - last["cached_input_tokens"]
+    assert summary.totals.cache_read_input_tokens == last["cached_input_tokens"]
+    assert summary.totals.output_tokens == last["output_tokens"]
+    assert summary.totals.reasoning_output_tokens == last["reasoning_output_tokens"]
+    assert summary.agent_version == "0.104.0-alpha.1"
+    assert summary.session_id is not None and name.endswith(f"{summary.session_id}.jsonl")
+    assert summary.duplicate_responses.responses == 0
+    assert summary.unpriced_models == []
+
+
+def _parsed_as(path: Path, agent: str) -> tuple[list[ParseState], list[str]]:
+    states, paths = parse_session(path, agent=agent)
+    return states, [str(p) for p in paths]
