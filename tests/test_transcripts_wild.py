@@ -34,6 +34,8 @@ from keito_skill.transcripts import (
     parse_session,
 )
 from keito_skill.watch import locate
+from tests.keito_server import KeitoServer
+from tests.sessions_kit import cli, expense_tokens, make_repo, remote, skill_env
 from tests.transcript_data import (
     CLAUDE_DIR,
     CLAUDE_TRANSCRIPT,
@@ -263,6 +265,40 @@ def test_copied_history_bills_once_through_backfill(
         assert again.bytes_read == 0
         stored = [summary_of(ledger.session(agent, sid)) for sid in (original_id, copy_id)]  # type: ignore[arg-type]
     assert _sum(*stored) == expected
+
+
+@pytest.mark.parametrize("agent", sorted(COPIES))
+def test_copied_history_bills_once_through_the_hook_command_and_sync(
+    agent: str, keito_server: KeitoServer, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """The real ``keito-skill hook`` (copy first, then the original), then ``sync`` to the
+    local Keito server: the two sessions' expenses add up to the usage once."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    env = skill_env(tmp_path / "home", keito_server, keito_config_dir)
+    env["KEITO_SKILL_NO_BACKGROUND_SYNC"] = "1"
+    make, original_id, copy_id = COPIES[agent]
+    folder = tmp_path / "transcripts"
+    folder.mkdir()
+    original, copy, expected = make(folder)
+    for sid, path in ((copy_id, copy), (original_id, original)):
+        payload = {
+            "session_id": sid,
+            "transcript_path": str(path),
+            "cwd": str(repo),
+            "hook_event_name": "SessionEnd",
+            "reason": "exit",
+        }
+        done = cli("hook", "session-end", "--agent", agent, env=env, stdin=json.dumps(payload))
+        assert done.returncode == 0 and done.stdout == ""
+    assert cli("sync", env=env).returncode == 0
+    expenses = remote(keito_server, "expenses")
+    billed = dict.fromkeys(TOKEN_KEYS, 0)
+    for sid in (original_id, copy_id):
+        for key, value in expense_tokens(expenses, sid).items():
+            billed[key] += value
+    assert billed == expected
+    parsed = cli("parse", "--json", str(copy), env=env)
+    assert json.loads(parsed.stdout)["duplicate_responses"]["responses"] == 0  # alone: all its own
 
 
 def test_a_file_read_again_from_its_start_keeps_its_own_responses(tmp_path: Path) -> None:
