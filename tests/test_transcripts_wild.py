@@ -607,3 +607,20 @@ def test_published_codex_0_104_rollouts(name: str, tmp_path: Path) -> None:
 def _parsed_as(path: Path, agent: str) -> tuple[list[ParseState], list[str]]:
     states, paths = parse_session(path, agent=agent)
     return states, [str(p) for p in paths]
+
+
+def test_parse_shows_copies_and_reads_a_sibling_file_as_its_session(tmp_path: Path) -> None:
+    first, replay = _replayed_claude()
+    path = tmp_path / f"{CLAUDE_ID}.jsonl"
+    path.write_text(first + replay)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "KEITO_SKILL_HOME": str(tmp_path)}
+    shown = cli("parse", str(path), env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "copies    4 responses written again" in shown.stdout
+    as_json = json.loads(cli("parse", "--json", str(path), env=env).stdout)
+    assert as_json["duplicate_responses"]["responses"] == 4
+    main, sibling = _sibling_layout(tmp_path / "claude")
+    of_sibling = json.loads(cli("parse", "--json", str(sibling), env=env).stdout)
+    assert of_sibling["session_id"] == CLAUDE_ID
+    assert of_sibling["transcript_path"] == str(main)
+    assert of_sibling["side_paths"] == [str(sibling)]
