@@ -201,7 +201,9 @@ def parse_session(
     """Parse a session's main transcript and its side files, resuming from ``states``.
 
     ``states`` maps a path (as ``str``) to its checkpoint. Returns the states, main first,
-    and the paths they belong to.
+    and the paths they belong to. A response listed twice in what was read (a replayed
+    history, a copy in a side file) keeps its first listing; the ledger settles the rest
+    when the checkpoints are stored (see :mod:`._responses`).
     """
     agent = agent or detect_agent(main)
     paths = [main, *(sides if sides is not None else side_files(agent, main))]

@@ -7,12 +7,15 @@ What this module knows about the format (checked against Claude Code 2.1.328):
   Usage is therefore counted once per ``message.id:requestId``; should a later line of the
   same response carry larger numbers (older versions streamed partial counts), only the
   difference is added. Recently seen ids are kept in the checkpoint (bounded), so the
-  dedupe survives incremental reads.
+  dedupe survives incremental reads; a response written again further on, or in another
+  file (a replayed or copied history), is caught by the ledger's ``responses`` table (see
+  :mod:`._responses`).
 * ``cost-state`` lines are the process's own running cost, per model, cumulative for the
   process (``startTime``). They are the agent's own figure, preferred for cost when their
   token counts reconcile with what we counted (see :func:`agent_cost`).
-* Subagents write their own files under ``<session-id>/subagents/``; they belong to the
-  session for usage.
+* Subagents write their own files under ``<session-id>/subagents/`` (Claude Code 2.0.x:
+  ``agent-<id>.jsonl`` beside the session file, its lines carrying the session's id); they
+  belong to the session for usage and time.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ What this module knows about the format (checked against Codex 0.169.0):
 * Codex's ``input_tokens`` includes cached (and cache-written) tokens; we report
   Anthropic's meaning of input: ``input_tokens - cached_input_tokens - cache_write``.
   ``reasoning_output_tokens`` is part of ``output_tokens``, reported separately too.
+* A fork writes its own ``session_meta``, then its parent's lines again (the parent's
+  ``session_meta`` among them) with new timestamps, and goes on from the parent's running
+  total. A usage event is therefore keyed by the total it reached under the id of the
+  latest ``session_meta``: the copies carry their parent's keys and add nothing.
 * The model is named in ``turn_context`` lines (and ``session_meta`` provenance); usage is
   attributed to the model in force when it was reported.
 """
