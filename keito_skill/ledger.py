@@ -244,6 +244,20 @@ def claim_responses(
     return duplicates
 
 
+def release_responses(
+    db: sqlite3.Connection, agent: str, session_id: str, *, keep: list[str]
+) -> None:
+    """Give up the responses a session's files own, but for the files in ``keep``: a file
+    no longer among its checkpoints (gone, or now read under another path) bills nothing
+    for the session, so it must not keep another file's copies from billing."""
+    marks = ", ".join("?" for _ in keep)
+    db.execute(
+        "DELETE FROM responses WHERE file IN (SELECT id FROM response_files"
+        f" WHERE agent = ? AND session_id = ? AND path NOT IN ({marks}))",
+        (agent, session_id, *keep),
+    )
+
+
 class _Row:
     """A ledger row as attributes. Plain (not a dataclass): the hook path imports this
     module, and ``dataclasses`` alone costs it several milliseconds."""
@@ -527,7 +541,9 @@ class Ledger:
         now = time.time()
         self.duplicates_found = 0
         with self.write() as db:
-            if any(isinstance(c, dict) and "responses" in c for c in checkpoints.values()):
+            if not checkpoints or any(
+                isinstance(c, dict) and "responses" in c for c in checkpoints.values()
+            ):
                 # Each response billed once: settled against every file's, in this
                 # transaction, only if the checkpoints are still the ones we read.
                 current = db.execute(
@@ -536,6 +552,7 @@ class Ledger:
                 ).fetchone()
                 if current is None or current[0] != expected_version:
                     return False
+                release_responses(db, agent, session_id, keep=list(checkpoints))
                 from keito_skill.transcripts._responses import settle
 
                 self.duplicates_found = settle(

@@ -624,3 +624,21 @@ def test_parse_shows_copies_and_reads_a_sibling_file_as_its_session(tmp_path: Pa
     assert of_sibling["session_id"] == CLAUDE_ID
     assert of_sibling["transcript_path"] == str(main)
     assert of_sibling["side_paths"] == [str(sibling)]
+
+
+def test_a_session_file_read_under_a_new_path_keeps_its_responses(tmp_path: Path) -> None:
+    """The same transcript reached by another path (a symlinked config directory): its
+    responses are the session's own, not copies of what it owned under the old path."""
+    real = tmp_path / "real"
+    real.mkdir()
+    path = real / f"{CLAUDE_ID}.jsonl"
+    shutil.copy(CLAUDE_TRANSCRIPT, path)
+    (tmp_path / "link").symlink_to(real)
+    with Ledger(tmp_path / "ledger.sqlite3") as ledger:
+        record(ledger, "claude-code", CLAUDE_ID, path)
+        row = record(ledger, "claude-code", CLAUDE_ID, tmp_path / "link" / path.name)
+        summary = summary_of(row)
+    assert summary is not None
+    assert list(row.checkpoints) == [str(tmp_path / "link" / path.name)]
+    assert _totals(summary) == _truth_totals(CLAUDE_DIR)
+    assert summary.duplicate_responses.responses == 0
