@@ -38,7 +38,7 @@ from keito_skill.errors import LedgerError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -91,6 +91,20 @@ CREATE TABLE IF NOT EXISTS records (
     UNIQUE (agent, session_id, kind, key)
 );
 CREATE INDEX IF NOT EXISTS records_status ON records (status);
+CREATE TABLE IF NOT EXISTS response_files (
+    id INTEGER PRIMARY KEY,
+    agent TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (agent, session_id, path)
+);
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    file INTEGER NOT NULL,
+    offset INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS responses_file ON responses (file);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -176,6 +190,68 @@ def payload_hash(payload: dict[str, Any]) -> str:
 
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def claim_responses(
+    db: sqlite3.Connection,
+    agent: str,
+    session_id: str,
+    path: str,
+    read_from: int | None,
+    entries: list[list[Any]],
+) -> list[int]:
+    """Claim each listed response ``[key, offset, ...]`` for the file ``path`` of a session
+    (inside a write); return the indexes of those another file, or an earlier place in
+    this one, already owns. A file read from its start (``read_from == 0``) first gives up
+    what it owned. One indexed insert per response; a look-up each only when some key was
+    already there."""
+    db.execute(
+        "INSERT INTO response_files (agent, session_id, path) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (agent, session_id, path),
+    )
+    file_id = db.execute(
+        "SELECT id FROM response_files WHERE agent = ? AND session_id = ? AND path = ?",
+        (agent, session_id, path),
+    ).fetchone()[0]
+    if read_from == 0:
+        db.execute("DELETE FROM responses WHERE file = ?", (file_id,))
+    if not entries:
+        return []
+    before = db.total_changes
+    db.executemany(
+        "INSERT INTO responses (key, file, offset) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        [(entry[0], file_id, entry[1]) for entry in entries],
+    )
+    keys = {entry[0] for entry in entries}
+    if db.total_changes - before == len(keys) == len({(e[0], e[1]) for e in entries}):
+        return []  # every key was new (one listed twice at one place: a response continued)
+    duplicates = []
+    for index, entry in enumerate(entries):
+        owner = db.execute("SELECT file, offset FROM responses WHERE key = ?", (entry[0],))
+        found = owner.fetchone()
+        if found is not None and (found[0], found[1]) != (file_id, entry[1]):
+            duplicates.append(index)
+    if duplicates:
+        db.execute(
+            "UPDATE response_files SET duplicates = duplicates + ? WHERE id = ?",
+            (len(duplicates), file_id),
+        )
+    return duplicates
+
+
+def release_responses(
+    db: sqlite3.Connection, agent: str, session_id: str, *, keep: list[str]
+) -> None:
+    """Give up the responses a session's files own, but for the files in ``keep``: a file
+    no longer among its checkpoints (gone, or now read under another path) bills nothing
+    for the session, so it must not keep another file's copies from billing."""
+    marks = ", ".join("?" for _ in keep)
+    db.execute(
+        "DELETE FROM responses WHERE file IN (SELECT id FROM response_files"
+        f" WHERE agent = ? AND session_id = ? AND path NOT IN ({marks}))",
+        (agent, session_id, *keep),
+    )
 
 
 class _Row:
@@ -354,6 +430,7 @@ class Ledger:
         self, path: Path | None = None, *, timeout: float = 30.0, read_only: bool = False
     ) -> None:
         self.path = path or skill_home() / "ledger.sqlite3"
+        self.duplicates_found = 0  # responses the last save_checkpoints found to be copies
         self._listed: str | None = None  # the sessions columns a listing reads
         try:
             if read_only:
@@ -518,7 +595,25 @@ class Ledger:
         re-reads.
         """
         now = time.time()
+        self.duplicates_found = 0
         with self.write() as db:
+            if not checkpoints or any(
+                isinstance(c, dict) and "responses" in c for c in checkpoints.values()
+            ):
+                # Each response billed once: settled against every file's, in this
+                # transaction, only if the checkpoints are still the ones we read.
+                current = db.execute(
+                    "SELECT version FROM sessions WHERE agent = ? AND session_id = ?",
+                    (agent, session_id),
+                ).fetchone()
+                if current is None or current[0] != expected_version:
+                    return False
+                release_responses(db, agent, session_id, keep=list(checkpoints))
+                from keito_skill.transcripts._responses import settle
+
+                self.duplicates_found = settle(
+                    checkpoints, partial(claim_responses, db, agent, session_id)
+                )
             cursor = db.execute(
                 "UPDATE sessions SET checkpoints = ?, offsets = ?, version = version + 1,"
                 " dirty = 1,"

@@ -40,6 +40,7 @@ from keito_skill.transcripts import (
     DEFAULT_IDLE_SECONDS,
     claude_code,
     codex,
+    main_file,
     session_id_for,
     side_files,
 )
@@ -77,7 +78,8 @@ def watch_paths(
 def locate(path: Path, roots: list[tuple[str, Path]]) -> tuple[str, Path] | None:
     """Which session a changed file belongs to: ``(agent, main transcript)``, or None.
 
-    A Claude Code subagent file (``<slug>/<session>/subagents/x.jsonl``) maps to its
+    A Claude Code subagent file (``<slug>/<session>/subagents/x.jsonl``, or with Claude
+    Code 2.0.x ``<slug>/agent-x.jsonl`` naming its session in its lines) maps to its
     session's main transcript (``<slug>/<session>.jsonl``).
     """
     if path.suffix != ".jsonl":
@@ -90,7 +92,7 @@ def locate(path: Path, roots: list[tuple[str, Path]]) -> tuple[str, Path] | None
         if agent == codex.AGENT:
             return (agent, path) if path.name.startswith("rollout-") else None
         if len(parts) == 2:
-            return agent, path
+            return agent, main_file(agent, path)
         if len(parts) == 4 and parts[2] == "subagents":
             return agent, root / parts[0] / f"{parts[1]}.jsonl"
         return None

@@ -87,7 +87,10 @@ def copy_session(agent: str, dest: Path, session_id: str | None = None) -> tuple
     dest.mkdir(parents=True, exist_ok=True)
     name = f"{new}.jsonl" if agent == "claude-code" else f"rollout-2026-11-21T22-01-10-{new}.jsonl"
     target = dest / name
-    target.write_text(source.read_text().replace(old, new))
+    text = source.read_text().replace(old, new)
+    if agent == "claude-code":  # a new session's responses are new ones, not copies
+        text = text.replace('"requestId":"req_', f'"requestId":"req_{new[:8]}')
+    target.write_text(text)
     return new, target
 
 

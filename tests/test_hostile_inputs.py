@@ -261,3 +261,33 @@ def test_a_session_end_cut_short_is_read_on_by_the_next_sync(
         assert row is not None and row.ended and row.offset_of(str(path)) == path.stat().st_size
         assert ledger.recent_events(5, level="error") == []  # nothing went wrong
     assert pending() == 0
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_sibling_agent_file_that_is_not_a_regular_file_is_passed_over(
+    kind: str, tmp_path: Path
+) -> None:
+    """A Claude Code 2.0.x ``agent-*.jsonl`` beside the sessions is opened to learn its
+    session (issue 16): a FIFO or a device there must not hang discovery or ``watch``."""
+    project = tmp_path / "projects" / "-work-repo"
+    project.mkdir(parents=True)
+    main = project / "2d3a1b2c-0000-4000-8000-000000000000.jsonl"
+    main.write_text('{"sessionId":"2d3a1b2c-0000-4000-8000-000000000000"}\n')
+    sibling = project / "agent-a1b2c3.jsonl"
+    if kind == "fifo":
+        os.mkfifo(sibling)
+    else:
+        sibling.symlink_to(f"/dev/{kind}")
+    code = (
+        "import sys; from pathlib import Path;"
+        "from keito_skill.transcripts import claude_code, main_file;"
+        "root = Path(sys.argv[1]);"
+        "print(len(list(claude_code.transcript_files([root]))));"
+        "print(main_file('claude-code', Path(sys.argv[2])).name)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "projects"), str(sibling)],
+        capture_output=True, text=True, cwd=ROOT, timeout=HANG,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", sibling.name]
