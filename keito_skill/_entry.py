@@ -1,11 +1,14 @@
 """The console entry point: hooks skip click entirely, everything else gets the full CLI.
 
 ``keito-skill hook ...`` runs inside the agent's hooks on every prompt; importing click and
-the command registry would cost it time for nothing.
+the command registry would cost it time for nothing. So would a background sync that
+finds one sync running and another waiting: it exits before importing anything.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 
@@ -18,6 +21,21 @@ def main() -> None:
         from keito_skill.hooks import main as hook_main
 
         sys.exit(hook_main(argv[1:]))
+    if argv == ["sync", "--background"]:
+        # Started by a hook: when one sync runs and another waits, this one would only
+        # exit after ~0.4 s of imports. Find that out first, with the standard library.
+        from keito_skill._queue import claim
+        from keito_skill._safeio import skill_home
+
+        if not claim(skill_home()):
+            sys.exit(0)  # one already waits: it will send what this one would have
+        with contextlib.suppress(OSError):
+            os.nice(10)  # background work: the agents' hooks (and the agents) come first
+        import time
+
+        # Hooks come in bursts (50 at once when many agents stop together): holding the
+        # queue, this sync lets them finish writing before it competes for the ledger.
+        time.sleep(0.5)
     from keito_skill.cli import main as cli_main
 
     cli_main()

@@ -641,6 +641,9 @@ def run_backfill(
     else:
         if ledger is None:
             raise ValueError("a ledger is needed to record (or pass dry_run)")
+        from keito_skill._misses import drain
+
+        drain(ledger)  # hook calls a full or read-only disk refused: their ends first
         rows = ledger.sessions()
     warm = _WarmPool(options)
     try:
@@ -764,9 +767,13 @@ def _settle_parsed(
         )
     expected = row.version if row is not None else 0
     end = END_REASON if finishing else None
-    if not ledger.save_checkpoints(
+    saved = ledger.save_checkpoints(
         candidate.agent, candidate.session_id, checkpoints, expected_version=expected, end=end
-    ):
+    )
+    if saved and ledger.duplicates_found:
+        # Some responses were copies of ones another file owns: shown as stored.
+        result.summary = _summary(checkpoints) or result.summary
+    if not saved:
         # A hook wrote this session while we parsed: redo it from the hook's checkpoint.
         try:
             record(

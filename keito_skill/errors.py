@@ -24,10 +24,10 @@ class ConfigError(KeitoSkillError):
 class LedgerError(KeitoSkillError):
     """The local ledger cannot be opened: a damaged file, no permission, a full disk."""
 
-    def __init__(self, path: object, reason: str) -> None:
+    def __init__(self, path: object, reason: str, fix: str | None = None) -> None:
         self.path = path
         self.reason = reason
-        self.fix = (
+        self.fix = fix or (
             f"if the file is damaged, move {path} aside: keito-skill starts a new one, and"
             " 'keito-skill backfill' records the sessions again from the transcripts"
             " (Keito is not sent anything twice)"

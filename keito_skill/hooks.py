@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
-import subprocess
+import signal
 import sys
 import time
 from pathlib import Path
@@ -24,8 +25,42 @@ from typing import Any
 EVENTS = ("session-start", "stop", "session-end")
 AGENTS = ("claude-code", "codex")
 STDIN_DEADLINE = 2.0
-_MAX_PAYLOAD = 1 << 20
+# The whole hook, from start to exit: well under the 10 s timeout ``install`` sets, and
+# Codex gives a SessionEnd hook about a second. Past it the hook keeps what it has read
+# (a valid checkpoint; the next hook, ``watch`` or ``backfill`` reads on from there).
+DEADLINE = 1.5
+CODEX_END_DEADLINE = 0.8
+_WRITE_RESERVE = 0.3  # of the budget, kept for the ledger writes after parsing
+_MAX_PAYLOAD = 256 << 20  # agents send transcripts' worth of text in some payloads
 NO_SYNC_ENV = "KEITO_SKILL_NO_BACKGROUND_SYNC"
+
+
+# A surrogate written as UTF-8 bytes: invalid UTF-8 that ``json.loads`` still lets through.
+_RAW_SURROGATE = re.compile(rb"\xed[\xa0-\xbf]")
+
+
+class Deadline(BaseException):
+    """The hook's time is up (raised by the alarm; not an ``Exception``, so nothing on the
+    way swallows it)."""
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    """The payload as a dict; bytes that are not UTF-8 (a lone surrogate written raw) and
+    lone surrogate escapes are mended, not a reason to lose the event."""
+    from keito_skill._text import may_hold_half_pairs, whole_characters
+
+    try:
+        value = json.loads(raw or b"{}")
+    except UnicodeDecodeError:
+        try:
+            value = json.loads(raw.decode("utf-8", errors="replace"))
+        except ValueError:
+            return {}
+    except ValueError:
+        return {}
+    if may_hold_half_pairs(raw) or _RAW_SURROGATE.search(raw):
+        value = whole_characters(value)
+    return value if isinstance(value, dict) else {}
 
 
 def read_payload(deadline: float = STDIN_DEADLINE) -> dict[str, Any]:
@@ -46,44 +81,58 @@ def read_payload(deadline: float = STDIN_DEADLINE) -> dict[str, Any]:
         ready, _, _ = select.select([fd], [], [], left)
         if not ready:
             break
-        chunk = os.read(fd, 65536)
+        chunk = os.read(fd, 1 << 20)
         if not chunk:
             break
         chunks.append(chunk)
         size += len(chunk)
         if chunk.rstrip().endswith(b"}"):
+            whole = b"".join(chunks)
             try:
-                value = json.loads(b"".join(chunks))
+                json.loads(whole)
+            except UnicodeDecodeError:
+                pass  # complete but not UTF-8: mended below
             except ValueError:
                 continue  # a brace inside the JSON, not its end: keep reading
-            return value if isinstance(value, dict) else {}
-    try:
-        value = json.loads(b"".join(chunks) or b"{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+            chunks = [whole]
+            return _decode(whole)
+    return _decode(b"".join(chunks))
+
+
+def _small(path: Path) -> str:
+    """A small regular file's text (git's HEAD, refs): never a FIFO or a device."""
+    from keito_skill._safeio import read_small
+
+    return read_small(path, 64 * 1024).decode(errors="replace")
 
 
 def git_head(cwd: str | None) -> tuple[str | None, str | None]:
-    """(branch, commit) of the repository at ``cwd``, read from ``.git`` without git."""
+    """(branch, commit) of the repository at ``cwd``, read from ``.git`` without git.
+
+    Only regular files are read, a bounded amount each: a hostile repository's HEAD may be
+    a FIFO or a link to ``/dev/zero``.
+    """
     if not cwd:
         return None, None
     here = Path(cwd)
-    for folder in (here, *here.parents):
-        dot_git = folder / ".git"
-        if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
-            text = dot_git.read_text(errors="replace").strip()
-            if not text.startswith("gitdir:"):
-                return None, None
-            dot_git = (folder / text.split(":", 1)[1].strip()).resolve()
-        if dot_git.is_dir():
-            return _read_head(dot_git)
+    try:
+        for folder in (here, *here.parents):
+            dot_git = folder / ".git"
+            if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
+                text = _small(dot_git).strip()
+                if not text.startswith("gitdir:"):
+                    return None, None
+                dot_git = (folder / text.split(":", 1)[1].strip()).resolve()
+            if dot_git.is_dir():
+                return _read_head(dot_git)
+    except (OSError, ValueError):
+        return None, None
     return None, None
 
 
 def _read_head(git_dir: Path) -> tuple[str | None, str | None]:
     try:
-        head = (git_dir / "HEAD").read_text().strip()
+        head = _small(git_dir / "HEAD").strip()
     except OSError:
         return None, None
     if not head.startswith("ref:"):
@@ -93,14 +142,18 @@ def _read_head(git_dir: Path) -> tuple[str | None, str | None]:
     common = git_dir
     commondir = git_dir / "commondir"
     if commondir.is_file():
-        common = (git_dir / commondir.read_text().strip()).resolve()
+        common = (git_dir / _small(commondir).strip()).resolve()
     for base in (git_dir, common):
         try:
-            return branch, (base / ref).read_text().strip() or None
+            return branch, _small(base / ref).strip() or None
         except OSError:
             continue
     try:
-        for line in (common / "packed-refs").read_text().splitlines():
+        from keito_skill._safeio import read_small
+
+        for line in (
+            read_small(common / "packed-refs", 16 << 20).decode(errors="replace").splitlines()
+        ):
             if line.endswith(" " + ref):
                 return branch, line.split(" ", 1)[0]
     except OSError:
@@ -108,10 +161,40 @@ def _read_head(git_dir: Path) -> tuple[str | None, str | None]:
     return branch, None
 
 
+def sync_wanted(home: Path) -> bool:
+    """False when a sync already holds the queue (starting, or waiting for the one that
+    runs): it reads the ledger after this hook's write, so another would only exit.
+
+    Checked before starting a background sync: 50 hooks at once used to start 50 syncs
+    that each paid ~0.4 s of imports to find that out (see :mod:`keito_skill._queue`).
+    """
+    import fcntl
+
+    from keito_skill._queue import QUEUE_LOCK
+
+    try:
+        fd = os.open(home / QUEUE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return True  # cannot tell: let the sync decide under its own locks
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def start_background_sync() -> None:
     """Start ``keito-skill sync --background`` fully detached from the agent."""
     if os.environ.get(NO_SYNC_ENV):
         return
+    from keito_skill._safeio import skill_home
+
+    if not sync_wanted(skill_home()):
+        return
+    import subprocess  # ~6 ms, paid only when a sync is started
+
     subprocess.Popen(
         [sys.executable, "-m", "keito_skill", "sync", "--background"],
         stdin=subprocess.DEVNULL,
@@ -122,8 +205,12 @@ def start_background_sync() -> None:
     )
 
 
-def handle(event: str, agent: str, payload: dict[str, Any]) -> None:
-    """Record what one hook call tells us. Raises on failure; :func:`main` contains it."""
+def handle(event: str, agent: str, payload: dict[str, Any], deadline: float | None = None) -> None:
+    """Record what one hook call tells us. Raises on failure; :func:`main` contains it.
+
+    ``deadline`` (``time.monotonic()``): the ledger waits for other writers no longer than
+    that, and the transcript is read until shortly before it.
+    """
     from keito_skill.ledger import Ledger
     from keito_skill.recorder import record
 
@@ -134,7 +221,8 @@ def handle(event: str, agent: str, payload: dict[str, Any]) -> None:
     transcript = transcript if isinstance(transcript, str) and transcript else None
     cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else None
     model = payload.get("model") if isinstance(payload.get("model"), str) else None
-    with Ledger() as ledger:
+    left = 30.0 if deadline is None else max(0.05, deadline - time.monotonic())
+    with Ledger(timeout=left) as ledger:
         if event == "session-start":
             branch, rev = git_head(cwd)
             ledger.touch_session(
@@ -149,7 +237,7 @@ def handle(event: str, agent: str, payload: dict[str, Any]) -> None:
             )
             return
         reason = payload.get("reason") if event == "session-end" else None
-        record(
+        row = record(
             ledger,
             agent,
             session_id,
@@ -157,7 +245,15 @@ def handle(event: str, agent: str, payload: dict[str, Any]) -> None:
             cwd=cwd,
             model=model,
             end_reason=(str(reason or "exit")) if event == "session-end" else None,
+            deadline=None if deadline is None else deadline - _WRITE_RESERVE,
         )
+    if any(
+        isinstance(c, dict) and c.get("extra", {}).get("cut_short")
+        for c in row.checkpoints.values()
+    ):
+        # Time ran out before the end of the transcript: the sync started now reads on
+        # (after a SessionEnd no hook comes again to do it).
+        _keep_missed("stop", agent, payload, "read cut short by the hook's deadline", quiet=True)
     start_background_sync()
 
 
@@ -168,20 +264,83 @@ def _report(message: str) -> None:
         file_logger().error("hook: %s", message)
         from keito_skill.ledger import Ledger
 
-        with Ledger(timeout=2.0) as ledger:
+        with Ledger(timeout=0.2) as ledger:
             ledger.log_event("error", "hook", message)
     except Exception:  # the last resort must not raise
         pass
 
 
+def _keep_missed(
+    event: str, agent: str, payload: dict[str, Any], why: str, *, quiet: bool = False
+) -> None:
+    """The ledger could not take this call: note it for the next sync to replay."""
+    session_id = payload.get("session_id")
+    if not isinstance(session_id, str) or not session_id:
+        return
+    from keito_skill._misses import note
+
+    note(
+        {
+            "agent": agent,
+            "event": event,
+            "session_id": session_id,
+            "transcript_path": payload.get("transcript_path"),
+            "cwd": payload.get("cwd"),
+            "reason": payload.get("reason"),
+            "why": why,
+            "quiet": quiet,  # nothing went wrong: replayed without a problem in status
+        }
+    )
+
+
+def _why(exc: BaseException) -> str | None:
+    """Why the ledger refused a write, when it did (else None: not a ledger problem)."""
+    import sqlite3
+
+    from keito_skill.errors import LedgerError
+
+    if isinstance(exc, Deadline):
+        return "the hook's time ran out"
+    if isinstance(exc, LedgerError):
+        return exc.reason
+    if isinstance(exc, sqlite3.Error | OSError):
+        from keito_skill._diskerrors import classify
+        from keito_skill.ledger import skill_home
+
+        state = classify(skill_home(), exc)
+        return f"{state} ({exc})" if state else str(exc)
+    return None
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise Deadline
+
+
 def main(argv: list[str]) -> int:
-    """Entry for ``keito-skill hook EVENT --agent AGENT``; always returns 0."""
+    """Entry for ``keito-skill hook EVENT --agent AGENT``; always returns 0, within
+    :data:`DEADLINE` (:data:`CODEX_END_DEADLINE` for Codex's SessionEnd)."""
+    started = time.monotonic()
+    event, agent, payload = "?", "?", {}
+    budget = DEADLINE
     try:
         event, agent = _parse_args(argv)
-        payload = read_payload()
-        handle(event, agent, payload)
-    except Exception as exc:  # a hook never fails the agent
-        _report(f"{' '.join(argv)}: {type(exc).__name__}: {exc}")
+        budget = CODEX_END_DEADLINE if (agent, event) == ("codex", "session-end") else DEADLINE
+        deadline = started + budget
+        # A backstop for what no bound above covers: a slow disk, a stuck system call.
+        signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, budget + 0.2)
+        try:
+            payload = read_payload(min(STDIN_DEADLINE, budget / 2))
+            handle(event, agent, payload, deadline)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except BaseException as exc:  # a hook never fails the agent
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            return 0
+        why = _why(exc)
+        if why is not None and event in EVENTS:
+            _keep_missed(event, agent, payload, why)
+        _report(f"{' '.join(argv)}: {type(exc).__name__}: {exc}" + (f" ({why})" if why else ""))
     return 0
 
 

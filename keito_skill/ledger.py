@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -32,12 +31,15 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar, overload
 
 from keito_skill import _orjson
+from keito_skill._diskerrors import classify, disk_state, fix_for
+from keito_skill._safeio import private_dir, private_file, tighten
+from keito_skill._safeio import skill_home as skill_home  # re-exported: its old home
 from keito_skill._text import may_hold_half_pairs, whole_characters
 from keito_skill.errors import LedgerError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -90,6 +92,20 @@ CREATE TABLE IF NOT EXISTS records (
     UNIQUE (agent, session_id, kind, key)
 );
 CREATE INDEX IF NOT EXISTS records_status ON records (status);
+CREATE TABLE IF NOT EXISTS response_files (
+    id INTEGER PRIMARY KEY,
+    agent TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    duplicates INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (agent, session_id, path)
+);
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    file INTEGER NOT NULL,
+    offset INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS responses_file ON responses (file);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     at REAL NOT NULL,
@@ -157,12 +173,6 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def skill_home() -> Path:
-    """``KEITO_SKILL_HOME``, else ``~/.keito/skill``: the ledger, locks and logs live here."""
-    configured = os.environ.get("KEITO_SKILL_HOME", "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".keito" / "skill"
-
-
 # Columns added after version 1: (table, column, type). ``CREATE TABLE IF NOT EXISTS``
 # leaves an existing table alone, so an older ledger gains them here, keeping its rows.
 _ADDED_COLUMNS = (
@@ -184,6 +194,68 @@ def payload_hash(payload: dict[str, Any]) -> str:
 
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def claim_responses(
+    db: sqlite3.Connection,
+    agent: str,
+    session_id: str,
+    path: str,
+    read_from: int | None,
+    entries: list[list[Any]],
+) -> list[int]:
+    """Claim each listed response ``[key, offset, ...]`` for the file ``path`` of a session
+    (inside a write); return the indexes of those another file, or an earlier place in
+    this one, already owns. A file read from its start (``read_from == 0``) first gives up
+    what it owned. One indexed insert per response; a look-up each only when some key was
+    already there."""
+    db.execute(
+        "INSERT INTO response_files (agent, session_id, path) VALUES (?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (agent, session_id, path),
+    )
+    file_id = db.execute(
+        "SELECT id FROM response_files WHERE agent = ? AND session_id = ? AND path = ?",
+        (agent, session_id, path),
+    ).fetchone()[0]
+    if read_from == 0:
+        db.execute("DELETE FROM responses WHERE file = ?", (file_id,))
+    if not entries:
+        return []
+    before = db.total_changes
+    db.executemany(
+        "INSERT INTO responses (key, file, offset) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        [(entry[0], file_id, entry[1]) for entry in entries],
+    )
+    keys = {entry[0] for entry in entries}
+    if db.total_changes - before == len(keys) == len({(e[0], e[1]) for e in entries}):
+        return []  # every key was new (one listed twice at one place: a response continued)
+    duplicates = []
+    for index, entry in enumerate(entries):
+        owner = db.execute("SELECT file, offset FROM responses WHERE key = ?", (entry[0],))
+        found = owner.fetchone()
+        if found is not None and (found[0], found[1]) != (file_id, entry[1]):
+            duplicates.append(index)
+    if duplicates:
+        db.execute(
+            "UPDATE response_files SET duplicates = duplicates + ? WHERE id = ?",
+            (len(duplicates), file_id),
+        )
+    return duplicates
+
+
+def release_responses(
+    db: sqlite3.Connection, agent: str, session_id: str, *, keep: list[str]
+) -> None:
+    """Give up the responses a session's files own, but for the files in ``keep``: a file
+    no longer among its checkpoints (gone, or now read under another path) bills nothing
+    for the session, so it must not keep another file's copies from billing."""
+    marks = ", ".join("?" for _ in keep)
+    db.execute(
+        "DELETE FROM responses WHERE file IN (SELECT id FROM response_files"
+        f" WHERE agent = ? AND session_id = ? AND path NOT IN ({marks}))",
+        (agent, session_id, *keep),
+    )
 
 
 class _Row:
@@ -227,7 +299,12 @@ class _JSONColumn(Generic[T]):
         fetch = row.__dict__.pop(f"_fetch_{self._name}", None)
         if raw is None and fetch is not None:
             raw = fetch()  # listed without this column: read it now
-        value: T = _loads(raw) if raw else self._empty()
+        try:
+            value: T = _loads(raw) if raw else self._empty()
+        except ValueError:  # damaged: as if never stored (checkpoints: read again)
+            value = self._empty()
+        if value is not None and not isinstance(value, dict):  # every JSON column is one
+            value = self._empty()
         row.__dict__[self._name] = value  # the instance attribute answers from now on
         return value
 
@@ -325,26 +402,78 @@ class RecordRow(_Row):
         return cls(**data)
 
 
+def ledger_error(path: Path, exc: BaseException) -> LedgerError:
+    """A :class:`LedgerError` that says "disk full" or "read-only" when that is the cause,
+    and advises moving the file aside only when the file itself is at fault."""
+    state = classify(path, exc)
+    if state is None:
+        return LedgerError(path, str(exc))
+    return LedgerError(path, f"{state} ({exc})", fix_for(state, path))
+
+
+def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection, also where SQLite cannot create the WAL index beside it."""
+    if not path.exists():
+        raise sqlite3.OperationalError("unable to open database file: it does not exist")
+    uri = path.resolve().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.Error:
+        # Nothing can write it now, so reading it as an immutable file is exact.
+        return sqlite3.connect(
+            f"{uri}?immutable=1", uri=True, timeout=timeout, isolation_level=None
+        )
+
+
 class Ledger:
     """A connection to the ledger database; cheap to open, safe across processes."""
 
-    def __init__(self, path: Path | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: Path | None = None, *, timeout: float = 30.0, read_only: bool = False
+    ) -> None:
         self.path = path or skill_home() / "ledger.sqlite3"
+        self.duplicates_found = 0  # responses the last save_checkpoints found to be copies
         self._listed: str | None = None  # the sessions columns a listing reads
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+            if read_only:
+                self._db = _connect_read_only(self.path, timeout)
+            else:
+                private_dir(self.path.parent)  # prompts and messages: 0700, files 0600
+                private_file(self.path)
+                self._db = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise LedgerError(self.path, str(exc)) from None
+            raise ledger_error(self.path, exc) from None
         try:
-            self._open(timeout)
+            self._open(timeout, read_only)
         except sqlite3.DatabaseError as exc:  # a damaged file, a full disk, a lock held on
             self._db.close()
-            raise LedgerError(self.path, str(exc)) from None
+            raise ledger_error(self.path, exc) from None
+        if not read_only:
+            for suffix in ("-wal", "-shm"):
+                tighten(self.path.with_name(self.path.name + suffix))
 
-    def _open(self, timeout: float) -> None:
+    @classmethod
+    def for_reading(cls, path: Path | None = None) -> Ledger:
+        """The ledger for a command that only reads (``status``, ``report``): opened as
+        usual, or read-only when its disk cannot be written (full, read-only)."""
+        try:
+            return cls(path)
+        except LedgerError as exc:
+            target = path or skill_home() / "ledger.sqlite3"
+            if disk_state(target) is None or not target.exists():
+                raise
+            try:
+                return cls(path, read_only=True)
+            except LedgerError:
+                raise exc from None
+
+    def _open(self, timeout: float, read_only: bool = False) -> None:
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        if read_only:
+            return
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
@@ -354,6 +483,10 @@ class Ledger:
                         db.execute(statement)
                 _add_missing_columns(db)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        missing = sorted({"sessions", "records", "events"} - tables)
+        if missing:  # damaged or edited by hand: recreating it would forget what was sent
+            raise sqlite3.DatabaseError(f"the ledger has no {', '.join(missing)} table")
 
     def close(self) -> None:
         self._db.close()
@@ -466,7 +599,25 @@ class Ledger:
         re-reads.
         """
         now = time.time()
+        self.duplicates_found = 0
         with self.write() as db:
+            if not checkpoints or any(
+                isinstance(c, dict) and "responses" in c for c in checkpoints.values()
+            ):
+                # Each response billed once: settled against every file's, in this
+                # transaction, only if the checkpoints are still the ones we read.
+                current = db.execute(
+                    "SELECT version FROM sessions WHERE agent = ? AND session_id = ?",
+                    (agent, session_id),
+                ).fetchone()
+                if current is None or current[0] != expected_version:
+                    return False
+                release_responses(db, agent, session_id, keep=list(checkpoints))
+                from keito_skill.transcripts._responses import settle
+
+                self.duplicates_found = settle(
+                    checkpoints, partial(claim_responses, db, agent, session_id)
+                )
             cursor = db.execute(
                 "UPDATE sessions SET checkpoints = ?, offsets = ?, version = version + 1,"
                 " dirty = 1,"

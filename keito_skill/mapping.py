@@ -25,6 +25,7 @@ and pydantic.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from dataclasses import dataclass
 from math import ceil as _ceil
 from pathlib import Path
@@ -42,6 +43,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from keito_skill._files import atomic_write_text
+from keito_skill._safeio import read_small
 from keito_skill._words import counted
 from keito_skill.errors import ConfigError
 
@@ -71,6 +73,7 @@ ENTRY_SOURCE: Final = "agent"
 as in the official skill)."""
 
 CONFIG_VERSION: Final = 1
+_YEAR_SECONDS: Final = 366 * 24 * 3600
 
 # The C loader is ~10x faster; the pure-Python one gives the same nodes and marks.
 _Loader: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
@@ -134,8 +137,9 @@ class AgentTracking(_Section):
     enabled: bool = True
     source: Literal["web", "cli", "api", "agent"] = "agent"
     draft: bool = False
-    min_duration_seconds: int = Field(default=0, ge=0)
-    max_duration_seconds: int | None = Field(default=None, gt=0)
+    # Bounded (a year) so an absurd value is a config error, not an overflow downstream.
+    min_duration_seconds: int = Field(default=0, ge=0, le=_YEAR_SECONDS)
+    max_duration_seconds: int | None = Field(default=None, gt=0, le=_YEAR_SECONDS)
     redact_notes: bool = False
 
     @model_validator(mode="after")
@@ -161,7 +165,7 @@ class Billing(_Section):
     """
 
     duration: Literal["active", "wall"] = "active"
-    idle_minutes: int = Field(default=5, ge=1)
+    idle_minutes: int = Field(default=5, ge=1, le=1440)  # at most a day
     # Sent only when set: otherwise the project's and task's default applies (and keys
     # of members who may not set it are not refused).
     billable: bool | None = None
@@ -190,9 +194,14 @@ class Billing(_Section):
 
 
 class Notes(_Section):
-    """What goes into a time entry's notes (keito-skill only)."""
+    """What goes into a time entry's notes (keito-skill only).
 
-    mode: Literal["last_message", "first_prompt", "summary", "redacted"] = "last_message"
+    The default, ``summary``, carries no free text (prompts, tool calls, models): clients
+    read notes in Keito. ``last_message`` and ``first_prompt`` send what was written, with
+    anything that looks like a secret redacted (:mod:`keito_skill.redact`).
+    """
+
+    mode: Literal["last_message", "first_prompt", "summary", "redacted"] = "summary"
 
 
 def _metadata_value(value: Any) -> Any:
@@ -201,6 +210,8 @@ def _metadata_value(value: Any) -> Any:
     # lists and mappings with one clear message instead of one error per union member.
     if isinstance(value, _dt.date):
         return value.isoformat()
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise PydanticCustomError("metadata_int", "integer out of range (64-bit at most)")
     if value is None or isinstance(value, str | int | float | bool):
         return value
     raise PydanticCustomError(
@@ -218,7 +229,7 @@ class RepoConfig(_Section):
     keys first so a diff against a file it wrote stays small.
     """
 
-    version: int = Field(default=CONFIG_VERSION, ge=1)
+    version: int = Field(default=CONFIG_VERSION, ge=1, le=1000)
     workspace_id: str | None = None
     client_id: str | None = None
     project_id: str | None = None
@@ -324,10 +335,13 @@ def find_config(cwd: str | Path) -> Path | None:
 # ---- loading ------------------------------------------------------------------------
 
 
+_MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; a repository may lie
+
+
 def _read(path: Path) -> str:
+    """The config's text: a regular file only (a FIFO would hang us), at most 1 MiB."""
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return handle.read()
+        return read_small(path, _MAX_CONFIG_BYTES).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigProblem(path, None, f"not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
@@ -494,6 +508,33 @@ def _atomic_write(path: Path, text: str) -> None:
     atomic_write_text(path, text)
 
 
+class OutsideRepository(ConfigError):
+    """A path we were about to write leads out of the repository through a symlink."""
+
+
+def _inside_repo(repo_root: Path, path: Path) -> Path:
+    """``path`` if writing it stays inside ``repo_root``, else :class:`OutsideRepository`.
+
+    A cloned repository is not trusted: a committed ``.gitignore`` or ``.keito`` may be a
+    symlink to ``~/.bashrc`` or ``~/.ssh``. Every component from the repository down is
+    resolved, and the result must still be inside the repository; the file itself must
+    not be a symlink (an atomic replace would only replace the link, but an append would
+    follow it).
+    """
+    root = repo_root.resolve()
+    try:
+        real_parent = path.parent.resolve()
+    except OSError as exc:
+        raise OutsideRepository(f"{path}: {exc.strerror or exc}") from None
+    if path.is_symlink() or not real_parent.is_relative_to(root):
+        target = os.path.realpath(path)
+        raise OutsideRepository(
+            f"not writing {path}: it leads out of the repository through a symbolic link"
+            f" (to {target}); replace the link with a real file or directory"
+        )
+    return path
+
+
 def _without_nones(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if value is not None}
 
@@ -514,7 +555,7 @@ _IGNORED_BY: Final = frozenset(
 
 def _ignore_in_git(repo_root: Path) -> None:
     """Add the config to ``.gitignore`` unless a line there already covers it."""
-    gitignore = repo_root / ".gitignore"
+    gitignore = _inside_repo(repo_root, repo_root / ".gitignore")
     try:
         existing = gitignore.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -522,7 +563,8 @@ def _ignore_in_git(repo_root: Path) -> None:
     if any(line.strip() in _IGNORED_BY for line in existing.splitlines()):
         return
     separator = "" if not existing or existing.endswith("\n") else "\n"
-    with gitignore.open("a", encoding="utf-8") as handle:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(gitignore, flags, 0o644), "a", encoding="utf-8") as handle:
         handle.write(f"{separator}{CONFIG_RELPATH}\n")
 
 
@@ -541,7 +583,8 @@ def write_config(repo_root: Path, config: RepoConfig) -> Path:
     data = _without_nones(data)
     if metadata:
         data["metadata"] = metadata
-    path = repo_root / CONFIG_DIR / CONFIG_NAME
+    path = _inside_repo(repo_root, repo_root / CONFIG_DIR / CONFIG_NAME)
+    _inside_repo(repo_root, repo_root / ".gitignore")  # refused before anything is written
     _atomic_write(path, _HEADER + _dump(data))
     _ignore_in_git(repo_root)
     return path
@@ -594,7 +637,7 @@ def set_enabled(path: Path, enabled: bool) -> None:
     disabled; a YAML syntax error or a non-mapping ``agent_tracking`` is a
     :class:`ConfigProblem`.
     """
-    path = Path(path)
+    path = _inside_repo(Path(path).parent.parent, Path(path))
     text = _read(path)
     node, data = _compose(path, text, yaml.SafeLoader)
     if node is None or not isinstance(node, yaml.MappingNode) or not isinstance(data, dict):

@@ -8,6 +8,7 @@ flags it), never a guess and never a silent zero.
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from decimal import Decimal
 from functools import lru_cache
@@ -30,6 +31,39 @@ _PROVIDER_HINTS = (
     ("codex", "openai"),
     ("gemini", "google"),
 )
+
+
+# How model ids are written by the routes in front of a model: a gateway's prefix
+# (``openrouter/``, ``anthropic/``, Bedrock's ``converse/``), a Bedrock region and vendor
+# (``us.anthropic.``), a Bedrock version (``-v1:0``), a Vertex date (``@20250929``), a
+# date stamp on an alias (``-2025-11-13``, ``-20251113``).
+_BEDROCK_HEAD = re.compile(r"^(?:(?:us|eu|apac|jp|au|ca|global|us-gov)\.)?(?:anthropic|openai)\.")
+_BEDROCK_TAIL = re.compile(r"-v\d+(?::\d+)?$|:\d+$")
+_DATE_TAIL = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
+
+
+def _candidates(model: str) -> list[str]:
+    """Ids to look ``model`` up by, most specific first: as written, then stripped of what
+    routes add, then also of a date stamp (genai-prices knows most models by alias)."""
+    found = [model]
+    name = model.strip().lower().rsplit("/", 1)[-1]
+    name = _BEDROCK_TAIL.sub("", _BEDROCK_HEAD.sub("", name)).split("@", 1)[0]
+    found.append(name)
+    undated = _DATE_TAIL.sub("", name)
+    found.append(undated)
+    dotted = re.sub(r"(\d)-(\d)(?=-|$)", r"\1.\2", undated)  # gpt-5-1-codex: gpt-5.1-codex
+    found.append(dotted)
+    return list(dict.fromkeys(c for c in found if c))
+
+
+@lru_cache(maxsize=256)
+def price_id(model: str) -> str | None:
+    """The id genai-prices prices ``model`` under (``model`` itself when it knows it), or
+    None. Used only to find a price: records and reports keep the id as written."""
+    for candidate in _candidates(model):
+        if _base_rates(candidate) is not None:
+            return candidate
+    return None
 
 
 def _provider_for(model: str) -> str | None:
@@ -75,8 +109,14 @@ def load() -> None:
 _UNIT = 1000
 
 
-@lru_cache(maxsize=256)
 def _rates(model: str) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal] | None:
+    """Base-tier USD per token of ``model`` (found by :func:`price_id`)."""
+    found = price_id(model)
+    return _base_rates(found) if found is not None else None
+
+
+@lru_cache(maxsize=256)
+def _base_rates(model: str) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal] | None:
     """Base-tier USD per token: input, cache write (5 min), cache write (1 h), cache read,
     output. Measured on small requests, so no long-context tier applies."""
     units = (
@@ -125,7 +165,7 @@ def price_vector(
         + base[OUTPUT] * r_out
     )
     if long and any(long):
-        long_price = _calc(model, long)
+        long_price = _calc(price_id(model) or model, long)
         if long_price is None:
             return None
         cost += long_price

@@ -24,7 +24,7 @@ def restore(checkpoints: dict[str, Any]) -> dict[str, ParseState]:
     for path, data in checkpoints.items():
         try:
             states[path] = ParseState.from_dict(data)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):  # outdated or damaged
             continue
     return states
 
@@ -42,12 +42,15 @@ def record(
     git_rev: str | None = None,
     model: str | None = None,
     reopen: bool = False,
+    deadline: float | None = None,
 ) -> SessionRow:
     """Bring the ledger's copy of a session up to date with its transcript.
 
     ``end_reason`` marks the session ended (its open usage segment will be expensed).
+    ``deadline`` (``time.monotonic()``) stops reading the transcript early, at a line end;
+    what was read is stored, and the rest is read by the next call.
     Raises :class:`TranscriptError` when the transcript cannot be read; the session itself
-    is recorded first, so it is never lost.
+    is recorded first (and ended, if asked), so it is never lost.
     """
     row = ledger.touch_session(
         agent,
@@ -80,9 +83,25 @@ def record(
             ]
             kept = [p for p in paths if p.exists()]
         else:
-            states, kept = parse_session(
-                path, agent=agent, states=known, idle_seconds=row.idle_seconds
-            )
+            try:
+                states, kept = parse_session(
+                    path,
+                    agent=agent,
+                    states=known,
+                    idle_seconds=row.idle_seconds,
+                    deadline=deadline,
+                )
+            except TranscriptError:
+                # A FIFO, a device, no permission: the end is still the end.
+                if end_reason is not None:
+                    ledger.save_checkpoints(
+                        agent,
+                        session_id,
+                        row.checkpoints,
+                        expected_version=row.version,
+                        end=end_reason,
+                    )
+                raise
         checkpoints = {str(p): s.to_dict() for p, s in zip(kept, states, strict=True)}
         if ledger.save_checkpoints(
             agent, session_id, checkpoints, expected_version=row.version, end=end_reason

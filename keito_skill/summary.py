@@ -1,8 +1,9 @@
 """The agent-neutral ``SessionSummary``: what every later step (ledger, sync, reports) reads.
 
 Built from one or more :class:`~keito_skill.transcripts.ParseState` (the main transcript,
-then any side files such as Claude Code subagents). Time comes from the main transcript;
-tokens, tool calls and cost from all of them.
+then any side files such as Claude Code subagents). Time, tokens, tool calls and cost come
+from all of them (time as the union of their timelines: see ``transcripts._timeline``);
+prompts, messages and session facts from the main transcript.
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict
 
 from keito_skill.transcripts import ParseState, agent_cost
-from keito_skill.transcripts._state import TOKEN_FIELDS, DayBucket, add_into, zero_vector
+from keito_skill.transcripts._state import TOKEN_FIELDS, add_into, zero_vector
+from keito_skill.transcripts._timeline import by_day, times, total
 
 CostSource = Literal["agent", "computed"]
 
 __all__ = [
     "TOKEN_FIELDS",
     "DaySlice",
+    "DuplicateResponses",
     "ModelUsage",
     "SessionSummary",
     "TokenCounts",
@@ -74,6 +77,15 @@ class DaySlice(BaseModel):
     tool_calls: int = 0
 
 
+class DuplicateResponses(BaseModel):
+    """Usage not counted because another file, or an earlier place in the same one,
+    already holds the same response (a replayed or copied history, a forked rollout)."""
+
+    responses: int = 0
+    totals: TokenCounts = TokenCounts()
+    models: dict[str, TokenCounts] = {}
+
+
 class SessionSummary(BaseModel):
     session_id: str | None
     agent: str
@@ -98,6 +110,7 @@ class SessionSummary(BaseModel):
     first_prompt: str | None = None
     last_assistant_message: str | None = None
     skipped_lines: int
+    duplicate_responses: DuplicateResponses = DuplicateResponses()
     days: list[DaySlice]
 
 
@@ -135,10 +148,20 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
     long_totals: dict[str, list[int]] = {}
     per_day: dict[str, dict[str, list[int]]] = {}
     long_per_day: dict[str, dict[str, list[int]]] = {}
+    first_last: dict[str, tuple[float, float]] = {}
     for state in states:
         for key, day_bucket in state.days.items():
+            if day_bucket.first is not None and day_bucket.last is not None:
+                held = first_last.get(key)
+                first_last[key] = (
+                    (day_bucket.first, day_bucket.last)
+                    if held is None
+                    else (min(held[0], day_bucket.first), max(held[1], day_bucket.last))
+                )
             day_models = per_day.setdefault(key, {})
             for model, vector in day_bucket.models.items():
+                if not any(vector):
+                    continue  # a row with nothing in it bills nothing: not shown
                 add_into(day_models.setdefault(model, zero_vector()), vector)
                 add_into(totals.setdefault(model, zero_vector()), vector)
             day_long = long_per_day.setdefault(key, {})
@@ -149,14 +172,19 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
     costs, source = model_costs(agent, states, totals, long_totals)
     unpriced = sorted(m for m, c in costs.items() if c is None)
     session_cost = (
-        None
-        if unpriced or source is None
-        else sum((c for c in costs.values() if c is not None), Decimal(0))
+        None if unpriced else sum((c for c in costs.values() if c is not None), Decimal(0))
     )
+    active_spans, wall_spans = times(
+        [s.runs for s in states], [s.walls for s in states], float(main.idle_seconds)
+    )
+    active_by_day, wall_by_day = by_day(active_spans), by_day(wall_spans)
+    firsts = [s.first_ts for s in states if s.first_ts is not None]
+    lasts = [s.last_ts for s in states if s.last_ts is not None]
+    session_first = min(firsts) if firsts else None
+    session_last = max(lasts) if lasts else None
 
     days: list[DaySlice] = []
-    for key in sorted(set(main.days) | set(per_day)):
-        bucket: DayBucket | None = main.days.get(key)
+    for key in sorted(set(first_last) | {k for k, v in per_day.items() if v}):
         day_models = per_day.get(key, {})
         usage: dict[str, ModelUsage] = {}
         day_vector = zero_vector()
@@ -171,8 +199,7 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
             usage[model] = ModelUsage.from_vector(vector, cost_usd=_money(share))
             add_into(day_vector, vector)
             day_cost = None if share is None or day_cost is None else day_cost + share
-        first = bucket.first if bucket and bucket.first is not None else main.first_ts
-        last = bucket.last if bucket and bucket.last is not None else main.last_ts
+        first, last = first_last.get(key, (session_first, session_last))
         start_dt, end_dt = _when(first), _when(last)
         if start_dt is None or end_dt is None:
             continue
@@ -181,12 +208,12 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
                 date=date.fromisoformat(key),
                 started_at=start_dt,
                 ended_at=end_dt,
-                wall_seconds=round(max(0.0, (last or 0.0) - (first or 0.0)), 3),
-                active_seconds=round(bucket.active if bucket else 0.0, 3),
+                wall_seconds=round(wall_by_day.get(key, 0.0), 3),
+                active_seconds=round(active_by_day.get(key, 0.0), 3),
                 models=usage,
                 totals=TokenCounts.from_vector(day_vector),
                 cost_usd=_money(day_cost),
-                turns=bucket.turns if bucket else 0,
+                turns=main.days[key].turns if key in main.days else 0,
                 tool_calls=sum(s.days[key].tool_calls for s in states if key in s.days),
             )
         )
@@ -195,17 +222,16 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
     total_vector = zero_vector()
     for vector in totals.values():
         add_into(total_vector, vector)
-    wall = (main.last_ts - main.first_ts) if main.first_ts and main.last_ts else 0.0
     return SessionSummary(
         session_id=main.session_id,
         agent=agent,
         agent_version=main.agent_version,
         transcript_path=paths[0] if paths else None,
         side_paths=list(paths[1:]) if paths else [],
-        started_at=_when(main.first_ts),
-        ended_at=_when(main.last_ts),
-        wall_seconds=round(wall, 3),
-        active_seconds=round(sum(b.active for b in main.days.values()), 3),
+        started_at=_when(session_first),
+        ended_at=_when(session_last),
+        wall_seconds=round(total(wall_spans), 3),
+        active_seconds=round(total(active_spans), 3),
         idle_threshold_seconds=main.idle_seconds,
         models={
             m: ModelUsage.from_vector(v, cost_usd=_money(costs.get(m)))
@@ -223,6 +249,7 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
         first_prompt=main.first_prompt,
         last_assistant_message=main.last_assistant_message,
         skipped_lines=sum(s.skipped_lines for s in states),
+        duplicate_responses=_duplicates(states),
         days=days,
     )
 
@@ -233,6 +260,23 @@ def _unplaced_counts_to_first_day(days: list[DaySlice], turns: int, tool_calls: 
     if days:
         days[0].turns += max(0, turns - sum(d.turns for d in days))
         days[0].tool_calls += max(0, tool_calls - sum(d.tool_calls for d in days))
+
+
+def _duplicates(states: list[ParseState]) -> DuplicateResponses:
+    count = 0
+    models: dict[str, list[int]] = {}
+    for state in states:
+        count += int(state.duplicates.get("responses", 0))
+        for model, vector in (state.duplicates.get("models") or {}).items():
+            add_into(models.setdefault(model, zero_vector()), vector)
+    whole = zero_vector()
+    for vector in models.values():
+        add_into(whole, vector)
+    return DuplicateResponses(
+        responses=count,
+        totals=TokenCounts.from_vector(whole),
+        models={m: TokenCounts.from_vector(v) for m, v in sorted(models.items())},
+    )
 
 
 def _share(

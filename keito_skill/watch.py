@@ -22,21 +22,25 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from keito_skill._diskerrors import classify
+from keito_skill._misses import drain as drain_missed
 from keito_skill._words import counted
 from keito_skill.backfill import OUR_END_REASONS
-from keito_skill.errors import ConfigError, TranscriptError
+from keito_skill.errors import ConfigError, LedgerError, TranscriptError
 from keito_skill.ledger import Ledger, SessionRow, skill_home
 from keito_skill.recorder import record
 from keito_skill.transcripts import (
     DEFAULT_IDLE_SECONDS,
     claude_code,
     codex,
+    main_file,
     session_id_for,
     side_files,
 )
@@ -74,7 +78,8 @@ def watch_paths(
 def locate(path: Path, roots: list[tuple[str, Path]]) -> tuple[str, Path] | None:
     """Which session a changed file belongs to: ``(agent, main transcript)``, or None.
 
-    A Claude Code subagent file (``<slug>/<session>/subagents/x.jsonl``) maps to its
+    A Claude Code subagent file (``<slug>/<session>/subagents/x.jsonl``, or with Claude
+    Code 2.0.x ``<slug>/agent-x.jsonl`` naming its session in its lines) maps to its
     session's main transcript (``<slug>/<session>.jsonl``).
     """
     if path.suffix != ".jsonl":
@@ -87,7 +92,7 @@ def locate(path: Path, roots: list[tuple[str, Path]]) -> tuple[str, Path] | None
         if agent == codex.AGENT:
             return (agent, path) if path.name.startswith("rollout-") else None
         if len(parts) == 2:
-            return agent, path
+            return agent, main_file(agent, path)
         if len(parts) == 4 and parts[2] == "subagents":
             return agent, root / parts[0] / f"{parts[1]}.jsonl"
         return None
@@ -159,6 +164,7 @@ class Watcher:
         self._watched: set[Path] = set()
         self._observer: Any = None
         self._beat = 0.0
+        self._trouble: str | None = None  # the ledger write problem last reported
         self.recorded = 0  # sessions recorded / ended since start: the --once summary
         self.ended = 0
 
@@ -184,7 +190,7 @@ class Watcher:
     @property
     def tick(self) -> float:
         """How often to look for idle sessions: often enough to end one within a minute."""
-        shortest = self.quiet_seconds or 60.0
+        shortest = 60.0 if self.quiet_seconds is None else self.quiet_seconds
         return max(0.2, min(5.0, shortest / 4))
 
     def run(self, *, once: bool = False) -> None:
@@ -196,7 +202,11 @@ class Watcher:
             self.log(
                 "watching "
                 + ", ".join(str(p) for _, p in self.roots)
-                + (f" (idle after {self.quiet_seconds:g}s)" if self.quiet_seconds else "")
+                + (
+                    f" (idle after {self.quiet_seconds:g}s)"
+                    if self.quiet_seconds is not None
+                    else ""
+                )
             )
             if missed is None:
                 self.log(
@@ -223,6 +233,7 @@ class Watcher:
     def step(self) -> None:
         """One round: new directories, changed transcripts, idle sessions, a due sync."""
         self._schedule_new_roots()
+        self._safely(self._drain_missed, writes=False)  # often nothing to write
         with self._lock:
             pending = sorted(self._pending)
             self._pending.clear()
@@ -231,7 +242,9 @@ class Watcher:
                 with self._lock:
                     self._pending.update(pending)  # not lost: recorded on the next start
                 return
-            self._safely(self.record_changed, agent, main)
+            if not self._safely(self.record_changed, agent, main):
+                with self._lock:
+                    self._pending.add((agent, main))  # not lost: tried again next round
         self.finalize_idle()
         if self._sync_due is not None and time.time() >= self._sync_due and not self.stop.is_set():
             self._sync_now()
@@ -296,6 +309,13 @@ class Watcher:
         )
         self._want_sync()
 
+    def _drain_missed(self) -> None:
+        """Replay the hook calls a full or read-only disk refused (see :mod:`._misses`)."""
+        replayed = drain_missed(self.ledger)
+        if replayed:
+            self.log(f"recorded {counted(replayed, 'hook call')} the ledger could not take then")
+            self._want_sync()
+
     def finalize_idle(self) -> None:
         """End every open session whose transcript and hooks have been quiet long enough."""
         now = time.time()
@@ -321,7 +341,7 @@ class Watcher:
         self._want_sync()
 
     def _threshold(self, cwd: str | None) -> float:
-        if self.quiet_seconds:
+        if self.quiet_seconds is not None:
             return self.quiet_seconds
         now = time.monotonic()
         cached = self._idle_cache.get(cwd)
@@ -378,11 +398,26 @@ class Watcher:
 
     # -- plumbing ----------------------------------------------------------------------
 
-    def _safely(self, fn: Callable[..., None], *args: Any) -> None:
+    def _safely(self, fn: Callable[..., None], *args: Any, writes: bool = True) -> bool:
+        """Run one step; False when the ledger refused the write (full or read-only disk):
+        the caller keeps the work for a later round instead of losing it. ``writes``:
+        the step always writes, so its success means the ledger takes writes again."""
         try:
             fn(*args)
+        except (sqlite3.Error, LedgerError) as exc:
+            reason = exc.reason if isinstance(exc, LedgerError) else str(exc)
+            state = classify(self.ledger.path, exc) if isinstance(exc, sqlite3.Error) else None
+            message = f"the ledger cannot be written ({state or reason}); retrying"
+            if message != self._trouble:
+                self.log(message)
+                self._trouble = message
+            return False
         except (TranscriptError, OSError, ValueError) as exc:
             self.log(f"skipped {args[-1] if args else ''}: {exc}")
+        if self._trouble is not None and writes:
+            self.log("the ledger can be written again")
+            self._trouble = None
+        return True
 
     def _start_observer(self) -> None:
         from watchdog.observers import Observer
@@ -446,6 +481,7 @@ class Watcher:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             temp = self.state_path.with_suffix(".tmp")
             temp.write_text(json.dumps({"last_seen": now, "pid": os.getpid()}))
+            temp.chmod(0o600)  # like everything under KEITO_SKILL_HOME
             temp.replace(self.state_path)
         except OSError:
             pass

@@ -117,7 +117,10 @@ def copy_session(
     dest.mkdir(parents=True, exist_ok=True)
     name = f"{new}.jsonl" if agent == "claude-code" else f"rollout-2026-11-21T22-01-10-{new}.jsonl"
     target = dest / name
-    target.write_text(slowed(source.read_text().replace(old, new), factor))
+    text = source.read_text().replace(old, new)
+    if agent == "claude-code":  # a new session's responses are new ones, not copies
+        text = text.replace('"requestId":"req_', f'"requestId":"req_{new[:8]}')
+    target.write_text(slowed(text, factor))
     return new, target
 
 

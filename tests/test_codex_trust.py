@@ -152,7 +152,7 @@ def test_write_is_atomic_with_backup_and_mode(tmp_path: Path) -> None:
     path.write_text(USER_CONFIG)
     path.chmod(0o640)
     assert write_trusted_hashes(path, {KEY: H1}) == [KEY]
-    assert (tmp_path / "config.toml.bak").read_text() == USER_CONFIG
+    assert (tmp_path / "config.toml.keito-skill.bak").read_text() == USER_CONFIG
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert _state(path.read_text()) == {KEY: {"trusted_hash": H1}}
     mtime = path.stat().st_mtime_ns
@@ -164,7 +164,7 @@ def test_write_is_atomic_with_backup_and_mode(tmp_path: Path) -> None:
 def test_write_creates_a_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "codex" / "config.toml"
     assert write_trusted_hashes(path, {KEY: H1}) == [KEY]
-    assert not path.with_name("config.toml.bak").exists()
+    assert not path.with_name("config.toml.keito-skill.bak").exists()
     assert _state(path.read_text()) == {KEY: {"trusted_hash": H1}}
 
 

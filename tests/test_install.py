@@ -590,3 +590,22 @@ def test_install_yes_disables_official_hooks_and_uninstall_restores_them(box: Ho
     assert box.settings() == claude_doc
     assert box.codex_hooks() == codex_doc
     assert not (box.claude / "settings.json.keito-time-track.json").exists()
+
+
+def test_uninstall_removes_what_install_created(box: Home) -> None:
+    """Issue 17 item 20: ``{}`` was left in a hooks.json install had created, and an empty
+    ``skills/``; backups came under two names. Files install only edited stay (above)."""
+    box.run("install", "--bin", FAKE_BIN, "--codex-bin", "/nowhere")
+    assert (box.codex / "hooks.json").exists() and (box.claude / "settings.json").exists()
+    box.run("uninstall")
+    assert sorted(p.name for p in box.codex.iterdir()) == []
+    assert sorted(p.name for p in box.claude.iterdir()) == []
+    # A file install created but the user has added to since stays, without our hooks.
+    box.run("install", "--bin", FAKE_BIN, "--codex-bin", "/nowhere")
+    settings = box.settings()
+    settings["model"] = "opus"
+    (box.claude / "settings.json").write_text(json.dumps(settings))
+    box.run("uninstall")
+    assert box.settings() == {"model": "opus", "hooks": {}} or box.settings() == {"model": "opus"}
+    backups = [p.name for p in box.root.rglob("*.bak")]
+    assert all(name.endswith(BACKUP_SUFFIX) for name in backups), backups

@@ -169,7 +169,7 @@ def test_every_default(tmp_path: Path) -> None:
         redact_notes=False,
     )
     assert config.billing == Billing(duration="active", idle_minutes=5, billable=None)
-    assert config.notes == Notes(mode="last_message")
+    assert config.notes == Notes(mode="summary")
     assert config.metadata == {}
     assert config.idle_seconds == 300
     assert config.is_mapped is False

@@ -69,3 +69,36 @@ def test_long_part_survives_checkpoints(tmp_path: Path) -> None:
     path.write_text("".join(lines))
     resumed = summarize([parse_file(path, state=state)])
     assert resumed.cost_usd == summarize([parse_file(path)]).cost_usd
+
+
+# Ids as routes write them (Bedrock, Vertex, gateways, dated aliases) and the model they
+# name: priced as that model, shown as written.
+ROUTED = [
+    ("converse/jp.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5-20251001"),
+    ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5-20250929"),
+    ("global.anthropic.claude-opus-4-5-20251101-v1:0", "claude-opus-4-5-20251101"),
+    ("claude-sonnet-4-5@20250929", "claude-sonnet-4-5-20250929"),
+    ("openrouter/anthropic/claude-sonnet-4.5", "claude-sonnet-4-5"),
+    ("anthropic/claude-sonnet-4-5", "claude-sonnet-4-5"),
+    ("openai/gpt-5-codex", "gpt-5-codex"),
+    ("gpt-5-1-codex-2025-11-13", "gpt-5.1-codex"),
+]
+
+
+@pytest.mark.parametrize(("written", "model"), ROUTED)
+def test_routed_model_ids_are_priced_as_their_model(
+    tmp_path: Path, written: str, model: str
+) -> None:
+    routed = summarize([parse_file(_claude(tmp_path / "r.jsonl", [1000], written))])
+    plain = summarize([parse_file(_claude(tmp_path / "p.jsonl", [1000], model))])
+    assert routed.cost_usd is not None and routed.cost_usd > 0
+    assert routed.cost_usd == plain.cost_usd
+    assert list(routed.models) == [written]  # the id stays as the agent wrote it
+    assert routed.unpriced_models == []
+
+
+def test_an_unknown_model_behind_a_route_stays_unpriced(tmp_path: Path) -> None:
+    written = "us.anthropic.claude-nonesuch-9-20300101-v1:0"
+    summary = summarize([parse_file(_claude(tmp_path / "u.jsonl", [1000], written))])
+    assert summary.cost_usd is None
+    assert summary.unpriced_models == [written]

@@ -322,3 +322,58 @@ def test_install_service_writes_the_user_unit(home: Path, tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     plist = user_home / "Library" / "LaunchAgents" / "io.keito.skill.watch.plist"
     assert plistlib.loads(plist.read_bytes())["Label"] == "io.keito.skill.watch"
+
+
+def test_sigterm_stops_watch_at_once_while_keito_is_slow(
+    keito_server: KeitoServer, home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """Issue 17 item 10: a sync stuck on a slow Keito used to hold SIGTERM for 101 s."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    claude_root = tmp_path / "agents" / "claude"
+    (claude_root / "projects").mkdir(parents=True)
+    env = skill_env(home, keito_server, keito_config_dir)
+    # Each call answers just within the client's timeout: a sync of three ended sessions
+    # (a look-up, then time entries and expenses) takes half a minute; it held SIGTERM.
+    keito_server.add_fault(path="/api/v2", latency=9.0, count=None)
+    watcher = _Watch(
+        ["--claude-dir", str(claude_root), "--codex-dir", str(tmp_path / "codex"),
+         "--sync-delay", "3", "--idle-seconds", "1"],
+        env, tmp_path / "watch.log",
+    )  # fmt: skip
+    try:
+        for _ in range(3):  # one look-up, then six records, four at a time
+            _, path, lines = _session_lines("claude-code", claude_root / "projects" / "-r", repo)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(lines))
+        _wait_for(lambda: keito_server.count() > 0, 30, "the sync to reach Keito")
+    finally:
+        asked = time.monotonic()
+        watcher.proc.send_signal(signal.SIGTERM)
+        try:
+            code = watcher.proc.wait(timeout=60)
+        finally:
+            keito_server.clear_faults()
+            if watcher.proc.poll() is None:
+                watcher.proc.kill()
+            watcher.stop()
+    assert code == 0, watcher.text()
+    assert time.monotonic() - asked < 10
+    with Ledger() as ledger:
+        assert len(ledger.sessions()) == 3  # what was recorded stays recorded
+
+
+def test_idle_minutes_zero_ends_sessions_at_once(
+    home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """Issue 17 item 20: ``--idle-minutes 0`` was refused; it means "end at once"."""
+    env = skill_env(home, None, keito_config_dir)
+    with Ledger() as ledger:
+        ledger.touch_session("claude-code", "z1")
+    done = cli(
+        "watch", "--once", "--no-sync", "--idle-minutes", "0", "--claude-dir",
+        str(tmp_path / "c"), "--codex-dir", str(tmp_path / "x"), env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with Ledger() as ledger:
+        row = ledger.session("claude-code", "z1")
+    assert row is not None and (row.ended, row.end_reason) == (True, "idle")

@@ -6,9 +6,12 @@ for the HTTP stack, rich, or pricing data it never uses.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import sqlite3
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -57,8 +60,46 @@ class _LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except KeitoSkillError as exc:
-            click.echo(f"keito-skill: error: {exc}", err=True)
+            _fail(str(exc), exc.exit_code)
+        except sqlite3.DatabaseError as exc:  # a damaged ledger, a disk full mid-write
+            from keito_skill.ledger import ledger_error, skill_home
+
+            _fail(str(ledger_error(skill_home() / "ledger.sqlite3", exc)))
+        except OSError as exc:
+            if exc.errno not in _DISK_ERRNOS:
+                raise
+            from keito_skill._diskerrors import classify, fix_for
+
+            where = Path(exc.filename) if exc.filename else Path.cwd()
+            _fail(f"{exc.strerror}: {fix_for(classify(where, exc) or 'disk full', where)}")
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Usage errors as one line, like every other error (click prints three)."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            if isinstance(exc, _NO_ARGS):  # a bare ``keito-skill``: the help is the answer
+                exc.show()
+                sys.exit(exc.exit_code)
+            where = exc.ctx.command_path if exc.ctx is not None else "keito-skill"
+            _fail(f"{exc.format_message().rstrip('.')}; see '{where} --help'")
+        except click.ClickException as exc:
+            exc.show()
             sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+_NO_ARGS: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    click.echo(f"keito-skill: error: {message}", err=True)
+    sys.exit(code)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

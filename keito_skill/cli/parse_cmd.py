@@ -18,7 +18,14 @@ from keito_skill.cli._output import (
 )
 from keito_skill.errors import TranscriptError
 from keito_skill.summary import SessionSummary, summarize
-from keito_skill.transcripts import AGENTS, DEFAULT_IDLE_SECONDS, discover, parse_session
+from keito_skill.transcripts import (
+    AGENTS,
+    DEFAULT_IDLE_SECONDS,
+    dedupe_read,
+    discover,
+    main_file,
+    parse_session,
+)
 
 agent_option = click.option(
     "--agent",
@@ -51,6 +58,7 @@ def parse(path: Path, agent: str | None, as_json: bool, idle_minutes: int) -> No
         raise TranscriptError(f"no such file: {path}")
     if path.is_dir():
         raise TranscriptError(f"{path} is a directory, not a transcript file")
+    path = main_file(agent, path)  # a 2.0.x subagent file: its session
     states, paths = parse_session(path, agent=agent, idle_seconds=idle_minutes * 60)
     summary = summarize(states, [str(p) for p in paths])
     if as_json:
@@ -80,6 +88,12 @@ def _print_summary(summary: SessionSummary) -> None:
         click.echo("usage     none recorded")
     if summary.skipped_lines:
         click.echo(f"skipped   {counted(summary.skipped_lines, 'unreadable line')}")
+    duplicates = summary.duplicate_responses
+    if duplicates.responses:
+        click.echo(
+            f"copies    {counted(duplicates.responses, 'response')} written again "
+            f"({human_tokens(duplicates.totals.total)} tokens), counted once"
+        )
 
 
 def _print_usage(summary: SessionSummary) -> None:
@@ -131,6 +145,7 @@ def sessions(
     since_day: date | None = since.date() if since else None
     until_day: date | None = until.date() if until else None
     found: list[SessionSummary] = []
+    owners: dict[str, tuple[str, int]] = {}  # each response counted once over the listing
     for found_agent, main, sides in discover(
         agent,
         claude_dirs=list(claude_dirs) or None,
@@ -148,6 +163,7 @@ def sessions(
             )
         except TranscriptError:
             continue
+        dedupe_read(states, [str(p) for p in paths], owners)
         summary = summarize(states, [str(p) for p in paths])
         if summary.ended_at is None:
             continue

@@ -171,7 +171,7 @@ def _project_name(cwd: str | None, project_id: str) -> str | None:
 def _known_projects(since: Any, until: Any, agent: str | None) -> list[str]:
     """The projects that do have sessions in the range, as ``name (id)``: for a ``--project``
     that matched none, most likely a typo or another spelling."""
-    with Ledger() as ledger:
+    with Ledger.for_reading() as ledger:
         rows = report_rows(
             ledger,
             by="project",
@@ -207,7 +207,7 @@ def report(
     since: Any, until: Any, by: str, agent: str | None, project: str | None, as_json: bool
 ) -> None:
     """Hours, tokens and cost of recorded sessions, by day, project, model or agent."""
-    with Ledger() as ledger:
+    with Ledger.for_reading() as ledger:
         rows = report_rows(
             ledger,
             by=by,

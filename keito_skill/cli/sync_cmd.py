@@ -12,6 +12,8 @@ from keito_skill.cli._output import SendingBar, counted, emit_json, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.logs import file_logger
 
+_OUR_ENDS = frozenset({"backfill", "idle"})  # see keito_skill.backfill.OUR_END_REASONS
+
 
 def open_client(*, max_retries: int = 4) -> tuple[Any | None, str | None]:
     """A Keito client from the user's credentials, or None with the reason."""
@@ -66,6 +68,9 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
         finally:
             if client is not None:
                 client.close()
+        if report.ran and not report.offline and not report.sent.aborted:
+            # ``status`` shows only the problems since then as current.
+            ledger.log_event("info", "sync", SYNC_COMPLETED)
         unsent = 0 if background else len(ledger.sessions(_UNSENT))
     sent = report.sent
     log.info(
@@ -119,6 +124,7 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
 
 
 _UNSENT = "mapping_status IN ('unmapped', 'broken')"
+SYNC_COMPLETED = "sync completed"
 _LIST_SESSIONS = 10  # more sessions not sent than this are shown by repository
 
 
@@ -165,15 +171,25 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
         }
         for r in ledger.records("status = 'final'")[-20:]
     ]
+    ok = ledger.recent_events(1, level="info", source="sync", message=SYNC_COMPLETED)
+    last_ok = ok[0]["at"] if ok else None
+    problems = ledger.recent_events(20, level="error")
+    current = [p for p in problems if last_ok is None or p["at"] > last_ok]
+    resolved = [p for p in problems if last_ok is not None and p["at"] <= last_ok]
+    ended_late = [row for row in sessions if row.ended and row.end_reason in _OUR_ENDS]
     return {
         "credentials": creds,
         "ledger": str(ledger.path),
+        "last_successful_sync": _when(last_ok),
         "sessions": {
             "total": len(sessions),
             "active": sum(1 for r in sessions if not r.ended),
             "paused": sum(1 for r in sessions if r.paused),
             "by_mapping": by_mapping,
             "needs_attention": attention,
+            # Ended by watch/backfill when their transcript went quiet: no SessionEnd was
+            # recorded (agent killed, hook missed, or the ledger could not be written).
+            "ended_without_session_end": len(ended_late),
         },
         "records": {
             "pending": counts.get("pending", 0) + counts.get("sending", 0),
@@ -187,9 +203,9 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
         "final_entries": final,
         "rounding": rounding_warning(ledger),
         "last_errors": failed,
-        "recent_problems": [
-            {**e, "at": _when(e["at"])} for e in ledger.recent_events(10, level="error")
-        ],
+        # Problems since the last successful sync; older ones were followed by a success.
+        "recent_problems": [{**e, "at": _when(e["at"])} for e in current[:10]],
+        "resolved_problems": [{**e, "at": _when(e["at"])} for e in resolved[:10]],
         # duplicate time entries found in Keito: deleted, or left there because final
         "duplicates": [
             {**e, "at": _when(e["at"])} for e in ledger.recent_events(10, source="duplicates")
@@ -201,7 +217,7 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(as_json: bool) -> None:
     """Credentials, what is pending, sent or failed, and the last errors."""
-    with Ledger() as ledger:
+    with Ledger.for_reading() as ledger:
         data = status_data(ledger)
     if as_json:
         emit_json(data)
@@ -240,6 +256,16 @@ def status(as_json: bool) -> None:
         "Problems",
         [f"{p['at']} {p['source']}: {p['message']}" for p in data["recent_problems"][:5]],
     )
+    if data["resolved_problems"]:
+        click.echo(
+            f"{'':<10}{counted(len(data['resolved_problems']), 'earlier problem')} before the"
+            f" last successful sync ({data['last_successful_sync']}); --json lists them"
+        )
+    if s["ended_without_session_end"]:
+        click.echo(
+            f"{'':<10}{counted(s['ended_without_session_end'], 'session')} ended by watch or"
+            " backfill after going quiet (no SessionEnd was recorded)"
+        )
 
 
 def rounding_warning(ledger: Ledger, *, share: float = 0.5) -> dict[str, Any] | None:

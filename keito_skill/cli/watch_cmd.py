@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,26 +18,51 @@ from keito_skill.ledger import Ledger
 from keito_skill.logs import file_logger
 
 
-def _sync_once() -> dict[str, Any] | None:
-    from keito_skill.cli.sync_cmd import open_client
-    from keito_skill.sync import run_sync
+def _sync_once(stop: threading.Event) -> dict[str, Any] | None:
+    """One ``sync``, in a child process that is stopped as soon as ``stop`` is set.
 
-    client, offline = open_client()
+    A sync against a slow Keito can take minutes (timeouts, retries); run in this process
+    it kept ``watch`` from stopping on SIGTERM for as long (systemd kills at 90 s). The
+    child is ended at once instead: a request it had in flight is looked up before
+    anything is sent again (the record stays ``sending``), and SQLite rolls back a write
+    it had not committed. Returns the sync's JSON report, or None when it was stopped.
+    """
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "keito_skill", "sync", "--json"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+        )
+        while True:
+            try:
+                child.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if stop.is_set():
+                    child.terminate()
+                    try:
+                        child.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        child.kill()
+                        child.wait()
+                    return None
+        out.seek(0)
+        text = out.read()
     try:
-        with Ledger() as ledger:
-            return run_sync(ledger, client, offline_reason=offline, wait=10.0).to_dict()
-    finally:
-        if client is not None:
-            client.close()
+        report = json.loads(text)
+    except ValueError:
+        raise RuntimeError(f"sync exited with code {child.returncode}") from None
+    return report if isinstance(report, dict) else None
 
 
 @click.command()
 @transcript_dirs
 @click.option(
     "--idle-minutes",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=0, max=1440),
     default=None,
-    help="End sessions quiet this long (default: each repo's billing.idle_minutes, else 5).",
+    help="End sessions quiet this long (default: each repo's billing.idle_minutes, else 5;"
+    " 0: at once).",
 )
 @click.option("--idle-seconds", type=click.FloatRange(min=0.1), default=None, hidden=True)
 @click.option("--sync-delay", type=click.FloatRange(min=0.0), default=10.0, hidden=True)
@@ -94,14 +123,16 @@ def watch(
         log.info("watch: %s", message)
         click.echo(f"keito-skill watch: {message}", err=True)
 
-    quiet = idle_seconds if idle_seconds is not None else (idle_minutes or 0) * 60 or None
+    quiet = idle_seconds if idle_seconds is not None else None
+    if quiet is None and idle_minutes is not None:
+        quiet = idle_minutes * 60.0  # 0: end every open session at once
     with Ledger() as ledger:
         watcher = Watcher(
             ledger,
             claude_dirs=[p.expanduser() for p in claude_dirs] or None,
             codex_dirs=[p.expanduser() for p in codex_dirs] or None,
             quiet_seconds=quiet,
-            sync=None if no_sync else _sync_once,
+            sync=None if no_sync else lambda: _sync_once(watcher.stop),
             sync_delay=sync_delay,
             log=say,
         )
@@ -128,7 +159,7 @@ def _service_args(
         args += ["--claude-dir", str(path.expanduser().absolute())]
     for path in codex_dirs:
         args += ["--codex-dir", str(path.expanduser().absolute())]
-    if idle_minutes:
+    if idle_minutes is not None:
         args += ["--idle-minutes", str(idle_minutes)]
     if no_sync:
         args.append("--no-sync")

@@ -30,6 +30,7 @@ from typing import Final
 
 from keito_skill import __version__
 from keito_skill.errors import KeitoSkillError
+from keito_skill.install import _created
 from keito_skill.ledger import skill_home
 
 __all__ = [
@@ -141,7 +142,9 @@ def install_skill(skills_dir: Path, *, codex: bool, bundle: Path | None = None) 
     dest = skills_dir / SKILL_NAME
     if dest.exists() and not is_our_skill(dest):
         raise BundleError(f"{dest} exists and was not installed by keito-skill; move it away")
-    skills_dir.mkdir(parents=True, exist_ok=True)
+    if not skills_dir.exists():
+        skills_dir.mkdir(parents=True)
+        _created.remember(skills_dir)  # uninstall removes it again if nothing else is there
     staging = Path(tempfile.mkdtemp(prefix=f".{SKILL_NAME}.new-", dir=skills_dir))
     old = skills_dir / f".{SKILL_NAME}.old-{os.getpid()}"
     try:
@@ -164,4 +167,5 @@ def remove_skill(skills_dir: Path) -> Path | None:
         return None
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(dest)
+    _created.remove_if_empty_dir(skills_dir)
     return dest

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from keito_skill.install import _created as created
 from keito_skill.install import bundle
 from keito_skill.install._jsonfile import (
     HookSpec,
@@ -56,10 +57,27 @@ class AgentChange:
 
     def save(self, before: dict[str, Any], after: dict[str, Any], *, create: bool) -> None:
         """Write the hooks file when ``after`` differs (or, with ``create``, is missing),
-        keeping a backup of what it replaces."""
+        keeping a backup of what it replaces. On uninstall (not ``create``), a file that
+        install created and that holds nothing else is removed instead."""
+        if create and not self.hooks_file.exists():
+            created.remember(self.hooks_file)
+        elif (
+            not create
+            and after != before
+            and not _has_content(after)
+            and created.forget(self.hooks_file)
+        ):
+            self.hooks_file.unlink(missing_ok=True)
+            self.hooks_changed = True
+            return
         if after != before or (create and not self.hooks_file.exists()):
             self.backup = write_json(self.hooks_file, after)
             self.hooks_changed = True
+
+
+def _has_content(doc: dict[str, Any]) -> bool:
+    """Whether a hooks document holds anything but an empty ``hooks`` table."""
+    return any(key != "hooks" or value for key, value in doc.items())
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:

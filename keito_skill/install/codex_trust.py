@@ -16,7 +16,8 @@ method ``hooks/list``) and copy what it reports.
 ``config.toml`` is the user's file, full of their settings and comments, and no TOML writer
 is available to us; so the edit is textual and minimal, and it is verified: the edited text
 must parse (``tomllib``) to exactly the original document plus the trusted hashes, or
-nothing is written. The write is atomic and the previous file is kept as ``config.toml.bak``.
+nothing is written. The write is atomic and the previous file is kept as
+``config.toml.keito-skill.bak``.
 """
 
 from __future__ import annotations
@@ -523,7 +524,8 @@ def write_trusted_hashes(config_path: Path, trust: Mapping[str, str]) -> list[st
     """Apply :func:`set_trusted_hashes` to ``config_path``; returns the keys it changed.
 
     Writes atomically (temporary file in the same directory, then rename), keeping the
-    previous content as ``<name>.bak`` and the file's permission bits. No change, no write.
+    previous content as ``<name>.keito-skill.bak`` and the file's permission bits. No
+    change, no write.
     """
     config_path = Path(config_path)
     try:
@@ -550,4 +552,7 @@ def write_trusted_hashes(config_path: Path, trust: Mapping[str, str]) -> list[st
 
 
 def _atomic_write(path: Path, text: str, backup: bool) -> None:
-    atomic_write_text(path, text, backup_suffix=".bak" if backup else None, new_mode=0o600)
+    # The one backup name every file we edit uses (see install/_jsonfile.py).
+    atomic_write_text(
+        path, text, backup_suffix=".keito-skill.bak" if backup else None, new_mode=0o600
+    )

@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from keito_skill._misses import drain as drain_missed
 from keito_skill.ledger import FAILED, PENDING, Ledger, skill_home
 from keito_skill.sync._configs import mark_changed_repos
 from keito_skill.sync._daily import rebuild_days
@@ -92,6 +93,7 @@ def run_sync(
         if not mine:
             report.ran = False
             return report
+        drain_missed(ledger)  # hook calls a full or read-only disk refused, recorded now
         if retry_failed:
             with ledger.write() as db:
                 # rebuilt from the current config first: a fixed mapping fixes them

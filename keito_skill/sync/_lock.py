@@ -15,6 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from keito_skill import _queue
+from keito_skill._safeio import private_dir, tighten
+
+_FLAGS = os.O_RDWR | os.O_CREAT
+
 
 def _try(handle: int) -> bool:
     try:
@@ -31,12 +36,15 @@ def sync_lock(home: Path, *, wait: float = 120.0, queue_up: bool = True) -> Iter
     ``queue_up=False`` (a person ran ``sync``) skips the queue and waits for the run lock:
     they asked for a sync now, not for someone else's.
     """
-    home.mkdir(parents=True, exist_ok=True)
+    private_dir(home)
+    claimed = _queue.take()  # this process claimed the queue when it started (``_entry``)
     run = os.open(home / "sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    queue = os.open(home / "sync.queue.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    for name in ("sync.lock", _queue.QUEUE_LOCK):
+        tighten(home / name)  # left 0644 by an older version
+    queue = claimed if claimed is not None else os.open(home / _queue.QUEUE_LOCK, _FLAGS, 0o600)
     try:
         if not _try(run):
-            if queue_up and not _try(queue):
+            if queue_up and claimed is None and not _try(queue):
                 yield False
                 return
             deadline = time.monotonic() + wait
@@ -47,6 +55,8 @@ def sync_lock(home: Path, *, wait: float = 120.0, queue_up: bool = True) -> Iter
                 time.sleep(0.05)
             if queue_up:
                 fcntl.flock(queue, fcntl.LOCK_UN)
+        if claimed is not None:
+            fcntl.flock(queue, fcntl.LOCK_UN)  # running now: the next sync may queue
         yield True
     finally:
         os.close(queue)

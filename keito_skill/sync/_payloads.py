@@ -14,6 +14,7 @@ from typing import Any
 
 from keito_skill import __version__
 from keito_skill.mapping import RepoConfig
+from keito_skill.redact import redact
 from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary, TokenCounts
 
 SKILL = f"keito-skill/{__version__}"
@@ -99,7 +100,7 @@ def notes_for(summary: SessionSummary, config: RepoConfig, day: DaySlice | None 
         text = f"{turns} prompts, {calls} tool calls ({models})"
     if not text:
         return f"{label} session {(summary.session_id or '')[:8]}"
-    text = " ".join(text.split())
+    text = " ".join(redact(text).split())  # clients read notes: no secret leaves
     if len(text) > _NOTES_CHARS:
         text = text[: _NOTES_CHARS - 1] + "…"
     return f"{label}: {text}"

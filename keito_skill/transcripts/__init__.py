@@ -7,14 +7,17 @@ package sees only :class:`ParseState` (the checkpointable running state) and, th
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from keito_skill._safeio import open_regular
 from keito_skill.errors import TranscriptError
 from keito_skill.transcripts import claude_code, codex
 from keito_skill.transcripts._reader import READ_CHUNK, LineSource, decode
+from keito_skill.transcripts._responses import dedupe_read
 from keito_skill.transcripts._state import DEFAULT_IDLE_SECONDS, ParseState
 
 AGENTS = (claude_code.AGENT, codex.AGENT)
@@ -25,8 +28,10 @@ __all__ = [
     "DEFAULT_IDLE_SECONDS",
     "ParseState",
     "agent_cost",
+    "dedupe_read",
     "detect_agent",
     "discover",
+    "main_file",
     "parse_file",
     "parse_session",
     "session_id_for",
@@ -66,7 +71,7 @@ def agent_cost(agent: str, states: list[ParseState]) -> dict[str, float] | None:
 def detect_agent(path: Path, max_lines: int = 50) -> str:
     """Which agent wrote ``path``, judged from its first readable lines."""
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as raw, io.BufferedReader(raw) as handle:
             for _ in range(max_lines):
                 line = handle.readline()
                 if not line:
@@ -91,12 +96,16 @@ def parse_file(
     agent: str | None = None,
     state: ParseState | None = None,
     idle_seconds: int = DEFAULT_IDLE_SECONDS,
+    deadline: float | None = None,
 ) -> ParseState:
     """Fold the bytes of ``path`` after ``state.offset`` into ``state`` (a new one if None).
 
     Resumes exactly where the checkpoint stopped. A file that shrank (rewritten by the
     agent) or a checkpoint made with another idle threshold is re-read from the start.
-    Raises :class:`TranscriptError` only when the file cannot be opened.
+    ``deadline`` (a ``time.monotonic()`` value) stops reading early, at a line end: the
+    state is a valid checkpoint and the next read goes on from there (a hook's budget).
+    Raises :class:`TranscriptError` only when the file cannot be opened (or is not a
+    regular file: a FIFO or a device would hang or never end).
     """
     if state is not None and (
         state.idle_seconds != idle_seconds or (agent and agent != state.agent)
@@ -105,7 +114,7 @@ def parse_file(
     if state is None:
         state = ParseState(agent or detect_agent(path), idle_seconds)
     try:
-        handle = path.open("rb", buffering=0)  # LineSource reads in large chunks itself
+        handle = open_regular(path)  # unbuffered: LineSource reads in large chunks itself
     except OSError as exc:
         raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
@@ -115,10 +124,15 @@ def parse_file(
             size = 0
         if size < state.offset:
             state = ParseState(state.agent, idle_seconds)
+        if state.read_from is None:
+            state.read_from = state.offset
+        if state.agent == codex.AGENT and "lineage" not in state.extra:
+            state.extra["lineage"] = _file_session_id(path)  # until a session_meta names one
         parser = _parser_for(state)
         # A hook reads a few new kilobytes: size the buffer to what is there.
         chunk = min(READ_CHUNK, max(size - state.offset, 0) + 1)
-        source = LineSource(handle, state.offset, chunk=chunk)
+        source = LineSource(handle, state.offset, chunk=chunk, deadline=deadline)
+        state.reader = source
         feed, quick = parser.feed, parser.quick
         quick_min = max(QUICK_MIN_BYTES, parser.quick_min)
         lines = 0
@@ -140,10 +154,19 @@ def parse_file(
                     skipped += 1
         except OSError:
             pass
+        state.reader = None
         state.offset = source.offset
+        if state.session_id is None and state.agent == codex.AGENT:
+            match = _UUID_TAIL.search(path.stem)
+            if match:  # no session_meta (older Codex): the id the file name ends with
+                state.session_id = match.group(0)
         state.lines += lines
         state.skipped_lines += skipped + source.oversized
         state.extra["partial_tail"] = source.partial_tail
+        if source.cut_short:
+            state.extra["cut_short"] = True  # the deadline stopped it: more to read
+        else:
+            state.extra.pop("cut_short", None)
     return state
 
 
@@ -162,6 +185,14 @@ def discover(
             yield codex.AGENT, main, sides
 
 
+def main_file(agent: str | None, path: Path) -> Path:
+    """The session file ``path`` belongs to: itself, or for a Claude Code 2.0.x subagent
+    file (``agent-*.jsonl`` beside the sessions) the session file its lines name."""
+    if agent in (None, claude_code.AGENT):
+        return claude_code.parent_file(path) or path
+    return path
+
+
 def side_files(agent: str, main: Path) -> list[Path]:
     """Files beside ``main`` that belong to the same session (Claude Code subagents)."""
     if agent == claude_code.AGENT:
@@ -176,11 +207,14 @@ def parse_session(
     sides: list[Path] | None = None,
     states: dict[str, ParseState] | None = None,
     idle_seconds: int = DEFAULT_IDLE_SECONDS,
+    deadline: float | None = None,
 ) -> tuple[list[ParseState], list[Path]]:
     """Parse a session's main transcript and its side files, resuming from ``states``.
 
     ``states`` maps a path (as ``str``) to its checkpoint. Returns the states, main first,
-    and the paths they belong to.
+    and the paths they belong to. A response listed twice in what was read (a replayed
+    history, a copy in a side file) keeps its first listing; the ledger settles the rest
+    when the checkpoints are stored (see :mod:`._responses`).
     """
     agent = agent or detect_agent(main)
     paths = [main, *(sides if sides is not None else side_files(agent, main))]
@@ -190,7 +224,11 @@ def parse_session(
     for index, path in enumerate(paths):
         try:
             state = parse_file(
-                path, agent=agent, state=known.get(str(path)), idle_seconds=idle_seconds
+                path,
+                agent=agent,
+                state=known.get(str(path)),
+                idle_seconds=idle_seconds,
+                deadline=deadline,
             )
         except TranscriptError:
             if index == 0:
@@ -198,6 +236,7 @@ def parse_session(
             continue  # a side file that vanished: the main transcript still counts
         parsed.append(state)
         kept.append(path)
+    dedupe_read(parsed, [str(p) for p in kept])
     return parsed, kept
 
 
@@ -215,11 +254,16 @@ def skip_ahead(path: Path, state: ParseState) -> ParseState:
     state.offset = scratch.offset
     state.lines = scratch.lines
     state.extra = scratch.extra
-    if scratch.last_ts is not None:
-        state.last_ts = scratch.last_ts
+    # The next event starts afresh: no step from the paused stretch to it is counted.
+    state.prev_ts = None
     state.session_id = state.session_id or scratch.session_id
     state.cwd = state.cwd or scratch.cwd
     return state
+
+
+def _file_session_id(path: Path) -> str:
+    match = _UUID_TAIL.search(path.stem)
+    return match.group(0) if match else path.stem
 
 
 def session_id_for(agent: str, path: Path) -> str:

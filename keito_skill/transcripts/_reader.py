@@ -9,6 +9,7 @@ counted; nothing here raises on content.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -42,13 +43,16 @@ class LineSource:
         *,
         chunk: int = READ_CHUNK,
         max_line: int = MAX_LINE_BYTES,
+        deadline: float | None = None,
     ) -> None:
         self._handle = handle
+        self._deadline = deadline  # time.monotonic() after which reading stops early
         self._chunk = max(1, chunk)
         self._max_line = max_line
         self.offset = offset
         self.oversized = 0
         self.partial_tail = False
+        self.cut_short = False  # stopped at the deadline; ``offset`` is still a line end
 
     def __iter__(self) -> Iterator[tuple[bytearray, int, int]]:
         handle = self._handle
@@ -84,6 +88,9 @@ class LineSource:
                 self.offset = base + pos
                 self.oversized += 1
                 continue
+            if self._deadline is not None and time.monotonic() > self._deadline:
+                self.cut_short = True  # the rest is read next time, from ``offset``
+                return
             if filled == len(buf):
                 buf.extend(bytes(min(len(buf), max_line)))  # a line longer than buf
             with memoryview(buf) as view:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-CHECKPOINT_VERSION = 5
+from keito_skill.transcripts._timeline import Spans, add_span
+
+CHECKPOINT_VERSION = 6
 
 # Index of each counter in a token vector. Anthropic's meaning of "input": uncached only.
 INPUT, CACHE_WRITE, CACHE_READ, OUTPUT, REASONING, CACHE_WRITE_1H = range(6)
@@ -33,9 +35,22 @@ DEFAULT_IDLE_SECONDS = 300
 LONG_CONTEXT_TOKENS = 200_000
 
 
+# No request, and no running total of one session, comes near this many tokens (it would
+# cost millions of dollars); a count at or above it is a corrupt line, not usage to bill.
+MAX_TOKENS = 10**12
+
+
 def count(value: Any) -> int:
-    """A token count as written by an agent: a positive integer, anything else is 0."""
-    return value if value.__class__ is int and value > 0 else 0
+    """A token count as written by an agent: a positive integer, anything else is 0.
+
+    Raises ``OverflowError`` at :data:`MAX_TOKENS` and above (2^63 once billed $36.9
+    trillion): the parser counts the line in ``skipped_lines`` and takes nothing from it.
+    """
+    if value.__class__ is not int or value <= 0:
+        return 0
+    if value >= MAX_TOKENS:
+        raise OverflowError(f"token count {value} is out of range")
+    return value
 
 
 def prompt_tokens(vector: list[int]) -> int:
@@ -125,6 +140,19 @@ class ParseState:
         self.last_assistant_message: str | None = None
         self.days: dict[str, DayBucket] = {}
         self.extra: dict[str, Any] = {}
+        # The timeline (see :mod:`._timeline`) and the previous event in file order.
+        self.prev_ts: float | None = None
+        self.runs: Spans = []
+        self.walls: Spans = []
+        # Responses counted since the last settle, for the check against every other file:
+        # ``[key, offset, day, model, vector, long]`` (see :mod:`._responses`).
+        self.responses: list[list[Any]] = []
+        # Where the reads that listed ``responses`` started (0: the file from its start;
+        # None: nothing read since the last settle).
+        self.read_from: int | None = None
+        # Usage skipped as a copy of a response counted elsewhere: count and per model.
+        self.duplicates: dict[str, Any] = {}
+        self.reader: Any = None  # the LineSource being read (not checkpointed)
         # The current local day's [start, end) and bucket (set together by ``bucket``), so
         # most events skip date maths.
         self._day_key: str | None = None
@@ -176,42 +204,45 @@ class ParseState:
         return found
 
     def event(self, ts: float) -> DayBucket:
-        """Record activity at ``ts``: extends the timeline and adds capped active time.
+        """Record activity at ``ts``: extends the timeline (``runs`` and ``walls``).
 
-        The gap since the previous event counts as active up to ``idle_seconds``; the
-        counted part is the start of the gap, split exactly across local midnights, so an
-        agent left open overnight bills neither the night nor the wrong day.
+        Time is kept as two small sets of intervals, so that any order of events, and any
+        number of files of one session, give the same answer (see :mod:`._timeline`):
+        ``runs`` are stretches of events no more than ``idle_seconds`` apart, ``walls`` the
+        union of forward steps between consecutive events in file order (a clock that steps
+        back adds nothing). The common case, an event later than every other, extends the
+        last of each in place.
         """
-        prev = self.last_ts
-        day = self._day_bucket
-        if (
-            day is not None
-            and prev is not None
-            and prev <= ts < self._day_end
-            and prev >= self._day_start
-        ):
-            # The common case: later on the same local day as the previous event. The same
-            # arithmetic as below, without the date maths.
-            if ts > prev:
-                gap = ts - prev
-                idle = float(self.idle_seconds)
-                day.active += (prev + (gap if gap < idle else idle)) - prev
-                self.last_ts = day.last = ts
-            return day
-        if prev is None:
-            self.first_ts = ts
-            self.last_ts = ts
-        elif ts > prev:
-            active = min(ts - prev, float(self.idle_seconds))
-            start, end = prev, prev + active
-            while start < end:
-                day = self.bucket(start)
-                piece_end = min(end, self._day_end)
-                day.active += piece_end - start
-                start = piece_end
-            self.last_ts = ts
-        if self.first_ts is None or ts < self.first_ts:
-            self.first_ts = ts
+        prev = self.prev_ts
+        self.prev_ts = ts
+        last = self.last_ts
+        if last is not None and ts >= last and prev is not None:
+            if ts > last:
+                runs = self.runs
+                if runs and ts - runs[-1][1] <= self.idle_seconds:
+                    runs[-1][1] = ts
+                else:
+                    runs.append([ts, ts])
+                self.last_ts = ts
+            if prev < ts:
+                walls = self.walls
+                if walls and prev == walls[-1][1]:
+                    walls[-1][1] = ts
+                else:
+                    add_span(walls, prev, ts, 0.0)
+            day = self._day_bucket
+            if day is not None and self._day_start <= ts < self._day_end:
+                if day.last is None or ts > day.last:
+                    day.last = ts
+                return day
+        else:
+            add_span(self.runs, ts, ts, float(self.idle_seconds))
+            if prev is not None and ts > prev:
+                add_span(self.walls, prev, ts, 0.0)
+            if last is None or ts > last:
+                self.last_ts = ts
+            if self.first_ts is None or ts < self.first_ts:
+                self.first_ts = ts
         day = self.bucket(ts)
         day.touch(ts)
         return day
@@ -231,6 +262,45 @@ class ParseState:
         add_into(day.models.setdefault(model, zero_vector()), delta)
         if request_prompt > LONG_CONTEXT_TOKENS:
             add_into(day.long.setdefault(model, zero_vector()), delta)
+
+    def add_response(
+        self,
+        key: str | None,
+        first: int | None,
+        ts: float | None,
+        model: str,
+        delta: list[int],
+        *,
+        request_prompt: int = 0,
+    ) -> None:
+        """Usage of one identified response (``key``), first written at byte ``first`` of
+        this file (None: at the current line): counted now, and listed so the session's
+        other files and the ledger can tell a copy of it from a new one."""
+        self.add_usage(ts, model, delta, request_prompt=request_prompt)
+        if key is None:
+            return
+        if first is None:
+            first = self.reader.offset if self.reader is not None else 0
+        long = request_prompt > LONG_CONTEXT_TOKENS
+        self.responses.append([key, first, self._day_key, model, list(delta), long])
+
+    def drop_response(self, entry: list[Any]) -> None:
+        """Take back the usage of a listed response found to be a copy (a duplicate)."""
+        _key, _first, day_key, model, vector, long = entry
+        day = self.days.get(day_key)
+        if day is None:
+            return
+        for table in (day.models, day.long) if long else (day.models,):
+            held = table.get(model)
+            if held is None:
+                continue
+            for i in range(VECTOR_LEN):
+                held[i] = max(0, held[i] - vector[i])
+            if not any(held):
+                del table[model]
+        dup = self.duplicates
+        dup["responses"] = int(dup.get("responses", 0)) + 1
+        add_into(dup.setdefault("models", {}).setdefault(model, zero_vector()), vector)
 
     # -- aggregates -------------------------------------------------------------------
 
@@ -265,6 +335,12 @@ class ParseState:
             "last_assistant_message": self.last_assistant_message,
             "days": {k: v.to_dict() for k, v in self.days.items()},
             "extra": self.extra,
+            "prev_ts": self.prev_ts,
+            "runs": self.runs,
+            "walls": self.walls,
+            "responses": self.responses,
+            "read_from": self.read_from,
+            "duplicates": self.duplicates,
         }
 
     @classmethod
@@ -292,4 +368,11 @@ class ParseState:
             setattr(state, name, data.get(name))
         state.days = {k: DayBucket.from_dict(v) for k, v in data.get("days", {}).items()}
         state.extra = dict(data.get("extra") or {})
+        state.prev_ts = data.get("prev_ts")
+        state.runs = [list(span) for span in data.get("runs") or []]
+        state.walls = [list(span) for span in data.get("walls") or []]
+        state.responses = [list(entry) for entry in data.get("responses") or []]
+        read_from = data.get("read_from")
+        state.read_from = read_from if isinstance(read_from, int) else None
+        state.duplicates = dict(data.get("duplicates") or {})
         return state

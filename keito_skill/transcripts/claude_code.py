@@ -7,22 +7,27 @@ What this module knows about the format (checked against Claude Code 2.1.328):
   Usage is therefore counted once per ``message.id:requestId``; should a later line of the
   same response carry larger numbers (older versions streamed partial counts), only the
   difference is added. Recently seen ids are kept in the checkpoint (bounded), so the
-  dedupe survives incremental reads.
+  dedupe survives incremental reads; a response written again further on, or in another
+  file (a replayed or copied history), is caught by the ledger's ``responses`` table (see
+  :mod:`._responses`).
 * ``cost-state`` lines are the process's own running cost, per model, cumulative for the
   process (``startTime``). They are the agent's own figure, preferred for cost when their
   token counts reconcile with what we counted (see :func:`agent_cost`).
-* Subagents write their own files under ``<session-id>/subagents/``; they belong to the
-  session for usage.
+* Subagents write their own files under ``<session-id>/subagents/`` (Claude Code 2.0.x:
+  ``agent-<id>.jsonl`` beside the session file, its lines carrying the session's id); they
+  belong to the session for usage and time.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from keito_skill._safeio import open_regular
 from keito_skill.transcripts._state import (
     CACHE_READ,
     CACHE_WRITE,
@@ -49,6 +54,7 @@ _STAMP = re.compile(rb'"uuid":"[0-9a-f-]{36}","timestamp":"([^"\\]{10,40})"')
 _TAIL = re.compile(rb'"sessionId":"([^"\\]+)","version":"([^"\\]*)","gitBranch":"([^"\\]*)"\}\s*$')
 _RECENT_IDS = 128  # one response's lines are adjacent; this is ample and keeps hooks flat
 _MESSAGE_CHARS = 2000
+_MAX_COST_USD = 1e6  # one process's own cost report above this is not believed
 
 
 def config_dirs() -> list[Path]:
@@ -63,9 +69,58 @@ def config_dirs() -> list[Path]:
 
 
 def side_files(main: Path) -> list[Path]:
-    """Subagent transcripts of the session whose main transcript is ``main``."""
-    side_dir = main.parent / main.stem / "subagents"
-    return sorted(side_dir.glob("*.jsonl")) if side_dir.is_dir() else []
+    """Subagent transcripts of the session whose main transcript is ``main``: under
+    ``<session-id>/subagents/``, and (Claude Code 2.0.x) ``agent-*.jsonl`` files beside it
+    whose lines carry the session's id."""
+    found = side_files_in(main)
+    try:
+        names = [
+            e.name for e in os.scandir(main.parent) if _is_sibling_name(e.name) and e.is_file()
+        ]
+    except OSError:
+        return found
+    for name in sorted(names):
+        if name != main.name and sibling_parent(main.parent / name) == main.stem:
+            found.append(main.parent / name)
+    return found
+
+
+_SIBLING_PREFIX = "agent-"
+_SESSION_ID = re.compile(rb'"sessionId"\s*:\s*"([^"\\]+)"')
+_SIBLING_HEAD_BYTES = 16384
+
+
+def _is_sibling_name(name: str) -> bool:
+    return name.startswith(_SIBLING_PREFIX) and name.endswith(".jsonl")
+
+
+def parent_file(path: Path) -> Path | None:
+    """For an ``agent-*.jsonl`` file beside the sessions, the session file it belongs to
+    (when that is there); None for anything else."""
+    if not _is_sibling_name(path.name):
+        return None
+    parent = sibling_parent(path)
+    if not parent or "/" in parent:
+        return None
+    candidate = path.parent / f"{parent}.jsonl"
+    return candidate if candidate != path and candidate.is_file() else None
+
+
+def sibling_parent(path: Path) -> str | None:
+    """The session an ``agent-*.jsonl`` file beside the session files belongs to: the
+    ``sessionId`` its lines carry (read from its head), or None."""
+    try:
+        with io.BufferedReader(open_regular(path)) as handle:  # a FIFO would hang
+            head = handle.read(_SIBLING_HEAD_BYTES)
+    except OSError:
+        return None
+    match = _SESSION_ID.search(head)
+    if match is None:
+        return None
+    try:
+        return match.group(1).decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def transcript_files(roots: list[Path] | None = None) -> Iterator[tuple[Path, list[Path]]]:
@@ -82,10 +137,26 @@ def transcript_files(roots: list[Path] | None = None) -> Iterator[tuple[Path, li
             except OSError:
                 continue
             dirs = {e.name for e in entries if e.is_dir()}
-            names = (e.name for e in entries if e.name.endswith(".jsonl"))
+            names = {e.name for e in entries if e.name.endswith(".jsonl")}
+            # Claude Code 2.0.x subagent files sit beside the sessions: each goes with the
+            # session its lines name (one alone, whose session is not here, stays a session).
+            siblings: dict[str, list[Path]] = {}
+            for name in sorted(n for n in names if _is_sibling_name(n)):
+                parent = sibling_parent(project / name)
+                if parent is not None and f"{parent}.jsonl" in names and parent != name[:-6]:
+                    siblings.setdefault(parent, []).append(project / name)
+                    names.discard(name)
             for name in sorted(n for n in names if not n.startswith(".")):  # as glob does
                 main = project / name
-                yield main, side_files(main) if name[: -len(".jsonl")] in dirs else []
+                stem = name[: -len(".jsonl")]
+                sides = side_files_in(main) if stem in dirs else []
+                yield main, sides + siblings.get(stem, [])
+
+
+def side_files_in(main: Path) -> list[Path]:
+    """The subagent files under ``<session-id>/subagents/``."""
+    side_dir = main.parent / main.stem / "subagents"
+    return sorted(side_dir.glob("*.jsonl")) if side_dir.is_dir() else []
 
 
 def looks_like(obj: dict[str, Any]) -> bool:
@@ -164,7 +235,8 @@ class ClaudeCodeParser:
         ts = parse_ts(when)
         if ts is not None:
             state.event(ts)
-        state.agent_version = version
+        if state.agent_version is None:
+            state.agent_version = version
         if branch:
             state.git_branch = branch
         return True
@@ -179,9 +251,10 @@ class ClaudeCodeParser:
             session_id = get("sessionId")
             if isinstance(session_id, str):
                 state.session_id = session_id
-        version = get("version")
-        if isinstance(version, str):
-            state.agent_version = version
+        if state.agent_version is None:
+            version = get("version")
+            if isinstance(version, str):
+                state.agent_version = version  # the first: the one the session started with
         if state.cwd is None:
             cwd = get("cwd")
             if isinstance(cwd, str):
@@ -250,19 +323,22 @@ class ClaudeCodeParser:
         if key is None:
             state.add_usage(ts, model, vector, request_prompt=prompt)
             return
-        previous = self._seen.get(key)
-        if previous is None:
-            state.add_usage(ts, model, vector, request_prompt=prompt)
-            self._remember(self._seen, key, vector)
+        seen = self._seen.get(key)
+        if seen is None:
+            state.add_response(key, None, ts, model, vector, request_prompt=prompt)
+            first = state.responses[-1][1] if state.responses else 0
+            self._remember(self._seen, key, [vector, first])
             return
+        previous, first = seen
         if previous == vector:
             return  # the same response's next content block: counted already
         delta = [max(0, new - old) for new, old in zip(vector, previous, strict=True)]
         if any(delta):
-            state.add_usage(ts, model, delta, request_prompt=prompt)
-            self._remember(
-                self._seen, key, [max(a, b) for a, b in zip(vector, previous, strict=True)]
-            )
+            # The same response, written again with larger numbers: keyed by where it was
+            # first written, so the check across files knows it for this file's own.
+            state.add_response(key, first, ts, model, delta, request_prompt=prompt)
+            grown = [max(a, b) for a, b in zip(vector, previous, strict=True)]
+            self._remember(self._seen, key, [grown, first])
 
     @staticmethod
     def _remember(store: dict[str, Any], key: str, value: Any) -> None:
@@ -280,13 +356,14 @@ class ClaudeCodeParser:
             if not isinstance(figures, dict):
                 continue
             cost = figures.get("costUSD")
+            sane = isinstance(cost, int | float) and 0 <= cost < _MAX_COST_USD
             per_model[str(model)] = {
-                "cost": float(cost) if isinstance(cost, int | float) else None,
+                "cost": float(cost) if sane and cost is not None else None,  # absurd: ours
                 "tokens": [
-                    int(figures.get("inputTokens") or 0),
-                    int(figures.get("cacheCreationInputTokens") or 0),
-                    int(figures.get("cacheReadInputTokens") or 0),
-                    int(figures.get("outputTokens") or 0),
+                    count(figures.get("inputTokens")),
+                    count(figures.get("cacheCreationInputTokens")),
+                    count(figures.get("cacheReadInputTokens")),
+                    count(figures.get("outputTokens")),
                 ],
             }
         key = str(obj.get("startTime") or "process")

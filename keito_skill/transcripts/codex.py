@@ -11,18 +11,24 @@ What this module knows about the format (checked against Codex 0.169.0):
 * Codex's ``input_tokens`` includes cached (and cache-written) tokens; we report
   Anthropic's meaning of input: ``input_tokens - cached_input_tokens - cache_write``.
   ``reasoning_output_tokens`` is part of ``output_tokens``, reported separately too.
+* A fork writes its own ``session_meta``, then its parent's lines again (the parent's
+  ``session_meta`` among them) with new timestamps, and goes on from the parent's running
+  total. A usage event is therefore keyed by the total it reached under the id of the
+  latest ``session_meta``: the copies carry their parent's keys and add nothing.
 * The model is named in ``turn_context`` lines (and ``session_meta`` provenance); usage is
   attributed to the model in force when it was reported.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from keito_skill._safeio import open_regular
 from keito_skill.transcripts._reader import decode
 from keito_skill.transcripts._state import (
     CACHE_READ,
@@ -102,7 +108,7 @@ def session_id(path: Path) -> str | None:
     apart: a decoder keeps the last, the head the first.)
     """
     try:
-        with path.open("rb") as handle:
+        with io.BufferedReader(open_regular(path)) as handle:
             match = _META_ID.match(handle.read(_META_HEAD_BYTES))
             if match is not None:
                 try:
@@ -246,12 +252,15 @@ class CodexParser:
 
     def _meta(self, payload: dict[str, Any]) -> None:
         state = self.state
-        if state.session_id is None:
-            sid = payload.get("id") or payload.get("session_id")
-            if isinstance(sid, str):
+        sid = payload.get("id") or payload.get("session_id")
+        if isinstance(sid, str):
+            if state.session_id is None:
                 state.session_id = sid
-        if isinstance(payload.get("cli_version"), str):
-            state.agent_version = payload["cli_version"]
+            # Usage is keyed under the latest session_meta's id: a fork copies its parent's
+            # lines, that one included, so the copied usage has the keys it had there.
+            state.extra["lineage"] = sid
+        if state.agent_version is None and isinstance(payload.get("cli_version"), str):
+            state.agent_version = payload["cli_version"]  # the first: the session's start
         if state.cwd is None and isinstance(payload.get("cwd"), str):
             state.cwd = payload["cwd"]
         git = payload.get("git")
@@ -324,7 +333,15 @@ class CodexParser:
             model = extra.get("model") or "unknown"
             # The prompt size of the latest request (input_tokens includes cached ones).
             prompt = (last or delta)[0]
-            self.state.add_usage(ts, model, _vector(delta), request_prompt=prompt)
+            # A usage event is known by the running total it reached, within its lineage
+            # (a forked rollout repeats its parent's totals; an unrelated session may not
+            # share them); an event with no running total has no key.
+            key = (
+                f"{extra.get('lineage') or ''}:{','.join(map(str, total))}"
+                if total is not None
+                else None
+            )
+            self.state.add_response(key, None, ts, model, _vector(delta), request_prompt=prompt)
 
     def _item(self, payload: dict[str, Any]) -> None:
         state = self.state

@@ -1,0 +1,115 @@
+"""A session's working time as sets of intervals: exact in any order, over any files.
+
+Two sorted lists of disjoint ``[start, end]`` spans are kept per transcript file:
+
+* ``runs``: stretches of events where each is at most the idle threshold after the one
+  before; a new run starts after a longer silence.
+* ``walls``: the union of the forward steps between consecutive events in the order the
+  file lists them. A clock that steps back adds nothing, and an event written late (Claude
+  Code writes a ``/compact`` line after the compaction it precedes) adds only what no other
+  step covers.
+
+A session's wall time is the size of its files' walls, joined where events lie within the
+idle threshold of each other or where one file's event is followed by another file's
+(:func:`times`). Active time is the part of that within the idle threshold after some
+event: for events in order, the sum of the gaps between them, each capped at the
+threshold. Both are functions of each file's events alone, so reading a file in two halves
+gives what reading it once gives, and a session's files (main transcript, subagents) merge
+by uniting their spans.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from datetime import datetime, timedelta
+
+Spans = list[list[float]]
+
+
+def add_span(spans: Spans, start: float, end: float, gap: float) -> None:
+    """Insert ``[start, end]`` into sorted disjoint ``spans``, merging every span that
+    overlaps it or lies within ``gap`` of it."""
+    i = bisect_left(spans, [start])
+    if i > 0 and spans[i - 1][1] + gap >= start:
+        i -= 1
+    j = i
+    while j < len(spans) and spans[j][0] - gap <= end:
+        start = min(start, spans[j][0])
+        end = max(end, spans[j][1])
+        j += 1
+    spans[i:j] = [[start, end]]
+
+
+def merge(groups: list[Spans], gap: float) -> Spans:
+    """The union of several span lists, merged as :func:`add_span` merges."""
+    merged: Spans = []
+    for start, end in sorted(span for spans in groups for span in spans):
+        if merged and merged[-1][1] + gap >= start:
+            if end > merged[-1][1]:
+                merged[-1][1] = end
+        else:
+            merged.append([start, end])
+    return merged
+
+
+def intersect(left: Spans, right: Spans) -> Spans:
+    """The intersection of two sorted disjoint span lists."""
+    out: Spans = []
+    i = j = 0
+    while i < len(left) and j < len(right):
+        start = max(left[i][0], right[j][0])
+        end = min(left[i][1], right[j][1])
+        if start < end:
+            out.append([start, end])
+        if left[i][1] < right[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def by_day(spans: Spans) -> dict[str, float]:
+    """Seconds of ``spans`` on each local calendar day (split exactly at local midnight)."""
+    days: dict[str, float] = {}
+    for start, end in spans:
+        while start < end:
+            local = datetime.fromtimestamp(start).astimezone()
+            midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            following = (midnight + timedelta(days=1)).replace(
+                hour=0, minute=0, second=0, microsecond=0
+            )
+            piece_end = min(end, following.timestamp())
+            if piece_end <= start:  # a clock oddity: never loop forever
+                piece_end = end
+            key = midnight.date().isoformat()
+            days[key] = days.get(key, 0.0) + (piece_end - start)
+            start = piece_end
+    return days
+
+
+def times(runs: list[Spans], walls: list[Spans], idle: float) -> tuple[Spans, Spans]:
+    """``(active spans, wall spans)`` of a session from its files' runs and walls.
+
+    The session's wall is every file's walls, every stretch where events (of any files)
+    are within the idle threshold of each other, and the gaps between one file's events
+    and the next event of another file: files are merged in time order, and only a step
+    back within one file's own order adds nothing.
+    """
+    dense = merge(runs, idle)
+    pieces = [span for spans in walls for span in spans] + dense
+    end: float | None = None
+    owner = -1
+    for start, stop, index in sorted(
+        (start, stop, index) for index, spans in enumerate(runs) for start, stop in spans
+    ):
+        if end is not None and start > end and index != owner:
+            pieces.append([end, start])  # from one file's event to another file's next
+        if end is None or stop > end:
+            end, owner = stop, index
+    wall = merge([pieces], 0.0)
+    reach = [[start, stop + idle] for start, stop in dense]
+    return intersect(reach, wall), wall
+
+
+def total(spans: Spans) -> float:
+    return sum(end - start for start, end in spans)
