@@ -74,7 +74,11 @@ class _LazyGroup(click.Group):
             _fail(f"{exc.strerror}: {fix_for(classify(where, exc) or 'disk full', where)}")
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
-        """Usage errors as one line, like every other error (click prints three)."""
+        """Usage errors as one line, like every other error (click prints three).
+
+        A caller that asks for ``standalone_mode=False`` (an in-process run, e.g. the
+        benchmarks) gets the command's return value back instead of an exit."""
+        standalone = kwargs.get("standalone_mode", True)
         kwargs["standalone_mode"] = False
         try:
             code = super().main(*args, **kwargs)
@@ -90,6 +94,8 @@ class _LazyGroup(click.Group):
         except click.Abort:
             click.echo("Aborted!", err=True)
             sys.exit(1)
+        if not standalone:
+            return code
         sys.exit(code if isinstance(code, int) else 0)
 
 
