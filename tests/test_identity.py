@@ -79,11 +79,14 @@ def _fork(agent: str, folder: Path, repo: Path) -> tuple[str, Path, str, Path]:
 def _held_apart(server: KeitoServer, agent: str, parent: str, child: str) -> None:
     entries = remote(server, "time_entries")
     assert sorted(e["metadata"]["session_id"] for e in entries) == sorted([parent, child])
-    [mine] = [e for e in entries if e["metadata"]["session_id"] == parent]
-    assert {k: mine["metadata"][k] for k in TOKEN_KEYS} == truth_totals(agent)
+    # The fork's copied responses are one set of responses (issue 16): whichever file was
+    # read first carries them, and across the two sessions they are billed exactly once.
+    carried = {k: sum(e["metadata"][k] for e in entries) for k in TOKEN_KEYS}
+    assert carried == truth_totals(agent)
     expenses = remote(server, "expenses")
-    assert {e["metadata"]["session_id"] for e in expenses} == {parent, child}
-    assert expense_tokens(expenses, parent) == truth_totals(agent)
+    assert {e["metadata"]["session_id"] for e in expenses} <= {parent, child}
+    one, other = expense_tokens(expenses, parent), expense_tokens(expenses, child)
+    assert {k: one[k] + other[k] for k in one} == truth_totals(agent)
 
 
 @pytest.mark.parametrize("agent", AGENTS)
