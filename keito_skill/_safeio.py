@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -93,6 +95,16 @@ def read_small(path: str | os.PathLike[str], limit: int = 64 * 1024) -> bytes:
     finally:
         os.close(fd)
     raise OSError(errno.EFBIG, f"larger than {limit} bytes", str(path))
+
+
+def read_json_object(path: Path, limit: int = 1 << 20) -> dict[str, Any]:
+    """The JSON object in the small state file ``path``; ``{}`` when it is missing,
+    unreadable, not a regular file, too large or not an object (it is then rebuilt)."""
+    try:
+        value = json.loads(read_small(path, limit))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def private_dir(path: Path) -> Path:

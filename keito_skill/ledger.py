@@ -754,6 +754,20 @@ class Ledger:
         ).fetchall()
         return {(r[0], r[1]): (bool(r[2]), not r[3]) for r in rows}
 
+    def mapped_config_paths(self) -> list[str]:
+        """The repo config files that mapped sessions follow (their ``mapping_detail``)."""
+        rows = self._db.execute(
+            "SELECT DISTINCT mapping_detail FROM sessions WHERE mapping_status = 'mapped'"
+        )
+        return [str(row[0]) for row in rows if row[0] and str(row[0]).endswith(".yml")]
+
+    def mark_config_sessions_dirty(self, config_path: str) -> int:
+        """Mark dirty every session mapped by ``config_path``; returns how many."""
+        with self.write() as db:
+            return db.execute(
+                "UPDATE sessions SET dirty = 1 WHERE mapping_detail = ?", (config_path,)
+            ).rowcount
+
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT status, COUNT(*) FROM records GROUP BY status").fetchall()
         return {status: count for status, count in rows}

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keito_skill._misses import drain as drain_missed
-from keito_skill.ledger import FAILED, PENDING, Ledger, skill_home
+from keito_skill.ledger import FAILED, PENDING, Ledger
 from keito_skill.sync._configs import mark_changed_repos
 from keito_skill.sync._daily import rebuild_days
 from keito_skill.sync._lock import sync_lock
@@ -38,7 +38,7 @@ class SyncReport:
 def materialize_all(ledger: Ledger, report: SyncReport | None = None) -> None:
     """Materialise every session that changed or might map now (mapping fixed later), and
     every session of a repo whose config now routes its records elsewhere."""
-    home = skill_home() if ledger.path is None else ledger.path.parent
+    home = ledger.path.parent
     mark_changed_repos(ledger, home)
     touched: set[tuple[str, str]] = set()  # (repo config, day) of day-granularity entries
     try:
@@ -88,7 +88,7 @@ def run_sync(
     ``progress(settled, total)``: see :func:`~keito_skill.sync._send.send_pending`.
     """
     report = SyncReport()
-    home = skill_home() if ledger.path is None else ledger.path.parent
+    home = ledger.path.parent
     with sync_lock(home, wait=wait, queue_up=background) as mine:
         if not mine:
             report.ran = False

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from keito_skill._files import atomic_write_text
+from keito_skill._safeio import PRIVATE_FILE, read_json_object
 from keito_skill.ledger import Ledger
 from keito_skill.mapping import ConfigProblem, load_config
 
@@ -43,20 +44,9 @@ def _routing(path: Path) -> str | None:
 def mark_changed_repos(ledger: Ledger, home: Path, *, mark: bool = True) -> int:
     """Mark dirty the sessions of every repo whose routing changed; returns how many.
     ``mark=False`` only remembers the configs as they are (after materialising)."""
-    paths = [
-        row[0]
-        for row in ledger._db.execute(
-            "SELECT DISTINCT mapping_detail FROM sessions WHERE mapping_status = 'mapped'"
-        )
-        if row[0] and str(row[0]).endswith(".yml")
-    ]
+    paths = ledger.mapped_config_paths()
     store = home / _FILE
-    try:
-        seen = json.loads(store.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        seen = {}
-    if not isinstance(seen, dict):
-        seen = {}
+    seen = read_json_object(store)
     marked = 0
     changed = False
     for path in paths:
@@ -64,13 +54,10 @@ def mark_changed_repos(ledger: Ledger, home: Path, *, mark: bool = True) -> int:
         if digest is None or seen.get(path) == digest:
             continue
         if mark and path in seen:
-            with ledger.write() as db:
-                marked += db.execute(
-                    "UPDATE sessions SET dirty = 1 WHERE mapping_detail = ?", (path,)
-                ).rowcount
+            marked += ledger.mark_config_sessions_dirty(path)
         seen[path] = digest
         changed = True
     if changed:
         with contextlib.suppress(OSError):
-            atomic_write_text(store, json.dumps(seen))
+            atomic_write_text(store, json.dumps(seen), new_mode=PRIVATE_FILE)
     return marked

@@ -52,7 +52,7 @@ from keito_skill.ledger import FAILED, HELD, PENDING, SENDING, SENT, Ledger, Rec
 from keito_skill.sync import _confirm, _reconcile
 from keito_skill.sync._final import FinalNeeded, explain, make_final
 from keito_skill.sync._payloads import account_of, wire
-from keito_skill.sync._whoami import known_user, ledger_home
+from keito_skill.sync._whoami import known_user
 
 # Sessions sent at once. Small on purpose: Keito rate-limits per account, and the
 # requests are tiny, so a few connections already keep the latency hidden.
@@ -597,7 +597,7 @@ def send_pending(
         try:
             if other is not None and not _account_usable(other, ledger, group, state):
                 continue  # that repo's account is wrong: the other accounts still go out
-            _send_account(other or client, ledger, group, state, workers, home=ledger_home(ledger))
+            _send_account(other or client, ledger, group, state, workers, home=ledger.path.parent)
         finally:
             if other is not None:
                 other.close()
@@ -614,7 +614,7 @@ def _account_usable(
     """Whether the key may use a repo's own account (its ``workspace_id``); if not, its
     records wait with the reason and the fix, and nothing else is held back."""
     try:
-        known_user(client, ledger_home(ledger))
+        known_user(client, ledger.path.parent)
     except (KeitoAuthError, KeitoForbiddenError) as exc:
         reason = (
             f"{exc} — the Keito key has no access to account {client.account_id!r}, named by"

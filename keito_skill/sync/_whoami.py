@@ -13,18 +13,14 @@ import json
 from pathlib import Path
 
 from keito_skill._files import atomic_write_text
+from keito_skill._safeio import PRIVATE_FILE, read_json_object
 from keito_skill.keito import (
     KeitoClient,
     KeitoNotFoundError,
     KeitoValidationError,
 )
-from keito_skill.ledger import Ledger, skill_home
 
 _FILE = "users.json"
-
-
-def ledger_home(ledger: Ledger) -> Path:
-    return skill_home() if ledger.path is None else ledger.path.parent
 
 
 def _key(client: KeitoClient) -> str:
@@ -37,12 +33,7 @@ def known_user(client: KeitoClient, home: Path) -> str | None:
     """Set ``client.user_id`` from the file, else from ``/users/me`` (then remembered).
     An outage or a bad key raises, as any other request of the pass would."""
     path = home / _FILE
-    try:
-        cache = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        cache = {}
-    if not isinstance(cache, dict):
-        cache = {}
+    cache = read_json_object(path)
     key = _key(client)
     if isinstance(cache.get(key), str):
         client.user_id = cache[key]
@@ -55,5 +46,5 @@ def known_user(client: KeitoClient, home: Path) -> str | None:
     if found is not None:
         cache[key] = found
         with contextlib.suppress(OSError):  # asked again next time: slower, not wrong
-            atomic_write_text(path, json.dumps(cache))
+            atomic_write_text(path, json.dumps(cache), new_mode=PRIVATE_FILE)
     return found
