@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "session_id",
     "settings_path",
     "side_files",
+    "strip_comments",
     "telemetry_outfile",
 ]
 
@@ -47,26 +48,31 @@ _SESSION_ID = re.compile(rb'^\{"sessionId":"([^"\\]+)"')
 _JSONC = re.compile(r'("(?:[^"\\]|\\.)*")|//[^\n]*|/\*.*?\*/', re.DOTALL)
 
 
-def _home() -> Path:
-    configured = os.environ.get(HOME_ENV, "").strip()
+def _home(env: Mapping[str, str] | None = None) -> Path:
+    configured = (os.environ if env is None else env).get(HOME_ENV, "").strip()
     return Path(configured).expanduser() if configured else Path.home()
 
 
-def gemini_dir() -> Path:
+def gemini_dir(env: Mapping[str, str] | None = None) -> Path:
     """``$GEMINI_CLI_HOME/.gemini`` or ``~/.gemini``: settings, hooks, telemetry setting."""
-    return _home() / ".gemini"
+    return _home(env) / ".gemini"
 
 
-def settings_path() -> Path:
+def settings_path(env: Mapping[str, str] | None = None) -> Path:
     """The user settings file the install step edits (hooks live under ``hooks``)."""
-    return gemini_dir() / "settings.json"
+    return gemini_dir(env) / "settings.json"
 
 
-def runtime_dirs() -> list[Path]:
+def strip_comments(text: str) -> str:
+    """JSON-with-comments as plain JSON (``//`` and ``/* */`` outside strings removed)."""
+    return _JSONC.sub(lambda m: m.group(1) or "", text)
+
+
+def runtime_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
     """Directories holding ``tmp/<project>/chats``: the Gemini dir, and the one used inside
     macOS's ``sandbox-exec`` when present."""
-    dirs = [gemini_dir()]
-    sandboxed = _home() / ".cache" / ".gemini"
+    dirs = [gemini_dir(env)]
+    sandboxed = _home(env) / ".cache" / ".gemini"
     if sandboxed.is_dir():
         dirs.append(sandboxed)
     return dirs
@@ -141,7 +147,7 @@ def _settings(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError):
         return {}
     try:
-        data = json.loads(_JSONC.sub(lambda m: m.group(1) or "", text))
+        data = json.loads(strip_comments(text))
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
@@ -154,7 +160,7 @@ def _flag(value: str | None) -> bool | None:
 
 
 def telemetry_outfile(
-    env: dict[str, str] | None = None, project: Path | None = None
+    env: Mapping[str, str] | None = None, project: Path | None = None
 ) -> Path | None:
     """The local telemetry file Gemini CLI writes every request's usage to, if it does.
 
@@ -166,7 +172,7 @@ def telemetry_outfile(
     """
     environ = os.environ if env is None else env
     telemetry: dict[str, Any] = {}
-    sources = [settings_path()]
+    sources = [settings_path(environ)]
     if project is not None:
         sources.append(project / ".gemini" / "settings.json")
     for source in sources:
@@ -185,4 +191,7 @@ def telemetry_outfile(
         return None
     if target == "gcp" and not collector:
         return None
-    return Path(outfile).expanduser()
+    found = Path(outfile).expanduser()
+    if not found.is_absolute() and project is not None:
+        found = project / found  # Gemini CLI opens it from the session's directory
+    return found

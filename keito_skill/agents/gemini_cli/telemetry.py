@@ -37,9 +37,12 @@ reads in about 0.5 s (0.2 s when the session is not in it) on 2 shared cores.
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
+from keito_skill._safeio import open_regular
 from keito_skill.errors import TranscriptError
 from keito_skill.transcripts._state import (
     CACHE_READ,
@@ -54,7 +57,14 @@ from keito_skill.transcripts._state import (
 )
 from keito_skill.transcripts._time import parse_ts
 
-__all__ = ["RECORDED_ROLES", "parse_telemetry", "usage_vector"]
+__all__ = [
+    "RECORDED_ROLES",
+    "parse_telemetry",
+    "response_key",
+    "start_offset",
+    "time_at",
+    "usage_vector",
+]
 
 AGENT = "gemini-cli"
 #: Roles whose requests the chat files already record (main chat, subagent chats).
@@ -63,6 +73,11 @@ _END = b"\n}\n"
 _EVENT = b'"gemini_cli.api_response"'
 _READ = 1024 * 1024
 _MAX_VALUE = 64 * 1024 * 1024
+# A new session's read starts this long before its first event (see start_offset).
+_MARGIN = 3600.0
+_PROBE = 64 * 1024
+# A top-level value's time: two-space indent, ``[seconds, nanoseconds]``.
+_TOP_TIME = re.compile(rb'\n  "(?:hrTime|startTime)": \[\n\s*(\d{9,11}),')
 
 
 def usage_vector(attributes: dict[str, Any]) -> tuple[list[int], int] | None:
@@ -102,8 +117,29 @@ def _values(chunk: bytes) -> list[Any] | None:
         return None
 
 
-def _record(state: ParseState, obj: Any) -> None:
-    """Fold one decoded top-level value."""
+def response_key(session_id: str, attributes: dict[str, Any]) -> str:
+    """The ledger key of one ``api_response`` record: the same whoever reads it, and never
+    equal to a chat file's key (those requests are billed from the chat file)."""
+    parts = [
+        attributes.get(name)
+        for name in (
+            "prompt_id",
+            "event.timestamp",
+            "model",
+            "role",
+            "duration_ms",
+            "input_token_count",
+            "cached_content_token_count",
+            "output_token_count",
+            "thoughts_token_count",
+            "tool_token_count",
+        )
+    ]
+    return "gemini-tel:" + session_id + ":" + json.dumps(parts, separators=(",", ":"))
+
+
+def _record(state: ParseState, obj: Any, offset: int) -> None:
+    """Fold one decoded top-level value, which starts at byte ``offset`` of the file."""
     attributes = obj.get("attributes") if isinstance(obj, dict) else None
     if not isinstance(attributes, dict):
         return
@@ -135,7 +171,80 @@ def _record(state: ParseState, obj: Any) -> None:
     if ts is None:
         extra["undated"] = extra.get("undated", 0) + 1  # no day to bill it on: held back
         return
-    state.add_usage(ts, model, vector, request_prompt=prompt)
+    state.add_response(
+        response_key(str(state.session_id), attributes),
+        offset,
+        ts,
+        model,
+        vector,
+        request_prompt=prompt,
+    )
+
+
+def _value_time(handle: Any, at: int) -> float | None:
+    """The time of the top-level value starting at ``at`` (its ``hrTime`` or ``startTime``,
+    a top-level key), or None when its head does not say."""
+    handle.seek(at)
+    head = handle.read(_PROBE)
+    match = _TOP_TIME.search(head)
+    return float(match.group(1)) if match else None
+
+
+def time_at(path: Path, offset: int) -> float | None:
+    """The time of the value starting at ``offset`` of ``path`` (None: none there, or it
+    does not say)."""
+    try:
+        with open_regular(path) as handle:
+            return _value_time(handle, offset)
+    except OSError:
+        return None
+
+
+def _next_value(handle: Any, at: int, size: int) -> int | None:
+    """The offset of the first top-level value that starts after ``at``."""
+    pos = at
+    while pos < size:
+        handle.seek(pos)
+        chunk: bytes = handle.read(_READ)
+        if not chunk:
+            return None
+        cut = chunk.find(_END)
+        if cut >= 0:
+            return pos + cut + len(_END)
+        pos += max(1, len(chunk) - len(_END))
+    return None
+
+
+def start_offset(path: Path, since: float) -> int:
+    """Where a session that began at ``since`` can first have a record in ``path``.
+
+    The file holds every session's records in about the order they happened (each process
+    exports every few seconds and at exit), so a bisection on the values' times finds a
+    place :data:`_MARGIN` seconds before ``since``: reading from there sees every record of
+    the session without reading the whole shared file. A value whose time cannot be read
+    counts as late (the search then starts earlier, never later).
+    """
+    try:
+        handle = open_regular(path)
+    except OSError:
+        return 0
+    with handle:
+        try:
+            size = handle.seek(0, 2)
+            low, high = 0, size
+            target = since - _MARGIN
+            while high - low > _READ:
+                mid = _next_value(handle, (low + high) // 2, high)
+                if mid is None or mid >= high:
+                    break
+                when = _value_time(handle, mid)
+                if when is not None and when < target:
+                    low = mid
+                else:
+                    high = (low + high) // 2
+            return low
+        except OSError:
+            return 0
 
 
 def parse_telemetry(
@@ -144,21 +253,26 @@ def parse_telemetry(
     *,
     state: ParseState | None = None,
     idle_seconds: int = DEFAULT_IDLE_SECONDS,
+    since: float | None = None,
+    deadline: float | None = None,
 ) -> ParseState:
     """Fold the unrecorded-role usage of ``session_id`` after ``state.offset`` into ``state``.
 
-    Only whole values are consumed: the offset stops before one still being written. A
-    file that shrank (rotated, truncated) is read again from the start. Raises
-    :class:`TranscriptError` only when the file cannot be opened.
+    A new state starts at :func:`start_offset` of ``since`` (the session's first event)
+    when given, else at the start. Only whole values are consumed: the offset stops before
+    one still being written, or where ``deadline`` (``time.monotonic()``) ran out (then
+    ``extra["cut_short"]``). A file that shrank (rotated, truncated) is read again from
+    the start. Raises :class:`TranscriptError` only when the file cannot be opened (or is
+    not a regular file).
     """
     if state is not None and (state.session_id != session_id or state.agent != AGENT):
         state = None
     if state is None:
-        state = ParseState(AGENT, idle_seconds)
-        state.session_id = session_id
-        state.extra["source"] = "telemetry"
+        state = _fresh(session_id, idle_seconds)
+        if since is not None:
+            state.offset = start_offset(path, since)
     try:
-        handle = path.open("rb")
+        handle = open_regular(path)
     except OSError as exc:
         raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
     with handle:
@@ -167,15 +281,19 @@ def parse_telemetry(
         except OSError:
             size = 0
         if size < state.offset:
-            fresh = ParseState(AGENT, state.idle_seconds)
-            fresh.session_id, fresh.extra["source"] = session_id, "telemetry"
-            state = fresh
+            state = _fresh(session_id, state.idle_seconds)
+        if state.read_from is None:
+            state.read_from = state.offset
         handle.seek(state.offset)
         needle = session_id.encode()
         buf = b""
         base = state.offset  # file offset of buf[0]
         skipped = 0
+        cut_short = False
         while True:
+            if deadline is not None and time.monotonic() >= deadline:
+                cut_short = True
+                break
             try:
                 more = handle.read(_READ)
             except OSError:
@@ -195,7 +313,7 @@ def parse_telemetry(
                     if values is None:
                         skipped += 1
                     for obj in values or ():
-                        _record(state, obj)
+                        _record(state, obj, base + pos)
                 pos = end
             base += pos
             buf = buf[pos:]
@@ -205,5 +323,16 @@ def parse_telemetry(
                 skipped += 1
         state.offset = base
         state.skipped_lines += skipped
-        state.extra["partial_tail"] = bool(buf.strip())
+        state.extra["partial_tail"] = bool(buf.strip()) and not cut_short
+        if cut_short:
+            state.extra["cut_short"] = True
+        else:
+            state.extra.pop("cut_short", None)
+    return state
+
+
+def _fresh(session_id: str, idle_seconds: int) -> ParseState:
+    state = ParseState(AGENT, idle_seconds)
+    state.session_id = session_id
+    state.extra["source"] = "telemetry"
     return state

@@ -55,6 +55,7 @@ __all__ = [
     "GeminiCliParser",
     "looks_like",
     "parse_file",
+    "response_key",
     "token_vector",
 ]
 
@@ -76,6 +77,11 @@ _TOOL_RESULT = re.compile(
 )
 _SET_MESSAGES = b'{"$set":{"messages":'
 _HEAD_BYTES = 4096
+
+
+def response_key(message_id: str) -> str:
+    """The ledger key of one answer in a chat file (message ids are unique per answer)."""
+    return f"gemini:{message_id}"
 
 
 def looks_like(obj: dict[str, Any]) -> bool:
@@ -225,7 +231,16 @@ class GeminiCliParser:
         usage = token_vector(obj.get("tokens"))
         if usage is not None and (not isinstance(key, str) or self._remember(self._counted, key)):
             vector, prompt = usage
-            state.add_usage(ts, state.extra["model"] or "unknown", vector, request_prompt=prompt)
+            # Keyed once for the ledger's ``responses`` table: a copy of this message in
+            # another file (or rewritten past the recent-id list) bills nothing again.
+            state.add_response(
+                response_key(key) if isinstance(key, str) else None,
+                None,
+                ts,
+                state.extra["model"] or "unknown",
+                vector,
+                request_prompt=prompt,
+            )
         calls = obj.get("toolCalls")
         if isinstance(calls, list):
             for call in calls:
@@ -257,6 +272,7 @@ def parse_file(
     *,
     state: ParseState | None = None,
     idle_seconds: int = DEFAULT_IDLE_SECONDS,
+    deadline: float | None = None,
 ) -> ParseState:
     """Fold the bytes of a chat file after ``state.offset`` into ``state`` (new if None).
 
@@ -284,9 +300,12 @@ def parse_file(
             state = ParseState(AGENT, idle_seconds)
         if head is not None:
             state.extra["head"] = head
+        if state.read_from is None:
+            state.read_from = state.offset
         parser = GeminiCliParser(state)
         chunk = min(READ_CHUNK, max(size - state.offset, 0) + 1)
-        source = LineSource(handle, state.offset, chunk=chunk)
+        source = LineSource(handle, state.offset, chunk=chunk, deadline=deadline)
+        state.reader = source
         lines = skipped = 0
         try:
             for buf, start, end in source:
@@ -305,8 +324,13 @@ def parse_file(
                     skipped += 1
         except OSError:
             pass
+        state.reader = None
         state.offset = source.offset
         state.lines += lines
         state.skipped_lines += skipped + source.oversized
         state.extra["partial_tail"] = source.partial_tail
+        if source.cut_short:
+            state.extra["cut_short"] = True  # the deadline stopped it: more to read
+        else:
+            state.extra.pop("cut_short", None)
     return state
