@@ -21,7 +21,6 @@ as ``settings.json.keito-skill.bak`` and the change says so).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,13 +169,13 @@ def _telemetry(doc: dict[str, Any], gemini_dir: Path, notes: list[str]) -> dict[
 def _private_outfile(path: Path) -> None:
     """Create the outfile 0600 before Gemini CLI does (it would make it 0644): its
     records repeat each prompt in their attributes."""
+    from keito_skill._safeio import private_file
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
-        os.close(fd)
-        os.chmod(path, 0o600)
     except OSError:
-        pass  # Gemini CLI creates it; doctor still finds it
+        return  # Gemini CLI creates it; doctor still finds it
+    private_file(path)
 
 
 def _save(edit: Edit, before: dict[str, Any], after: dict[str, Any], comments: bool) -> None:

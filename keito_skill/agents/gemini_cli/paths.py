@@ -172,7 +172,7 @@ def telemetry_outfile(
     """
     environ = os.environ if env is None else env
     telemetry: dict[str, Any] = {}
-    sources = [settings_path(environ)]
+    sources = [settings_path()]
     if project is not None:
         sources.append(project / ".gemini" / "settings.json")
     for source in sources:
