@@ -44,7 +44,7 @@ def _serve_parsed(claude_dir: Path, codex_dir: Path) -> int:
     from keito_skill.transcripts import discover, parse_session
 
     served: dict[str, Any] = {}
-    for agent, main, sides in discover(claude_dirs=[claude_dir], codex_dirs=[codex_dir]):
+    for agent, main, sides in discover(roots={"claude-code": [claude_dir], "codex": [codex_dir]}):
         served[str(main)] = parse_session(main, agent=agent, sides=sides)
 
     def lookup(main: Path, **_: Any) -> Any:

@@ -1,7 +1,7 @@
 """Backfill: record the sessions the hooks missed, straight from the agents' transcript files.
 
 Hooks miss sessions: an agent killed before its SessionEnd, work done before the skill was
-installed, an agent run with hooks disabled, a Codex hook not yet trusted. The transcripts
+installed, an agent run with hooks disabled, a hook the agent does not trust yet. The transcripts
 are still on disk, so backfill reads them and records what the ledger does not hold yet.
 
 It shares everything with the hooks so nothing is ever recorded twice:
@@ -293,8 +293,7 @@ class BackfillOptions:
     project_id: str | None = None
     task_id: str | None = None
     dry_run: bool = False
-    claude_dirs: list[Path] | None = None
-    codex_dirs: list[Path] | None = None
+    roots: dict[str, list[Path]] | None = None  # agent -> where to look instead of defaults
     quiet_seconds: int | None = None  # finish threshold override (default: the repo's)
     workers: int | None = None
     now: float | None = None
@@ -412,9 +411,7 @@ def find_candidates(
         return by_real.get(_real(candidate))
 
     found: list[Candidate] = []
-    for agent, main, sides in discover(
-        options.agent, claude_dirs=options.claude_dirs, codex_dirs=options.codex_dirs
-    ):
+    for agent, main, sides in discover(options.agent, roots=options.roots):
         report.found += 1
         try:
             main_stat = main.stat()

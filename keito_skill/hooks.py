@@ -1,4 +1,4 @@
-"""``keito-skill hook EVENT --agent AGENT``: what Claude Code and Codex run on their hooks.
+"""``keito-skill hook EVENT --agent AGENT``: what the agents run on their hooks.
 
 A hook must never hurt the agent: it always exits 0, prints nothing on stdout (an agent
 may read hook output as instructions), never waits on the network and stays fast. Its
@@ -22,14 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from keito_skill import agents
+
 EVENTS = ("session-start", "stop", "session-end")
-AGENTS = ("claude-code", "codex")
 STDIN_DEADLINE = 2.0
-# The whole hook, from start to exit: well under the 10 s timeout ``install`` sets, and
-# Codex gives a SessionEnd hook about a second. Past it the hook keeps what it has read
-# (a valid checkpoint; the next hook, ``watch`` or ``backfill`` reads on from there).
+# The whole hook, from start to exit: well under the 10 s timeout ``install`` sets; an
+# agent that allows less for an event says so (``Adapter.hook_deadline``). Past it the hook
+# keeps what it has read (a valid checkpoint; the next hook, ``watch`` or ``backfill``
+# reads on from there).
 DEADLINE = 1.5
-CODEX_END_DEADLINE = 0.8
 _WRITE_RESERVE = 0.3  # of the budget, kept for the ledger writes after parsing
 _MAX_PAYLOAD = 256 << 20  # agents send transcripts' worth of text in some payloads
 NO_SYNC_ENV = "KEITO_SKILL_NO_BACKGROUND_SYNC"
@@ -318,13 +319,13 @@ def _alarm(signum: int, frame: object) -> None:
 
 def main(argv: list[str]) -> int:
     """Entry for ``keito-skill hook EVENT --agent AGENT``; always returns 0, within
-    :data:`DEADLINE` (:data:`CODEX_END_DEADLINE` for Codex's SessionEnd)."""
+    :data:`DEADLINE` (or the shorter budget the agent's adapter asks for that event)."""
     started = time.monotonic()
     event, agent, payload = "?", "?", {}
     budget = DEADLINE
     try:
         event, agent = _parse_args(argv)
-        budget = CODEX_END_DEADLINE if (agent, event) == ("codex", "session-end") else DEADLINE
+        budget = agents.adapter(agent).hook_deadline(event) or DEADLINE
         deadline = started + budget
         # A backstop for what no bound above covers: a slow disk, a stuck system call.
         signal.signal(signal.SIGALRM, _alarm)
@@ -358,6 +359,6 @@ def _parse_args(argv: list[str]) -> tuple[str, str]:
                 args.remove(arg)
     if len(args) != 1 or args[0] not in EVENTS:
         raise ValueError(f"usage: keito-skill hook {{{','.join(EVENTS)}}} --agent AGENT")
-    if agent not in AGENTS:
-        raise ValueError(f"--agent must be one of {', '.join(AGENTS)}")
+    if agent not in agents.ADAPTERS:
+        raise ValueError(f"--agent must be one of {', '.join(agents.names())}")
     return args[0], agent

@@ -7,7 +7,7 @@ cannot:
   session stays open in the ledger, its transcript goes quiet, and once the quiet lasts
   longer than the repo's ``billing.idle_minutes`` the session is ended here with
   ``end_reason="idle"``, so its usage is expensed;
-* agents running without hooks (disabled, or a Codex hook not yet trusted): every change
+* agents running without hooks (disabled, or a hook the agent does not trust yet): every change
   to a transcript is recorded incrementally, exactly as a hook would
   (:func:`keito_skill.recorder.record`: same ledger key, same checkpoints, new bytes only);
 * a sync shortly after changes (debounced), so the records reach Keito without a hook.
@@ -25,10 +25,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from keito_skill import agents
 from keito_skill._diskerrors import classify
 from keito_skill._misses import drain as drain_missed
 from keito_skill._words import counted
@@ -36,14 +37,7 @@ from keito_skill.backfill import OUR_END_REASONS
 from keito_skill.errors import ConfigError, LedgerError, TranscriptError
 from keito_skill.ledger import Ledger, SessionRow, skill_home
 from keito_skill.recorder import record
-from keito_skill.transcripts import (
-    DEFAULT_IDLE_SECONDS,
-    claude_code,
-    codex,
-    main_file,
-    session_id_for,
-    side_files,
-)
+from keito_skill.transcripts import DEFAULT_IDLE_SECONDS, session_id_for, side_files
 from keito_skill.transcripts import discover as discover_sessions
 
 ORIGIN = "watch"
@@ -55,47 +49,34 @@ Log = Callable[[str], None]
 SyncFn = Callable[[], dict[str, Any] | None]
 
 
-def watch_paths(
-    claude_dirs: list[Path] | None, codex_dirs: list[Path] | None
-) -> list[tuple[str, Path]]:
-    """The directories to follow, as ``(agent, dir)``; they need not exist yet."""
+def watch_paths(roots: Mapping[str, list[Path]] | None = None) -> list[tuple[str, Path]]:
+    """The directories to follow, as ``(agent, dir)``; they need not exist yet.
+
+    ``roots`` maps an agent to the directories to follow instead of its defaults.
+    """
     out: list[tuple[str, Path]] = []
-    for root in claude_dirs if claude_dirs is not None else claude_code.config_dirs():
-        root = root.expanduser().absolute()
-        if root.name == "projects" or (root.is_dir() and not (root / "projects").exists()):
-            out.append((claude_code.AGENT, root))
-        else:
-            out.append((claude_code.AGENT, root / "projects"))
-    for root in codex_dirs if codex_dirs is not None else [codex.codex_home()]:
-        root = root.expanduser().absolute()
-        if root.name in ("sessions", "archived_sessions"):
-            out.append((codex.AGENT, root))
-        else:
-            out.extend((codex.AGENT, root / sub) for sub in ("sessions", "archived_sessions"))
+    for adapter in agents.adapters():
+        given = (roots or {}).get(adapter.name)
+        for root in given if given is not None else adapter.roots():
+            out.extend((adapter.name, d) for d in adapter.watch_dirs(root.expanduser().absolute()))
     return out
 
 
 def locate(path: Path, roots: list[tuple[str, Path]]) -> tuple[str, Path] | None:
     """Which session a changed file belongs to: ``(agent, main transcript)``, or None.
 
-    A Claude Code subagent file (``<slug>/<session>/subagents/x.jsonl``, or with Claude
-    Code 2.0.x ``<slug>/agent-x.jsonl`` naming its session in its lines) maps to its
-    session's main transcript (``<slug>/<session>.jsonl``).
+    The first watched directory holding ``path`` decides; its agent's adapter maps a side
+    file (a subagent's) to its session's main transcript.
     """
     if path.suffix != ".jsonl":
         return None
     for agent, root in roots:
         try:
-            parts = path.relative_to(root).parts
+            path.relative_to(root)
         except ValueError:
             continue
-        if agent == codex.AGENT:
-            return (agent, path) if path.name.startswith("rollout-") else None
-        if len(parts) == 2:
-            return agent, main_file(agent, path)
-        if len(parts) == 4 and parts[2] == "subagents":
-            return agent, root / parts[0] / f"{parts[1]}.jsonl"
-        return None
+        main = agents.adapter(agent).locate(path, root)
+        return None if main is None else (agent, main)
     return None
 
 
@@ -136,8 +117,7 @@ class Watcher:
         self,
         ledger: Ledger,
         *,
-        claude_dirs: list[Path] | None = None,
-        codex_dirs: list[Path] | None = None,
+        roots: Mapping[str, list[Path]] | None = None,
         quiet_seconds: float | None = None,
         sync: SyncFn | None = None,
         sync_delay: float = 10.0,
@@ -145,9 +125,8 @@ class Watcher:
         state_path: Path | None = None,
     ) -> None:
         self.ledger = ledger
-        self.claude_dirs = claude_dirs
-        self.codex_dirs = codex_dirs
-        self.roots = watch_paths(claude_dirs, codex_dirs)
+        self.agent_roots = roots
+        self.roots = watch_paths(roots)
         self.quiet_seconds = quiet_seconds
         self.sync = sync
         self.sync_delay = sync_delay
@@ -260,9 +239,7 @@ class Watcher:
         if last is None:
             return None
         queued = 0
-        for agent, main, sides in discover_sessions(
-            None, claude_dirs=self.claude_dirs, codex_dirs=self.codex_dirs
-        ):
+        for agent, main, sides in discover_sessions(None, roots=self.agent_roots):
             stamp = _mtime([main, *sides])
             if stamp is not None and stamp >= last - 5.0:
                 self._pending.add((agent, main))

@@ -69,8 +69,7 @@ def place(
 
 def _options(base: Path, **kw: object) -> BackfillOptions:
     return BackfillOptions(
-        claude_dirs=[base / "claude"],
-        codex_dirs=[base / "codex"],
+        roots={"claude-code": [base / "claude"], "codex": [base / "codex"]},
         workers=1,
         **kw,  # type: ignore[arg-type]
     )
@@ -537,7 +536,7 @@ def test_corpus_backfill_equals_sessions_one_by_one(ledger: Ledger, tmp_path: Pa
     )
     assert len(corpus.sessions) >= 200
     options = BackfillOptions(
-        claude_dirs=[corpus.claude_dir], codex_dirs=[corpus.codex_dir], workers=2
+        roots={"claude-code": [corpus.claude_dir], "codex": [corpus.codex_dir]}, workers=2
     )
     report = run_backfill(options, ledger)
     assert report.workers == 2 and report.errors == []
@@ -548,7 +547,7 @@ def test_corpus_backfill_equals_sessions_one_by_one(ledger: Ledger, tmp_path: Pa
     # The reference: each session parsed alone, from scratch, in this process.
     one_by_one = {}
     for agent, main, sides in discover(
-        claude_dirs=[corpus.claude_dir], codex_dirs=[corpus.codex_dir]
+        roots={"claude-code": [corpus.claude_dir], "codex": [corpus.codex_dir]}
     ):
         states, paths = parse_session(main, agent=agent, sides=sides)
         one_by_one[(agent, session_id_for(agent, main))] = summarize(

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from keito_skill.errors import KeitoSkillError
-from keito_skill.install.codex_trust import (
+from keito_skill.agents.codex.trust import (
     CodexAppServerError,
     CodexConfigEditError,
     HookInfo,
@@ -28,6 +27,7 @@ from keito_skill.install.codex_trust import (
     untrusted_hooks,
     write_trusted_hashes,
 )
+from keito_skill.errors import KeitoSkillError
 
 KEY = "/home/dev/.codex/hooks.json:session_start:0:0"
 KEY2 = "/home/dev/.codex/hooks.json:stop:0:0"

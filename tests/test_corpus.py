@@ -45,7 +45,7 @@ def test_truth_is_what_the_parser_reads(tmp_path: Path) -> None:
     by_key = {(s.agent, s.session_id): s for s in corpus.sessions}
     seen = 0
     for agent, main, sides in discover(
-        claude_dirs=[corpus.claude_dir], codex_dirs=[corpus.codex_dir]
+        roots={"claude-code": [corpus.claude_dir], "codex": [corpus.codex_dir]}
     ):
         truth = by_key[(agent, session_id_for(agent, main))]
         assert sorted(str(p) for p in sides) == sorted(truth.side_paths)

@@ -169,8 +169,7 @@ def test_watch_keeps_what_it_could_not_record_on_a_full_disk(
     with Ledger() as ledger:
         watcher = Watcher(
             ledger,
-            claude_dirs=[tmp_path / "claude"],
-            codex_dirs=[tmp_path / "codex"],
+            roots={"claude-code": [tmp_path / "claude"], "codex": [tmp_path / "codex"]},
             log=said.append,
             state_path=tmp_path / "watch.json",
         )

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from keito_skill.install.codex_trust import list_hooks
+from keito_skill.agents.codex.trust import list_hooks
 from keito_skill.ledger import Ledger
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import ROOT, make_repo, skill_env

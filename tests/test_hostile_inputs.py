@@ -280,7 +280,8 @@ def test_a_sibling_agent_file_that_is_not_a_regular_file_is_passed_over(
         sibling.symlink_to(f"/dev/{kind}")
     code = (
         "import sys; from pathlib import Path;"
-        "from keito_skill.transcripts import claude_code, main_file;"
+        "from keito_skill.agents.claude_code import transcript as claude_code;"
+        "from keito_skill.transcripts import main_file;"
         "root = Path(sys.argv[1]);"
         "print(len(list(claude_code.transcript_files([root]))));"
         "print(main_file('claude-code', Path(sys.argv[2])).name)"

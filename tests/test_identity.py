@@ -120,7 +120,9 @@ def test_a_fork_through_backfill_keeps_its_own_identity(
     # the rule backfill and watch key by: the id the agent reports for that file
     assert session_id_for(agent, parent_path) == parent
     assert session_id_for(agent, child_path) == child
-    options = BackfillOptions(claude_dirs=[base / "claude"], codex_dirs=[base / "codex"], workers=1)
+    options = BackfillOptions(
+        roots={"claude-code": [base / "claude"], "codex": [base / "codex"]}, workers=1
+    )
     report = run_backfill(options, ledger)
     assert sorted(r.session_id for r in report.sessions) == sorted([parent, child])
     sync_to(keito_server, ledger)
@@ -144,8 +146,7 @@ def test_a_fork_through_watch_keeps_its_own_identity(
     logged: list[str] = []
     watcher = Watcher(
         ledger,
-        claude_dirs=[base / "claude"],
-        codex_dirs=[base / "codex"],
+        roots={"claude-code": [base / "claude"], "codex": [base / "codex"]},
         quiet_seconds=1,
         log=logged.append,
     )

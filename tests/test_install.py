@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from keito_skill.agents.claude_code.install import hook_specs
+from keito_skill.agents.codex.trust import HookInfo, list_hooks, untrusted_hooks
 from keito_skill.cli import install_cmd
 from keito_skill.install._jsonfile import BACKUP_SUFFIX, is_our_command, merge_hooks
-from keito_skill.install.claude import hook_specs
-from keito_skill.install.codex_trust import HookInfo, list_hooks, untrusted_hooks
 from tests.sessions_kit import ROOT
 
 pytestmark = pytest.mark.timeout(120)

@@ -15,7 +15,7 @@ from keito_skill.transcripts import discover, parse_session
 def _checkpoints(root: Path) -> dict[str, list[str]]:
     out = {}
     for agent, main, sides in discover(
-        None, claude_dirs=[root / "claude"], codex_dirs=[root / "codex"]
+        None, roots={"claude-code": [root / "claude"], "codex": [root / "codex"]}
     ):
         states, _ = parse_session(main, agent=agent, sides=sides)
         out[str(main)] = [json.dumps(s.to_dict(), sort_keys=True) for s in states]

@@ -51,7 +51,9 @@ def _session(agent: str, base: Path, repo: Path) -> tuple[str, Path, str, str]:
 
 
 def _backfill(base: Path, ledger: Ledger) -> None:
-    options = BackfillOptions(claude_dirs=[base / "claude"], codex_dirs=[base / "codex"], workers=1)
+    options = BackfillOptions(
+        roots={"claude-code": [base / "claude"], "codex": [base / "codex"]}, workers=1
+    )
     run_backfill(options, ledger)
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from keito_skill.agents.codex import transcript as codex
 from keito_skill.summary import summarize
 from keito_skill.transcripts import (
     ParseState,
-    codex,
     detect_agent,
     parse_file,
     parse_session,

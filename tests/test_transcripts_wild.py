@@ -254,7 +254,7 @@ def test_copied_history_bills_once_through_backfill(
             sid, path = (original_id, original) if hooked == "original" else (copy_id, copy)
             record(ledger, agent, sid, path)
         options = BackfillOptions(
-            claude_dirs=[tmp_path / "claude"], codex_dirs=[tmp_path / "codex"], workers=1
+            roots={"claude-code": [tmp_path / "claude"], "codex": [tmp_path / "codex"]}, workers=1
         )
         report = run_backfill(options, ledger)
         stored = [summary_of(ledger.session(agent, sid)) for sid in (original_id, copy_id)]  # type: ignore[arg-type]
@@ -464,7 +464,7 @@ def _sibling_layout(root: Path) -> tuple[Path, Path]:
 
 def test_sibling_agent_files_bill_to_their_session(tmp_path: Path) -> None:
     main, sibling = _sibling_layout(tmp_path)
-    found = list(discover("claude-code", claude_dirs=[tmp_path]))
+    found = list(discover("claude-code", roots={"claude-code": [tmp_path]}))
     assert [(m, sides) for _, m, sides in found] == [(main, [sibling])]
     assert main_file(None, sibling) == main
     assert main_file(None, main) == main
@@ -478,7 +478,9 @@ def test_sibling_agent_files_bill_to_their_session(tmp_path: Path) -> None:
 def test_sibling_agent_files_bill_to_their_session_through_backfill(tmp_path: Path) -> None:
     _main, _sibling = _sibling_layout(tmp_path / "claude")
     with Ledger(tmp_path / "ledger.sqlite3") as ledger:
-        run_backfill(BackfillOptions(claude_dirs=[tmp_path / "claude"], workers=1), ledger)
+        run_backfill(
+            BackfillOptions(roots={"claude-code": [tmp_path / "claude"]}, workers=1), ledger
+        )
         rows = ledger.sessions()
         assert [r.session_id for r in rows] == [CLAUDE_ID]
         summary = summary_of(rows[0])

@@ -230,7 +230,9 @@ def test_session_ended_idle_that_grows_again_is_reopened(home: Path, tmp_path: P
     first, _ = split_at_first_end("claude-code", full)
     path.write_text(first)
     with Ledger() as ledger:
-        watcher = Watcher(ledger, claude_dirs=[claude_root], codex_dirs=[], quiet_seconds=0.3)
+        watcher = Watcher(
+            ledger, roots={"claude-code": [claude_root], "codex": []}, quiet_seconds=0.3
+        )
         watcher.notify(str(path))
         watcher.step()
         row = ledger.session("claude-code", session_id)
@@ -257,7 +259,7 @@ def test_session_ended_idle_that_grows_again_is_reopened(home: Path, tmp_path: P
 
 
 def test_locate_maps_subagent_files_to_their_session(tmp_path: Path) -> None:
-    roots = watch_paths([tmp_path / "claude"], [tmp_path / "codex"])
+    roots = watch_paths({"claude-code": [tmp_path / "claude"], "codex": [tmp_path / "codex"]})
     projects = tmp_path / "claude" / "projects"
     assert roots[0] == ("claude-code", projects)
     main = projects / "-repo" / "abc.jsonl"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -12,26 +13,57 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def transcript_dirs(command: F) -> F:
-    """``--claude-dir`` / ``--codex-dir``: where to look instead of the agents' defaults.
+    """``--<agent>-dir`` (``--claude-dir``, ``--codex-dir``...): where to look instead of
+    each agent's defaults. The command receives them as ``roots``: agent name -> the
+    directories given, ``~`` expanded (an agent not named is absent: its defaults apply).
 
     A directory that does not exist is allowed (``watch`` follows it from when it appears;
-    a script may name both agents' directories where only one agent is installed): the
+    a script may name every agent's directory where only one agent is installed): the
     commands that read once say so with :func:`note_missing_dirs` instead.
     """
-    command = click.option(
-        "--codex-dir",
-        "codex_dirs",
-        multiple=True,
-        type=click.Path(path_type=Path),
-        help="Codex home (default: CODEX_HOME or ~/.codex). Repeatable.",
-    )(command)
-    return click.option(
-        "--claude-dir",
-        "claude_dirs",
-        multiple=True,
-        type=click.Path(path_type=Path),
-        help="Claude Code config dir (default: CLAUDE_CONFIG_DIR or ~/.claude). Repeatable.",
-    )(command)
+    from keito_skill import agents
+
+    adapters = agents.adapters()
+    inner = command
+
+    @functools.wraps(inner)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {a.name: kwargs.pop(_dir_param(a.name), ()) for a in adapters}
+        kwargs["roots"] = {
+            name: [p.expanduser() for p in dirs] for name, dirs in given.items() if dirs
+        }
+        return inner(*args, **kwargs)
+
+    for adapter in reversed(adapters):
+        click.option(
+            f"--{adapter.dir_option}",
+            _dir_param(adapter.name),
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help=adapter.dir_help,
+        )(wrapper)
+    return cast(F, wrapper)
+
+
+def _dir_param(agent: str) -> str:
+    return "dirs_" + agent.replace("-", "_")
+
+
+def agent_bin_options(command: F) -> F:
+    """``--<agent>-bin PATH`` for every agent whose adapter needs its own executable; the
+    command receives them as keyword arguments named after the option."""
+    from keito_skill import agents
+
+    for adapter in reversed(agents.adapters()):
+        if adapter.bin_option:
+            command = click.option(
+                f"--{adapter.bin_option}",
+                adapter.bin_option.replace("-", "_"),
+                metavar="PATH",
+                default=None,
+                help=f"{adapter.name} executable (default: PATH).",
+            )(command)
+    return command
 
 
 def date_range(what: str) -> Callable[[F], F]:
@@ -76,10 +108,10 @@ def date_range(what: str) -> Callable[[F], F]:
     return decorate
 
 
-def note_missing_dirs(*dirs: Iterable[Path]) -> None:
+def note_missing_dirs(roots: dict[str, list[Path]]) -> None:
     """One stderr line per directory given on the command line that is not there: a typo
     should not read as "0 sessions"."""
-    for group in dirs:
+    for group in roots.values():
         for path in group:
             if not path.expanduser().is_dir():
                 click.echo(f"keito-skill: note: no directory {path}; nothing read there", err=True)

@@ -117,8 +117,7 @@ def backfill(
     task_id: str | None,
     dry_run: bool,
     as_json: bool,
-    claude_dirs: tuple[Path, ...],
-    codex_dirs: tuple[Path, ...],
+    roots: dict[str, list[Path]],
     no_sync: bool,
     include_disabled: bool,
     workers: int | None,
@@ -133,7 +132,7 @@ def backfill(
     """
     if bool(project_id) != bool(task_id):
         raise click.UsageError("--project and --task go together")
-    note_missing_dirs(claude_dirs, codex_dirs)
+    note_missing_dirs(roots)
     if project_id and task_id:
         project_id, task_id = _override_ids(project_id, task_id)
     options = BackfillOptions(
@@ -143,8 +142,7 @@ def backfill(
         project_id=project_id,
         task_id=task_id,
         dry_run=dry_run,
-        claude_dirs=[p.expanduser() for p in claude_dirs] or None,
-        codex_dirs=[p.expanduser() for p in codex_dirs] or None,
+        roots=roots,
         quiet_seconds=idle_seconds,
         workers=workers,
         include_disabled=include_disabled,

@@ -10,13 +10,19 @@ import click
 from keito_skill.errors import KeitoSkillError
 from keito_skill.ledger import Ledger, SessionRow
 
-# Set by the agents in the environment of the commands they run.
-_SESSION_ENV = ("CLAUDE_CODE_SESSION_ID", "CODEX_SESSION_ID", "CODEX_THREAD_ID")
 _MIN_PREFIX = 6  # shorter starts of an id are too likely to be typos
 
 
 class NoSessionError(KeitoSkillError):
     """No recorded session matches: nothing to pause or resume."""
+
+
+def _session_from_env() -> str | None:
+    """The session id the agents set in the environment of the commands they run."""
+    from keito_skill import agents
+
+    names = [name for adapter in agents.adapters() for name in adapter.session_env]
+    return next((os.environ[k] for k in names if os.environ.get(k)), None)
 
 
 def _inside(child: str | None, parent: Path) -> bool:
@@ -31,7 +37,7 @@ def _inside(child: str | None, parent: Path) -> bool:
 
 def current_session(ledger: Ledger, session_id: str | None, cwd: Path) -> SessionRow:
     """The session meant by "this session": given, from the agent's env, or the latest here."""
-    wanted = session_id or next((os.environ[k] for k in _SESSION_ENV if os.environ.get(k)), None)
+    wanted = session_id or _session_from_env()
     if wanted:
         rows = ledger.sessions("session_id = ?", (wanted,))
         if not rows and len(wanted) >= _MIN_PREFIX:  # the start of an id, as tables fold it

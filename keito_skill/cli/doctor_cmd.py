@@ -1,6 +1,6 @@
 """``keito-skill doctor``: is everything in place for sessions to become Keito entries?
 
-A time tracker fails quietly: a missing hook, an untrusted Codex hook, a revoked key or
+A time tracker fails quietly: a missing hook, a hook the agent does not trust, a revoked key or
 an unmapped repository all just mean "no entries", noticed at invoicing time. Doctor
 checks each link of the chain and, for each failing one, prints the exact command that
 fixes it. Exit 0 when every check passes, 1 otherwise (so scripts and CI can gate on it).
@@ -8,28 +8,19 @@ fixes it. Exit 0 when every check passes, 1 otherwise (so scripts and CI can gat
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
-import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import click
 
+from keito_skill.agents import Check
+from keito_skill.cli._options import agent_bin_options
 from keito_skill.cli._output import emit_json
 
-
-@dataclass
-class Check:
-    """One line of the report."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str | None = None
+__all__ = ["Check", "doctor", "run_checks"]
 
 
 def _executable(path: str) -> bool:
@@ -50,125 +41,14 @@ def _check_binary() -> Check:
     )
 
 
-def _hook_binaries(handlers: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """Executables our hooks point at that do not exist (an old or moved install)."""
-    missing: list[str] = []
-    for items in handlers.values():
-        for handler in items:
-            try:
-                first = shlex.split(str(handler.get("command", "")))[0]
-            except (ValueError, IndexError):
-                continue
-            if os.path.isabs(first) and not _executable(first) and first not in missing:
-                missing.append(first)
-    return missing
+def _check_agents(bins: dict[str, str | None]) -> list[Check]:
+    """Each agent's own checks: our hooks in place, and runnable (trusted where needed)."""
+    from keito_skill import agents
 
-
-def _claude_plugin_installed(config_dir: Path) -> bool:
-    """Whether the keito Claude Code plugin is installed (it brings its own hooks)."""
-    path = config_dir / "plugins" / "installed_plugins.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    plugins = data.get("plugins") if isinstance(data, dict) else None
-    return isinstance(plugins, dict) and any(str(k).startswith("keito@") for k in plugins)
-
-
-def _check_claude() -> Check:
-    from keito_skill.install import claude
-    from keito_skill.install._jsonfile import SettingsFileError, our_handlers, read_json
-
-    name, fix = "claude-code hooks", "keito-skill install --agent claude-code"
-    path = claude.settings_path()
-    try:
-        doc = read_json(path)
-    except SettingsFileError as exc:
-        return Check(name, False, str(exc), f"repair {path}, then {fix}")
-    handlers = our_handlers(doc)
-    plugin = _claude_plugin_installed(claude.config_dir())
-    if not handlers:
-        if plugin:
-            return Check(name, True, "provided by the keito Claude Code plugin")
-        if not (claude.config_dir().exists() or shutil.which("claude")):
-            return Check(name, True, "Claude Code not found here; skipped")
-        return Check(name, False, f"no keito-skill hooks in {path}", fix)
-    missing = claude.missing_events(doc)
-    if missing:
-        return Check(name, False, f"missing {', '.join(missing)} in {path}", fix)
-    gone = _hook_binaries(handlers)
-    if gone:
-        return Check(name, False, f"hooks run {', '.join(gone)}, which does not exist", fix)
-    detail = f"SessionStart, Stop, SessionEnd in {path}"
-    if plugin:
-        detail += " (the keito plugin is installed too: hooks run twice)"
-    return Check(name, True, detail)
-
-
-def _check_codex(codex_bin_opt: str | None) -> list[Check]:
-    from keito_skill.install import codex
-    from keito_skill.install._jsonfile import SettingsFileError, our_handlers, read_json
-    from keito_skill.install.codex_trust import CodexTrustError
-
-    fix = "keito-skill install --agent codex --yes"
-    if codex_bin_opt:
-        fix += f" --codex-bin {shlex.quote(str(Path(codex_bin_opt).expanduser().absolute()))}"
-    path = codex.hooks_path()
-    codex_bin = codex.find_codex(codex_bin_opt)
-    try:
-        doc = read_json(path)
-    except SettingsFileError as exc:
-        return [Check("codex hooks", False, str(exc), f"repair {path}, then {fix}")]
-    handlers = our_handlers(doc)
-    if not handlers and not (codex.codex_home().exists() or codex_bin):
-        return [Check("codex hooks", True, "Codex not found here; skipped")]
-    missing = codex.missing_events(doc)
-    if missing:
-        return [Check("codex hooks", False, f"missing {', '.join(missing)} in {path}", fix)]
-    gone = _hook_binaries(handlers)
-    if gone:
-        detail = f"hooks run {', '.join(gone)}, which does not exist"
-        return [Check("codex hooks", False, detail, fix)]
-    checks = [Check("codex hooks", True, f"SessionStart, Stop, SessionEnd in {path}")]
-    name = "codex hooks trusted"
-    if codex_bin is None:
-        where = f"at {codex_bin_opt}" if codex_bin_opt else "on PATH"
-        checks.append(
-            Check(
-                name,
-                False,
-                f"codex not found {where}: cannot tell whether Codex will run the hooks",
-                "keito-skill doctor --codex-bin PATH (then follow its fix)",
-            )
-        )
-        return checks
-    try:
-        infos = codex.our_hook_infos(codex_bin)
-    except CodexTrustError as exc:
-        checks.append(Check(name, False, str(exc), fix))
-        return checks
-    seen = {info.event for info in infos}
-    if len(seen) < len(codex.EVENTS):
-        checks.append(
-            Check(
-                name,
-                False,
-                f"Codex loads {', '.join(sorted(seen)) or 'none'} of our 3 hooks from {path} "
-                "(hooks turned off in config.toml [features]?)",
-                "enable hooks in $CODEX_HOME/config.toml, then " + fix,
-            )
-        )
-        return checks
-    bad = [i for i in infos if not i.trusted or not i.enabled]
-    if not bad:
-        checks.append(Check(name, True, f"{len(infos)} hooks trusted and enabled"))
-        return checks
-    states = ", ".join(f"{i.event}: {i.trust_status if i.enabled else 'disabled'}" for i in bad)
-    if all(i.trusted for i in bad):  # only disabled ones: trust cannot fix that
-        remedy = "enable keito-skill's hooks in Codex's /hooks screen"
-    else:
-        remedy = fix
-    checks.append(Check(name, False, f"Codex will not run: {states}", remedy))
+    checks: list[Check] = []
+    for adapter in agents.adapters():
+        option = adapter.bin_option.replace("-", "_") if adapter.bin_option else None
+        checks.extend(adapter.doctor(bins.get(option) if option else None))
     return checks
 
 
@@ -282,14 +162,13 @@ def _check_watch_service() -> list[Check]:
     return [Check(name, False, f"{where} runs {program}, which is not there any more", fix)]
 
 
-def run_checks(cwd: Path, cwd_given: bool, codex_bin: str | None) -> list[Check]:
+def run_checks(cwd: Path, cwd_given: bool, bins: dict[str, str | None]) -> list[Check]:
     """Every check, in the order a session's data travels."""
     from keito_skill.cli._doctor_keito import keito_checks
 
     return [
         _check_binary(),
-        _check_claude(),
-        *_check_codex(codex_bin),
+        *_check_agents(bins),
         *_check_official_hooks(),
         *_check_watch_service(),
         *keito_checks(cwd),
@@ -306,14 +185,14 @@ def run_checks(cwd: Path, cwd_given: bool, codex_bin: str | None) -> list[Check]
     default=None,
     help="Repository to check the mapping of (default: the current directory).",
 )
-@click.option("--codex-bin", metavar="PATH", default=None, help="codex executable (default: PATH).")
-def doctor(as_json: bool, cwd: Path | None, codex_bin: str | None) -> None:
-    """Check hooks, Codex trust, Keito (URL, key, account, key type, project, task,
-    expense category), the repo mapping and the ledger; print the fixes.
+@agent_bin_options
+def doctor(as_json: bool, cwd: Path | None, **bins: str | None) -> None:
+    """Check hooks (and the agents' trust in them), Keito (URL, key, account, key type,
+    project, task, expense category), the repo mapping and the ledger; print the fixes.
 
     Exits 0 when every check passes, 1 otherwise.
     """
-    checks = run_checks((cwd or Path.cwd()).absolute(), cwd is not None, codex_bin)
+    checks = run_checks((cwd or Path.cwd()).absolute(), cwd is not None, bins)
     ok = all(c.ok for c in checks)
     if as_json:
         emit_json({"ok": ok, "checks": [asdict(c) for c in checks]})

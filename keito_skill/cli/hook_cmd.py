@@ -10,13 +10,14 @@ import sys
 
 import click
 
-from keito_skill.hooks import AGENTS, EVENTS
+from keito_skill import agents
+from keito_skill.hooks import EVENTS
 from keito_skill.hooks import main as hook_main
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("event", type=click.Choice(EVENTS))
-@click.option("--agent", type=click.Choice(AGENTS), required=True)
+@click.option("--agent", type=click.Choice(agents.names()), required=True)
 def hook(event: str, agent: str) -> None:
-    """Record a hook call from Claude Code or Codex (JSON payload on stdin). Always exits 0."""
+    """Record a hook call from a coding agent (JSON payload on stdin). Always exits 0."""
     sys.exit(hook_main([event, "--agent", agent]))

@@ -1,25 +1,27 @@
 """``keito-skill install`` / ``uninstall``: put the skill and its hooks into the agents.
 
-Claude Code runs user hooks as soon as they are in ``settings.json``. Codex runs a hook
-only once the user has trusted it, and an untrusted hook fails *silently* — the worst
-failure a time tracker can have. So installing for Codex also records the trust, with
-consent: a prompt on a terminal, ``--yes`` otherwise. Without a terminal and without
-``--yes`` the hooks are installed untrusted and the exact command to finish is printed.
+Each agent's adapter installs its skill and hooks; some agents then need more before
+they run a hook (Codex: the user's trust, since an untrusted hook fails *silently* — the
+worst failure a time tracker can have). That step asks for consent: a prompt on a
+terminal, ``--yes`` otherwise. Without a terminal and without ``--yes`` the hooks are
+installed but not yet runnable and the exact command to finish is printed.
 """
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 
 import click
 
-AGENT_CHOICES = ("claude-code", "codex", "all")
+from keito_skill import agents
+from keito_skill.cli._options import agent_bin_options
+
+AGENT_CHOICES = (*agents.names(), "all")
 
 
 def _agents(choice: str) -> list[str]:
-    return ["claude-code", "codex"] if choice == "all" else [choice]
+    return list(agents.names()) if choice == "all" else [choice]
 
 
 def _interactive() -> bool:
@@ -27,76 +29,22 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _finish_command(bin_override: str | None, codex_bin: str | None) -> str:
-    parts = ["keito-skill", "install", "--agent", "codex", "--yes"]
-    if bin_override:
-        parts += ["--bin", bin_override]
-    if codex_bin:
-        parts += ["--codex-bin", str(Path(codex_bin).expanduser().absolute())]
-    return shlex.join(parts)
-
-
 def _say(change_agent: str, message: str) -> None:
     click.echo(f"{change_agent:<12}{message}")
 
 
-def _trust_codex(yes: bool, bin_override: str | None, codex_bin_opt: str | None) -> bool | None:
-    """Trust our Codex hooks if we may and can; returns whether they will run.
-
-    ``None`` when trust was not attempted — no consent (the finishing command is printed),
-    or codex is not installed, which is not an error for someone who uses only Claude
-    Code, so ``install --agent all --yes`` still succeeds. ``False`` (exit 1) when it was
-    attempted and failed.
-    """
-    from keito_skill.install import codex
-    from keito_skill.install.codex_trust import CodexTrustError
-
-    finish = _finish_command(bin_override, codex_bin_opt)
-    codex_bin = codex.find_codex(codex_bin_opt)
-    if codex_bin is None:
-        where = f"at {codex_bin_opt}" if codex_bin_opt else "on PATH"
-        _say("codex", f"hooks NOT trusted yet: codex not found {where}.")
-        _say("", f"Once codex is installed, finish with: {finish}")
-        _say("", "(or run 'keito-skill doctor' to see what is missing)")
-        return None
-    codex.record_codex(codex_bin)
-    if not yes:
-        if not _interactive():
-            _say("codex", "hooks installed but NOT trusted: Codex skips untrusted hooks.")
-            _say("", f"To trust them (as Codex's /hooks screen would), run: {finish}")
-            return None
-        if not click.confirm(
-            "Codex runs a hook only once you trust it. Trust keito-skill's 3 hooks "
-            "(session-start, stop, session-end) now?",
-            default=True,
-        ):
-            _say("codex", f"hooks NOT trusted. Trust them later with: {finish}")
-            return None
-    try:
-        written = codex.trust(codex_bin)
-        left = [h for h in codex.our_hook_infos(codex_bin) if not h.trusted or not h.enabled]
-    except CodexTrustError as exc:
-        _say("codex", f"hooks NOT trusted: {exc}")
-        _say("", f"Retry with: {finish}  (or trust them in Codex's /hooks screen)")
-        return False
-    if left:
-        states = ", ".join(
-            f"{h.event}: {h.trust_status if h.enabled else 'disabled'}" for h in left
-        )
-        _say("codex", f"hooks still not runnable ({states}); enable them in Codex's /hooks")
-        return False
-    detail = f"{len(written)} trust entries written to" if written else "already trusted in"
-    _say("codex", f"hooks trusted ({detail} {codex.codex_home() / 'config.toml'})")
-    return True
+def _agent_bin(adapter: agents.Adapter, options: dict[str, str | None]) -> str | None:
+    return options.get(adapter.bin_option.replace("-", "_")) if adapter.bin_option else None
 
 
-def _official_hooks(agents: list[str], yes: bool) -> None:
+def _official_hooks(names: list[str], yes: bool) -> None:
     """Say when the official Keito skill's hooks are installed too, and (with ``--yes`` or
     on confirmation) disable them, keeping a copy that ``uninstall`` puts back. Done
-    before our hooks go in, so Codex trust is recorded on the final hooks file."""
+    before our hooks go in, so trust (where an agent needs it) is recorded on the final
+    hooks file."""
     from keito_skill.install import official
 
-    for agent, path in official.settings_files(tuple(agents)):
+    for agent, path in official.settings_files(tuple(names)):
         found = official.find(path)
         if not found.events:
             continue
@@ -111,10 +59,10 @@ def _official_hooks(agents: list[str], yes: bool) -> None:
         _say("", f"disabled {count} official hooks; copy kept in {official.sidecar(path)}")
 
 
-def _restore_official(agents: list[str]) -> None:
+def _restore_official(names: list[str]) -> None:
     from keito_skill.install import official
 
-    for agent, path in official.settings_files(tuple(agents)):
+    for agent, path in official.settings_files(tuple(names)):
         count = official.restore(path)
         if count:
             _say(agent, f"restored {count} official keito-time-track hooks in {path}")
@@ -156,7 +104,7 @@ def _next_steps(cwd: Path) -> str:
     "--yes",
     "-y",
     is_flag=True,
-    help="Consent to trusting our Codex hooks and disabling the official skill's; no prompts.",
+    help="Consent to trusting our hooks (Codex) and disabling the official skill's; no prompts.",
 )
 @click.option(
     "--bin",
@@ -165,23 +113,23 @@ def _next_steps(cwd: Path) -> str:
     default=None,
     help="keito-skill executable the hooks run (default: the one on PATH, else beside Python).",
 )
-@click.option("--codex-bin", metavar="PATH", default=None, help="codex executable (default: PATH).")
+@agent_bin_options
 @click.option(
     "--watch",
     is_flag=True,
     help="Also write a user service running 'keito-skill watch' (systemd or launchd).",
 )
 def install(
-    agent: str, yes: bool, bin_override: str | None, codex_bin: str | None, watch: bool
+    agent: str, yes: bool, bin_override: str | None, watch: bool, **bins: str | None
 ) -> None:
-    """Install the Keito skill and session hooks into Claude Code and/or Codex.
+    """Install the Keito skill and session hooks into the coding agents.
 
     Safe to run again: hooks are merged (never duplicated), other settings are kept,
     and the file changed is backed up as <file>.keito-skill.bak. The official Keito
     skill's hooks, if present, would bill the same sessions: --yes (or a yes on the
     terminal) disables them, keeping a copy that uninstall restores.
     """
-    from keito_skill.install import bundle, claude, codex
+    from keito_skill.install import bundle
 
     bin_path = bundle.resolve_bin(bin_override)
     if not bin_path.is_file():
@@ -194,13 +142,22 @@ def install(
     _official_hooks(_agents(agent), yes)
     ok = True
     for name in _agents(agent):
-        change = claude.install(bin_path) if name == "claude-code" else codex.install(bin_path)
+        adapter = agents.adapter(name)
+        ctx = agents.InstallContext(
+            bin_path,
+            yes=yes,
+            bin_override=bin_override,
+            agent_bin=_agent_bin(adapter, bins),
+            interactive=_interactive(),
+            say=_say,
+            confirm=lambda question, default: click.confirm(question, default=default),
+        )
+        change = adapter.install(ctx)
         _say(name, f"skill   {change.skill_dir}")
         state = "updated" if change.hooks_changed else "already up to date"
         backup = f" (backup: {change.backup})" if change.backup else ""
         _say("", f"hooks   {change.hooks_file} {state}{backup}")
-        if name == "codex":
-            ok = _trust_codex(yes, bin_override, codex_bin) is not False and ok
+        ok = adapter.after_install(ctx) is not False and ok
     if watch:
         from keito_skill.install import service
 
@@ -223,22 +180,21 @@ def install(
     show_default=True,
     help="Which agent to remove keito-skill from.",
 )
-@click.option("--codex-bin", metavar="PATH", default=None, help="codex executable (default: PATH).")
-def uninstall(agent: str, codex_bin: str | None) -> None:
-    """Remove keito-skill's hooks (only ours), skill directories and Codex trust entries.
+@agent_bin_options
+def uninstall(agent: str, **bins: str | None) -> None:
+    """Remove keito-skill's hooks (only ours), skill directories and hook trust entries.
 
     Official keito-time-track hooks that install disabled are put back.
 
     With --agent all, the 'keito-skill watch' user service goes too. Recorded sessions and
     the Keito credentials are left alone.
     """
-    from keito_skill.install import claude, codex
+    from keito_skill.install import bundle
 
     for name in _agents(agent):
-        if name == "claude-code":
-            change = claude.uninstall()
-        else:
-            change = codex.uninstall(codex_bin=codex.find_codex(codex_bin))
+        adapter = agents.adapter(name)
+        ctx = agents.InstallContext(bundle.resolve_bin(None), agent_bin=_agent_bin(adapter, bins))
+        change = adapter.uninstall(ctx)
         removed = f"removed {change.skill_dir}" if change.skill_dir else "no skill of ours"
         _say(name, f"skill   {removed}")
         state = "hooks removed" if change.hooks_changed else "no hooks of ours"
@@ -247,7 +203,7 @@ def uninstall(agent: str, codex_bin: str | None) -> None:
         for note in change.notes:
             _say("", note)
     _restore_official(_agents(agent))
-    if agent == "all":  # the watcher serves both agents: it goes with the last of them
+    if agent == "all":  # the watcher serves every agent: it goes with the last of them
         from keito_skill.install import service
 
         kind = service.default_kind()

@@ -135,22 +135,17 @@ def sessions(
     agent: str | None,
     since: Any,
     until: Any,
-    claude_dirs: tuple[Path, ...],
-    codex_dirs: tuple[Path, ...],
+    roots: dict[str, list[Path]],
     as_json: bool,
     idle_minutes: int,
 ) -> None:
     """List every session found in the agents' transcript directories, newest first."""
-    note_missing_dirs(claude_dirs, codex_dirs)
+    note_missing_dirs(roots)
     since_day: date | None = since.date() if since else None
     until_day: date | None = until.date() if until else None
     found: list[SessionSummary] = []
     owners: dict[str, tuple[str, int]] = {}  # each response counted once over the listing
-    for found_agent, main, sides in discover(
-        agent,
-        claude_dirs=list(claude_dirs) or None,
-        codex_dirs=list(codex_dirs) or None,
-    ):
+    for found_agent, main, sides in discover(agent, roots=roots):
         if since_day is not None:
             try:
                 if date.fromtimestamp(main.stat().st_mtime) < since_day:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from keito_skill import agents
 from keito_skill.cli._options import transcript_dirs
 from keito_skill.ledger import Ledger
 from keito_skill.logs import file_logger
@@ -82,8 +83,7 @@ def _sync_once(stop: threading.Event) -> dict[str, Any] | None:
     help="Write that service file to its user path (systemd on Linux, launchd on macOS).",
 )
 def watch(
-    claude_dirs: tuple[Path, ...],
-    codex_dirs: tuple[Path, ...],
+    roots: dict[str, list[Path]],
     idle_minutes: int | None,
     idle_seconds: float | None,
     sync_delay: float,
@@ -101,7 +101,7 @@ def watch(
     """
     from keito_skill.install import service
 
-    extra = _service_args(claude_dirs, codex_dirs, idle_minutes, no_sync)
+    extra = _service_args(roots, idle_minutes, no_sync)
     if print_service is not None or install_service:
         for note in service.notes():
             click.echo(f"keito-skill: note: {note}", err=True)
@@ -129,8 +129,7 @@ def watch(
     with Ledger() as ledger:
         watcher = Watcher(
             ledger,
-            claude_dirs=[p.expanduser() for p in claude_dirs] or None,
-            codex_dirs=[p.expanduser() for p in codex_dirs] or None,
+            roots=roots,
             quiet_seconds=quiet,
             sync=None if no_sync else lambda: _sync_once(watcher.stop),
             sync_delay=sync_delay,
@@ -148,17 +147,15 @@ def watch(
 
 
 def _service_args(
-    claude_dirs: tuple[Path, ...],
-    codex_dirs: tuple[Path, ...],
+    roots: dict[str, list[Path]],
     idle_minutes: int | None,
     no_sync: bool,
 ) -> list[str]:
     """The options given now, carried into the service's command line (absolute paths)."""
     args: list[str] = []
-    for path in claude_dirs:
-        args += ["--claude-dir", str(path.expanduser().absolute())]
-    for path in codex_dirs:
-        args += ["--codex-dir", str(path.expanduser().absolute())]
+    for name, dirs in roots.items():
+        option = agents.adapter(name).dir_option
+        args += [arg for path in dirs for arg in (f"--{option}", str(path.absolute()))]
     if idle_minutes is not None:
         args += ["--idle-minutes", str(idle_minutes)]
     if no_sync:

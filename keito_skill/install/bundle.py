@@ -7,12 +7,13 @@ layouts are the same tree, so the copy logic does not care which one it got.
 
 An installed skill directory looks like the repository's own skill (``SKILL.md``,
 ``skill/scripts/...``), so the paths SKILL.md mentions work both for a plugin install and
-for ``keito-skill install``. Codex additionally reads ``agents/openai.yaml`` at the skill
-root, so for Codex ``skill/agents/`` is also copied there. A marker file identifies the
-directory as ours: ``uninstall`` never deletes a ``keito`` skill someone else wrote.
+for ``keito-skill install``. Some agents additionally read ``agents/<vendor>.yaml`` at the
+skill root, so for them (``agent_metadata``) ``skill/agents/`` is also copied there. A
+marker file identifies the directory as ours: ``uninstall`` never deletes a ``keito``
+skill someone else wrote.
 
-The hook wrapper (``skill/scripts/keito-hook``, used by the Claude Code plugin, which
-does not pip-install us) finds the ``keito-skill`` executable on PATH, in ``~/.local/bin``,
+The hook wrapper (``skill/scripts/keito-hook``, used by the agent plugin, which does not
+pip-install us) finds the ``keito-skill`` executable on PATH, in ``~/.local/bin``,
 or at the path :func:`record_bin` wrote at install time.
 """
 
@@ -115,13 +116,13 @@ def is_our_skill(directory: Path) -> bool:
     return (directory / MARKER).is_file()
 
 
-def _copy_tree(bundle: Path, target: Path, codex: bool) -> None:
+def _copy_tree(bundle: Path, target: Path, agent_metadata: bool) -> None:
     target.mkdir(parents=True)
     shutil.copy2(bundle / "SKILL.md", target / "SKILL.md")
     shutil.copytree(
         bundle / "skill", target / "skill", ignore=shutil.ignore_patterns("__pycache__")
     )
-    if codex and (bundle / "skill" / "agents").is_dir():
+    if agent_metadata and (bundle / "skill" / "agents").is_dir():
         shutil.copytree(bundle / "skill" / "agents", target / "agents")
     # Data files in a wheel may lose their mode: scripts must stay runnable.
     scripts = target / "skill" / "scripts"
@@ -132,7 +133,7 @@ def _copy_tree(bundle: Path, target: Path, codex: bool) -> None:
     (target / MARKER).write_text(f"keito-skill {__version__}\n", encoding="utf-8")
 
 
-def install_skill(skills_dir: Path, *, codex: bool, bundle: Path | None = None) -> Path:
+def install_skill(skills_dir: Path, *, agent_metadata: bool, bundle: Path | None = None) -> Path:
     """Copy the skill to ``<skills_dir>/keito``, replacing an earlier copy of ours.
 
     The new copy is built beside the old one and swapped in with renames, so an agent
@@ -148,7 +149,7 @@ def install_skill(skills_dir: Path, *, codex: bool, bundle: Path | None = None) 
     staging = Path(tempfile.mkdtemp(prefix=f".{SKILL_NAME}.new-", dir=skills_dir))
     old = skills_dir / f".{SKILL_NAME}.old-{os.getpid()}"
     try:
-        _copy_tree(bundle, staging / SKILL_NAME, codex)
+        _copy_tree(bundle, staging / SKILL_NAME, agent_metadata)
         if dest.exists():
             os.replace(dest, old)
         os.replace(staging / SKILL_NAME, dest)

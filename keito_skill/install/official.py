@@ -1,8 +1,8 @@
 """The official Keito skill's hooks (``keito-time-track``), living beside ours.
 
-Keito's CLI installs its own time-tracking skill for Claude Code and Codex and puts two
-hooks into the same files we use (``<claude config>/settings.json`` and
-``$CODEX_HOME/hooks.json``): a ``SessionStart`` and a ``Stop`` handler whose commands run
+Keito's CLI installs its own time-tracking skill for coding agents and puts two hooks into
+the same files we use (each adapter's :meth:`~keito_skill.agents.Adapter.hook_files`): a
+``SessionStart`` and a ``Stop`` handler whose commands run
 ``.../skills/keito-time-track/hooks/session-start.sh`` and ``.../session-end.sh``
 (prefixed with ``KEITO_AGENT_TYPE=...`` and possibly ``KEITO_CLI_BIN=...``). Both tools
 would then write a time entry for the same ``session_id``: the client is billed twice.
@@ -172,21 +172,17 @@ def _all_groups(hooks: Mapping[str, Any]) -> list[list[Any]]:
     return out
 
 
-def settings_files(agents: tuple[str, ...] = ("claude-code", "codex")) -> list[tuple[str, Path]]:
-    """``(agent, file)`` for every file holding hooks: the agents' own (which follow
-    ``CLAUDE_CONFIG_DIR`` / ``CODEX_HOME``) and the ``~/.claude`` / ``~/.codex`` ones the
-    official installers always write."""
-    from keito_skill.install import claude, codex
+def settings_files(names: tuple[str, ...] | None = None) -> list[tuple[str, Path]]:
+    """``(agent, file)`` for every file that may hold hooks (:meth:`Adapter.hook_files`:
+    the agents' own, which follow their environment, and the default ones the official
+    installers always write), for ``names`` (default: every agent)."""
+    from keito_skill import agents
 
-    candidates = {
-        "claude-code": [claude.settings_path(), Path.home() / ".claude" / "settings.json"],
-        "codex": [codex.hooks_path(), Path.home() / ".codex" / "hooks.json"],
-    }
     out: list[tuple[str, Path]] = []
-    for agent in agents:
-        for path in candidates[agent]:
+    for name in names if names is not None else agents.names():
+        for path in agents.adapter(name).hook_files():
             if all(path.absolute() != seen.absolute() for _, seen in out):
-                out.append((agent, path))
+                out.append((name, path))
     return out
 
 

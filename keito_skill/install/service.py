@@ -4,8 +4,8 @@ The watcher only helps if it is always running, so it belongs to the user's serv
 manager, which starts it at login and restarts it if it dies. The service runs the
 absolute path of this very installation (a service has no shell ``PATH`` or virtualenv),
 and carries the variables set at install time that say where things are (``KEITO_SKILL_HOME``,
-``CLAUDE_CONFIG_DIR``, ``CODEX_HOME``, ``KEITO_CONFIG_DIR``, ``KEITO_API_URL``, the account
-id) so it watches and sends what the user's shell would. Never secrets: the API key stays in
+each agent's own (``Adapter.env_vars``), ``KEITO_CONFIG_DIR``, ``KEITO_API_URL``, the
+account id) so it watches and sends what the user's shell would. Never secrets: the API key stays in
 the Keito CLI config the service reads (:func:`notes` says when it is only in the shell).
 """
 
@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from keito_skill import agents
 from keito_skill._files import atomic_write_text
 from keito_skill.ledger import skill_home
 
@@ -27,8 +28,7 @@ SYSTEMD_UNIT = "keito-skill-watch.service"
 KINDS = ("systemd", "launchd")
 CARRIED_ENV = (
     "KEITO_SKILL_HOME",
-    "CLAUDE_CONFIG_DIR",
-    "CODEX_HOME",
+    *(name for adapter in agents.adapters() for name in adapter.env_vars),
     "KEITO_CONFIG_DIR",
     "KEITO_API_URL",
     "KEITO_ACCOUNT_ID",

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from keito_skill import __version__
+from keito_skill.agents import label as agent_label
 from keito_skill.mapping import RepoConfig
 from keito_skill.redact import redact
 from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary, TokenCounts
@@ -87,7 +88,7 @@ def _tokens(counts: TokenCounts) -> dict[str, int]:
 
 def notes_for(summary: SessionSummary, config: RepoConfig, day: DaySlice | None = None) -> str:
     """The entry's notes, per ``notes.mode`` (``redact_notes`` wins); ``day``'s counts."""
-    label = {"claude-code": "Claude Code", "codex": "Codex"}.get(summary.agent, summary.agent)
+    label = agent_label(summary.agent)
     mode = "redacted" if config.agent_tracking.redact_notes else config.notes.mode
     text: str | None = None
     if mode == "last_message":

@@ -1,27 +1,25 @@
 """Reading the agents' own transcript files, incrementally and without ever raising.
 
-Agent-specific knowledge lives in :mod:`.claude_code` and :mod:`.codex`; the rest of the
-package sees only :class:`ParseState` (the checkpointable running state) and, through
+Agent-specific knowledge (file layout, line shapes) lives in each agent's adapter
+(:mod:`keito_skill.agents`); this module drives them. The rest of the package sees only
+:class:`ParseState` (the checkpointable running state) and, through
 :mod:`keito_skill.summary`, the agent-neutral ``SessionSummary``.
 """
 
 from __future__ import annotations
 
 import io
-import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
 
+from keito_skill import agents
 from keito_skill._safeio import open_regular
 from keito_skill.errors import TranscriptError
-from keito_skill.transcripts import claude_code, codex
 from keito_skill.transcripts._reader import READ_CHUNK, LineSource, decode
 from keito_skill.transcripts._responses import dedupe_read
 from keito_skill.transcripts._state import DEFAULT_IDLE_SECONDS, ParseState
 
-AGENTS = (claude_code.AGENT, codex.AGENT)
-_UUID_TAIL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+AGENTS = agents.names()
 
 __all__ = [
     "AGENTS",
@@ -45,31 +43,21 @@ __all__ = [
 QUICK_MIN_BYTES = 0
 
 
-class _Parser(Protocol):
-    quick_min: int
-
-    def feed(self, obj: dict[str, Any]) -> None: ...
-
-    def quick(self, buf: bytearray, start: int, end: int) -> bool: ...
-
-
-def _parser_for(state: ParseState) -> _Parser:
-    if state.agent == claude_code.AGENT:
-        return claude_code.ClaudeCodeParser(state)
-    if state.agent == codex.AGENT:
-        return codex.CodexParser(state)
-    raise TranscriptError(f"unknown agent {state.agent!r} (expected one of {', '.join(AGENTS)})")
+def _adapter(agent: str) -> agents.Adapter:
+    try:
+        return agents.adapter(agent)
+    except agents.UnknownAgentError as exc:
+        raise TranscriptError(str(exc)) from None
 
 
 def agent_cost(agent: str, states: list[ParseState]) -> dict[str, float] | None:
     """The agent's own cost per model when its transcript carries one that reconciles."""
-    if agent == claude_code.AGENT:
-        return claude_code.agent_cost(states)
-    return None
+    return _adapter(agent).agent_cost(states)
 
 
 def detect_agent(path: Path, max_lines: int = 50) -> str:
     """Which agent wrote ``path``, judged from its first readable lines."""
+    known = agents.adapters()
     try:
         with open_regular(path) as raw, io.BufferedReader(raw) as handle:
             for _ in range(max_lines):
@@ -79,15 +67,16 @@ def detect_agent(path: Path, max_lines: int = 50) -> str:
                 obj = decode(line)
                 if obj is None:
                     continue
-                if codex.looks_like(obj):
-                    return codex.AGENT
-                if claude_code.looks_like(obj):
-                    return claude_code.AGENT
+                for adapter in known:
+                    if adapter.looks_like(obj):
+                        return adapter.name
     except OSError as exc:
         raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if path.name.startswith("rollout-"):
-        return codex.AGENT
-    raise TranscriptError(f"{path} does not look like a Claude Code or Codex transcript")
+    for adapter in known:
+        if adapter.owns_name(path):
+            return adapter.name
+    labels = " or ".join(adapter.label for adapter in known)
+    raise TranscriptError(f"{path} does not look like a {labels} transcript")
 
 
 def parse_file(
@@ -126,9 +115,9 @@ def parse_file(
             state = ParseState(state.agent, idle_seconds)
         if state.read_from is None:
             state.read_from = state.offset
-        if state.agent == codex.AGENT and "lineage" not in state.extra:
-            state.extra["lineage"] = _file_session_id(path)  # until a session_meta names one
-        parser = _parser_for(state)
+        adapter = _adapter(state.agent)
+        adapter.begin_read(state, path)
+        parser = adapter.parser(state)
         # A hook reads a few new kilobytes: size the buffer to what is there.
         chunk = min(READ_CHUNK, max(size - state.offset, 0) + 1)
         source = LineSource(handle, state.offset, chunk=chunk, deadline=deadline)
@@ -156,10 +145,7 @@ def parse_file(
             pass
         state.reader = None
         state.offset = source.offset
-        if state.session_id is None and state.agent == codex.AGENT:
-            match = _UUID_TAIL.search(path.stem)
-            if match:  # no session_meta (older Codex): the id the file name ends with
-                state.session_id = match.group(0)
+        adapter.end_read(state, path)
         state.lines += lines
         state.skipped_lines += skipped + source.oversized
         state.extra["partial_tail"] = source.partial_tail
@@ -171,33 +157,30 @@ def parse_file(
 
 
 def discover(
-    agent: str | None = None,
-    *,
-    claude_dirs: list[Path] | None = None,
-    codex_dirs: list[Path] | None = None,
+    agent: str | None = None, *, roots: Mapping[str, list[Path]] | None = None
 ) -> Iterator[tuple[str, Path, list[Path]]]:
-    """Every transcript on this machine as ``(agent, main file, side files)``."""
-    if agent in (None, claude_code.AGENT):
-        for main, sides in claude_code.transcript_files(claude_dirs):
-            yield claude_code.AGENT, main, sides
-    if agent in (None, codex.AGENT):
-        for main, sides in codex.transcript_files(codex_dirs):
-            yield codex.AGENT, main, sides
+    """Every transcript on this machine as ``(agent, main file, side files)``.
+
+    ``roots`` maps an agent to the directories to look in instead of its defaults.
+    """
+    for adapter in agents.adapters() if agent is None else [_adapter(agent)]:
+        for main, sides in adapter.transcript_files((roots or {}).get(adapter.name)):
+            yield adapter.name, main, sides
 
 
 def main_file(agent: str | None, path: Path) -> Path:
-    """The session file ``path`` belongs to: itself, or for a Claude Code 2.0.x subagent
-    file (``agent-*.jsonl`` beside the sessions) the session file its lines name."""
-    if agent in (None, claude_code.AGENT):
-        return claude_code.parent_file(path) or path
+    """The session file ``path`` belongs to: itself, or for a side file written beside the
+    sessions the session file its lines name (asked of every agent when ``agent`` is None)."""
+    for adapter in agents.adapters() if agent is None else [_adapter(agent)]:
+        found = adapter.main_file(path)
+        if found != path:
+            return found
     return path
 
 
 def side_files(agent: str, main: Path) -> list[Path]:
-    """Files beside ``main`` that belong to the same session (Claude Code subagents)."""
-    if agent == claude_code.AGENT:
-        return claude_code.side_files(main)
-    return []
+    """Files beside ``main`` that belong to the same session (subagents)."""
+    return _adapter(agent).side_files(main)
 
 
 def parse_session(
@@ -244,7 +227,7 @@ def skip_ahead(path: Path, state: ParseState) -> ParseState:
     """Move ``state`` past everything now in ``path`` without counting any of it.
 
     Used while tracking is paused: the running baselines an agent's format needs (message
-    ids seen, Codex's cumulative totals) and the timeline's last event advance, so nothing
+    ids seen, cumulative totals) and the timeline's last event advance, so nothing
     from the paused stretch is billed later — neither its tokens nor the gap it leaves.
     """
     scratch = ParseState.from_dict(state.to_dict())
@@ -261,22 +244,7 @@ def skip_ahead(path: Path, state: ParseState) -> ParseState:
     return state
 
 
-def _file_session_id(path: Path) -> str:
-    match = _UUID_TAIL.search(path.stem)
-    return match.group(0) if match else path.stem
-
-
 def session_id_for(agent: str, path: Path) -> str:
-    """The session id hooks report for the transcript at ``path``, read cheaply.
-
-    Claude Code names the file after the session; Codex writes it in the first line's
-    ``session_meta`` (and at the end of the file name). Falls back to the file's stem.
-    """
-    if agent == codex.AGENT:
-        sid = codex.session_id(path)
-        if sid:
-            return sid
-        match = _UUID_TAIL.search(path.stem)
-        if match:
-            return match.group(0)
-    return path.stem
+    """The session id hooks report for the transcript at ``path``, read cheaply (each agent
+    knows where it writes it: the file name, or its first line)."""
+    return _adapter(agent).session_id_for(path)

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from keito_skill.install.codex_trust import HookInfo, trust_hooks
+from keito_skill.agents.codex.trust import HookInfo, trust_hooks
 
 from .stub_model import StubModelServer
 
@@ -444,7 +444,7 @@ class AgentSandbox:
         return path
 
     def trust_codex_hooks(self, select: Callable[[HookInfo], bool] | None = None) -> list[str]:
-        """Trust (by default all) hooks Codex sees, via ``keito_skill.install.codex_trust``."""
+        """Trust (by default all) hooks Codex sees, via ``keito_skill.agents.codex.trust``."""
         return trust_hooks(
             str(self.bins.codex),
             self.codex_home,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from keito_skill.install.codex_trust import list_hooks, untrusted_hooks
+from keito_skill.agents.codex.trust import list_hooks, untrusted_hooks
 
 from .agents import (
     HOOK_EVENTS,

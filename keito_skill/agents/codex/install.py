@@ -6,10 +6,10 @@ ours asks for 2 s there and 10 s elsewhere.
 
 An installed hook is not enough: Codex silently skips a hook the user has not trusted,
 and trust is bound to a hash of the hook's definition. Trust is recorded the way Codex's
-own ``/hooks`` screen records it, through :mod:`keito_skill.install.codex_trust` (which
+own ``/hooks`` screen records it, through :mod:`keito_skill.agents.codex.trust` (which
 asks ``codex app-server`` for each hook's key and hash). This module selects *our* hooks
 for it — by command, and only from the user-level ``hooks.json`` — and adds what
-``codex_trust`` lacks: forgetting our trust entries on uninstall.
+``trust`` lacks: forgetting our trust entries on uninstall.
 """
 
 from __future__ import annotations
@@ -17,12 +17,24 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from keito_skill.agents._hooks import hook_command, save
+from keito_skill.agents._protocol import AgentChange, InstallContext
+from keito_skill.agents.codex.paths import codex_home, config_path, hooks_path
+from keito_skill.agents.codex.trust import (
+    CodexConfigEditError,
+    CodexTrustError,
+    HookInfo,
+    header_path,
+    list_hooks,
+    trust_hooks,
+)
 from keito_skill.install import bundle
 from keito_skill.install._jsonfile import (
     HookSpec,
@@ -33,14 +45,6 @@ from keito_skill.install._jsonfile import (
     read_json,
     remove_hooks,
 )
-from keito_skill.install.claude import AgentChange, hook_command
-from keito_skill.install.codex_trust import (
-    CodexConfigEditError,
-    HookInfo,
-    header_path,
-    list_hooks,
-    trust_hooks,
-)
 from keito_skill.ledger import skill_home
 
 __all__ = [
@@ -49,6 +53,7 @@ __all__ = [
     "TIMEOUTS",
     "codex_home",
     "find_codex",
+    "finish",
     "forget_trust",
     "hook_specs",
     "hooks_path",
@@ -67,18 +72,6 @@ TIMEOUTS: Final = {"SessionStart": 10, "Stop": 10, "SessionEnd": 2}
 CODEX_RECORD: Final = "codex-bin"
 #: hooks.json event names as they appear in Codex's hook keys.
 _KEY_EVENTS: Final = {"SessionStart": "session_start", "Stop": "stop", "SessionEnd": "session_end"}
-
-
-def codex_home(env: Mapping[str, str] | None = None) -> Path:
-    """``$CODEX_HOME``, else ``~/.codex``."""
-    env = os.environ if env is None else env
-    configured = env.get("CODEX_HOME", "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".codex"
-
-
-def hooks_path(env: Mapping[str, str] | None = None) -> Path:
-    """The user-level hooks file."""
-    return codex_home(env) / "hooks.json"
 
 
 def _runnable(path: Path) -> bool:
@@ -166,10 +159,69 @@ def install(bin_path: Path, env: Mapping[str, str] | None = None) -> AgentChange
     it needs the user's consent and the codex binary (see :func:`trust`)."""
     path = hooks_path(env)
     change = AgentChange(AGENT, path)
-    change.skill_dir = bundle.install_skill(codex_home(env) / "skills", codex=True)
+    change.skill_dir = bundle.install_skill(
+        codex_home(env) / "skills", agent_metadata=True
+    )  # agents/openai.yaml
     before = read_json(path)
-    change.save(before, merge_hooks(before, hook_specs(bin_path)), create=True)
+    save(change, before, merge_hooks(before, hook_specs(bin_path)), create=True)
     return change
+
+
+def _finish_command(ctx: InstallContext) -> str:
+    parts = ["keito-skill", "install", "--agent", AGENT, "--yes"]
+    if ctx.bin_override:
+        parts += ["--bin", ctx.bin_override]
+    if ctx.agent_bin:
+        parts += ["--codex-bin", str(Path(ctx.agent_bin).expanduser().absolute())]
+    return shlex.join(parts)
+
+
+def finish(ctx: InstallContext) -> bool | None:
+    """Trust our hooks if we may and can; returns whether they will run.
+
+    ``None`` when trust was not attempted — no consent (the finishing command is printed),
+    or codex is not installed, which is not an error for someone who uses only another
+    agent, so ``install --agent all --yes`` still succeeds. ``False`` (exit 1) when it was
+    attempted and failed.
+    """
+    say = ctx.say
+    finish_cmd = _finish_command(ctx)
+    codex_bin = find_codex(ctx.agent_bin)
+    if codex_bin is None:
+        where = f"at {ctx.agent_bin}" if ctx.agent_bin else "on PATH"
+        say(AGENT, f"hooks NOT trusted yet: codex not found {where}.")
+        say("", f"Once codex is installed, finish with: {finish_cmd}")
+        say("", "(or run 'keito-skill doctor' to see what is missing)")
+        return None
+    record_codex(codex_bin)
+    if not ctx.yes:
+        if not ctx.interactive:
+            say(AGENT, "hooks installed but NOT trusted: Codex skips untrusted hooks.")
+            say("", f"To trust them (as Codex's /hooks screen would), run: {finish_cmd}")
+            return None
+        if not ctx.confirm(
+            "Codex runs a hook only once you trust it. Trust keito-skill's 3 hooks "
+            "(session-start, stop, session-end) now?",
+            True,
+        ):
+            say(AGENT, f"hooks NOT trusted. Trust them later with: {finish_cmd}")
+            return None
+    try:
+        written = trust(codex_bin)
+        left = [h for h in our_hook_infos(codex_bin) if not h.trusted or not h.enabled]
+    except CodexTrustError as exc:
+        say(AGENT, f"hooks NOT trusted: {exc}")
+        say("", f"Retry with: {finish_cmd}  (or trust them in Codex's /hooks screen)")
+        return False
+    if left:
+        states = ", ".join(
+            f"{h.event}: {h.trust_status if h.enabled else 'disabled'}" for h in left
+        )
+        say(AGENT, f"hooks still not runnable ({states}); enable them in Codex's /hooks")
+        return False
+    detail = f"{len(written)} trust entries written to" if written else "already trusted in"
+    say(AGENT, f"hooks trusted ({detail} {config_path()})")
+    return True
 
 
 def _our_keys_from_file(path: Path, doc: Mapping[str, Any]) -> list[str]:
@@ -205,9 +257,9 @@ def uninstall(env: Mapping[str, str] | None = None, codex_bin: str | None = None
             keys |= {h.key for h in our_hook_infos(codex_bin, env)}
         except Exception as exc:  # the derived keys still cover a normal install
             change.notes.append(f"could not ask codex for hook keys ({exc})")
-    change.save(before, remove_hooks(before), create=False)
+    save(change, before, remove_hooks(before), create=False)
     try:
-        forgotten = forget_trust(codex_home(env) / "config.toml", sorted(keys))
+        forgotten = forget_trust(config_path(env), sorted(keys))
     except CodexConfigEditError as exc:
         change.notes.append(f"trust entries left in config.toml: {exc}")
     else:
@@ -217,7 +269,7 @@ def uninstall(env: Mapping[str, str] | None = None, codex_bin: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
-# forgetting trust: the inverse of codex_trust.set_trusted_hashes
+# forgetting trust: the inverse of trust.set_trusted_hashes
 # --------------------------------------------------------------------------------------------
 
 _HEADER = re.compile(r"^[ \t]*\[(?P<double>\[)?(?P<inner>[^\n]*?)\]\]?[ \t]*(?:#[^\n]*)?$")

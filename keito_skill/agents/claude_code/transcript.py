@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from keito_skill._safeio import open_regular
+from keito_skill.agents.claude_code.paths import config_dirs
 from keito_skill.transcripts._state import (
     CACHE_READ,
     CACHE_WRITE,
@@ -55,17 +56,6 @@ _TAIL = re.compile(rb'"sessionId":"([^"\\]+)","version":"([^"\\]*)","gitBranch":
 _RECENT_IDS = 128  # one response's lines are adjacent; this is ample and keeps hooks flat
 _MESSAGE_CHARS = 2000
 _MAX_COST_USD = 1e6  # one process's own cost report above this is not believed
-
-
-def config_dirs() -> list[Path]:
-    """Claude Code's config directories: ``CLAUDE_CONFIG_DIR`` (comma-separated) or defaults."""
-    configured = os.environ.get("CLAUDE_CONFIG_DIR", "").strip()
-    if configured:
-        return [Path(p.strip()).expanduser() for p in configured.split(",") if p.strip()]
-    home = Path.home()
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    candidates = [home / ".claude", (Path(xdg) if xdg else home / ".config") / "claude"]
-    return [c for c in candidates if c.exists()] or [home / ".claude"]
 
 
 def side_files(main: Path) -> list[Path]:

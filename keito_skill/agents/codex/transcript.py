@@ -22,13 +22,13 @@ What this module knows about the format (checked against Codex 0.169.0):
 from __future__ import annotations
 
 import io
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from keito_skill._safeio import open_regular
+from keito_skill.agents.codex.paths import SESSION_DIRS, codex_home
 from keito_skill.transcripts._reader import decode
 from keito_skill.transcripts._state import (
     CACHE_READ,
@@ -79,20 +79,15 @@ _META_ID = re.compile(
 _META_HEAD_BYTES = 4096
 
 
-def codex_home() -> Path:
-    configured = os.environ.get("CODEX_HOME", "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".codex"
-
-
 def transcript_files(roots: list[Path] | None = None) -> Iterator[tuple[Path, list[Path]]]:
     """Every rollout file under ``sessions/`` and ``archived_sessions/`` of each root."""
     for root in roots if roots is not None else [codex_home()]:
         found: list[Path] = []
-        for sub in ("sessions", "archived_sessions"):
+        for sub in SESSION_DIRS:
             base = root / sub
             if base.is_dir():
                 found.extend(base.rglob("rollout-*.jsonl"))
-        if not found and root.is_dir() and root.name in {"sessions", "archived_sessions"}:
+        if not found and root.is_dir() and root.name in SESSION_DIRS:
             found.extend(root.rglob("rollout-*.jsonl"))
         for path in sorted(found):
             yield path, []
