@@ -248,6 +248,9 @@ def handle(event: str, agent: str, payload: dict[str, Any], deadline: float | No
             end_reason=(str(reason or "exit")) if event == "session-end" else None,
             deadline=None if deadline is None else deadline - _WRITE_RESERVE,
         )
+    after = getattr(agents.adapter(agent), "after_hook", None)  # optional (Gemini CLI)
+    if after is not None:
+        after(event, payload, row)
     if any(
         isinstance(c, dict) and c.get("extra", {}).get("cut_short")
         for c in row.checkpoints.values()

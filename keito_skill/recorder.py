@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from keito_skill import agents
 from keito_skill.errors import TranscriptError
 from keito_skill.ledger import Ledger, SessionRow
 from keito_skill.transcripts import ParseState, parse_session, side_files, skip_ahead
@@ -82,6 +83,9 @@ def record(
                 if p.exists()
             ]
             kept = [p for p in paths if p.exists()]
+            extra = getattr(agents.adapter(agent), "extra_states", None)
+            if extra is not None:  # usage in no transcript (Gemini CLI's telemetry): skipped too
+                extra(states, kept, known, idle_seconds=row.idle_seconds, skip=True)
         else:
             try:
                 states, kept = parse_session(

@@ -111,6 +111,8 @@ class SessionSummary(BaseModel):
     last_assistant_message: str | None = None
     skipped_lines: int
     duplicate_responses: DuplicateResponses = DuplicateResponses()
+    # Why some usage the agent made cannot be read (yet): billed less, and said so.
+    usage_incomplete: str | None = None
     days: list[DaySlice]
 
 
@@ -250,6 +252,7 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
         last_assistant_message=main.last_assistant_message,
         skipped_lines=sum(s.skipped_lines for s in states),
         duplicate_responses=_duplicates(states),
+        usage_incomplete=main.extra.get("usage_incomplete"),
         days=days,
     )
 

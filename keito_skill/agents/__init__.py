@@ -32,6 +32,7 @@ __all__ = [
 ADAPTERS: Final[dict[str, str]] = {
     "claude-code": "keito_skill.agents.claude_code",
     "codex": "keito_skill.agents.codex",
+    "gemini-cli": "keito_skill.agents.gemini_cli",
 }
 
 

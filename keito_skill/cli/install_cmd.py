@@ -20,8 +20,13 @@ from keito_skill.cli._options import agent_bin_options
 AGENT_CHOICES = (*agents.names(), "all")
 
 
-def _agents(choice: str) -> list[str]:
-    return list(agents.names()) if choice == "all" else [choice]
+def _agents(choice: str, *, installing: bool = False) -> list[str]:
+    if choice != "all":
+        return [choice]
+    if not installing:
+        return list(agents.names())
+    # An adapter may say its agent is not on this machine (``present``): install skips it.
+    return [n for n in agents.names() if getattr(agents.adapter(n), "present", lambda: True)()]
 
 
 def _interactive() -> bool:
@@ -139,9 +144,9 @@ def install(
             err=True,
         )
     bundle.record_bin(bin_path)
-    _official_hooks(_agents(agent), yes)
+    _official_hooks(_agents(agent, installing=True), yes)
     ok = True
-    for name in _agents(agent):
+    for name in _agents(agent, installing=True):
         adapter = agents.adapter(name)
         ctx = agents.InstallContext(
             bin_path,

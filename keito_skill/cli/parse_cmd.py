@@ -118,6 +118,8 @@ def _print_usage(summary: SessionSummary) -> None:
     click.echo(f"cost      {cost} ({summary.cost_source or 'no usage'})")
     if summary.unpriced_models:
         click.echo(f"unpriced  {', '.join(summary.unpriced_models)} (no price known)")
+    if summary.usage_incomplete:
+        click.echo(f"missing   {summary.usage_incomplete}")
 
 
 @click.command()

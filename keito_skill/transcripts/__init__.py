@@ -67,9 +67,10 @@ def detect_agent(path: Path, max_lines: int = 50) -> str:
                 obj = decode(line)
                 if obj is None:
                     continue
-                for adapter in known:
-                    if adapter.looks_like(obj):
-                        return adapter.name
+                matches = [adapter for adapter in known if adapter.looks_like(obj)]
+                if matches:  # a line two agents' shapes fit: the file name decides
+                    named = [adapter for adapter in matches if adapter.owns_name(path)]
+                    return (named or matches)[0].name
     except OSError as exc:
         raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
     for adapter in known:
@@ -219,6 +220,9 @@ def parse_session(
             continue  # a side file that vanished: the main transcript still counts
         parsed.append(state)
         kept.append(path)
+    extra = getattr(_adapter(agent), "extra_states", None)  # optional: usage in no transcript
+    if extra is not None:
+        extra(parsed, kept, known, idle_seconds=idle_seconds, deadline=deadline)
     dedupe_read(parsed, [str(p) for p in kept])
     return parsed, kept
 

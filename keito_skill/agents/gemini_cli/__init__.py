@@ -1,7 +1,7 @@
-"""Gemini CLI (npm ``@google/gemini-cli``, checked on 0.61.0): finding and reading its sessions.
+"""Gemini CLI (npm ``@google/gemini-cli``, checked on 0.61.0): the adapter.
 
-Not wired in yet: nothing outside this package imports it. What the adapter (issue 18's
-registry) needs, all verified against the real binary run headless against a stub model
+Registered in :data:`keito_skill.agents.ADAPTERS` like the others; what it knows, all
+verified against the real binary run headless against a stub model
 (``tests/e2e/gemini_agent.py``, ``tests/e2e/test_gemini_cli.py``):
 
 Identity
@@ -26,7 +26,7 @@ Paths (:mod:`.paths`, one resolver for parse, backfill, watch, install and docto
     * Headless runs refuse an untrusted folder (exit 55) unless
       ``GEMINI_CLI_TRUST_WORKSPACE=true``, ``--skip-trust`` or ``trustedFolders.json``.
 
-Hooks (install, idempotent, with a backup of settings.json)
+Hooks (:mod:`.install`, idempotent, with a backup of settings.json; :mod:`.doctor`)
     * On by default (``hooksConfig.enabled``; ``hooksConfig.disabled`` lists names to
       skip). User-level hooks need no trust; project-level hooks are trusted on first sight
       with a warning (``<gemini dir>/trusted_hooks.json``).
@@ -52,7 +52,7 @@ Hooks (install, idempotent, with a backup of settings.json)
       whole environment (``GEMINI_API_KEY`` included: never log the environment). Its
       stdout is read as a JSON decision: print nothing; exit 0.
 
-Reading (:mod:`.transcript`, :mod:`.telemetry`)
+Reading (:mod:`.transcript`, :mod:`.telemetry`, :mod:`.session`, :mod:`.late`)
     * :func:`.transcript.parse_file` / :class:`.transcript.GeminiCliParser` fill the
       project's :class:`~keito_skill.transcripts._state.ParseState` (``feed`` / ``quick`` /
       ``quick_min`` like the other parsers, so the registry's generic ``parse_file`` can
@@ -65,36 +65,165 @@ Reading (:mod:`.transcript`, :mod:`.telemetry`)
       only. The routing request before every prompt (``utility_router``, another model)
       and any other utility call (``utility_next_speaker``, ``utility_loop_detector``,
       ``utility_compressor``, ``utility_summarizer``, ``utility_edit_corrector``...) are in
-      no file — except the local telemetry outfile, when the user turned it on
+      no file — except the local telemetry outfile (which install turns on when the user
+      has no telemetry of their own)
       (:func:`.paths.telemetry_outfile`). :func:`.telemetry.parse_telemetry` reads one
       session's unrecorded roles from it, as a side state of the session (chat + telemetry
       = every request, tested to the token). Its records reach the file only in 5-second
       batches and at process exit: **not yet there when AfterAgent and SessionEnd run**,
-      so the adapter must read it again later (the background sync, watch or backfill).
-      Without telemetry, ``parse`` must say :data:`.transcript.UNRECORDED_USAGE`, and the
-      README too. The CLI's ``--output-format json`` stats do count every request, but only
-      on stdout of a headless run, per process: no file holds them.
+      so the adapter reads it again later: :mod:`.late`, started by the hook, waits for
+      them; any later read (hook, watch, backfill) also bills what arrived, keyed once.
+      Without telemetry, ``parse`` says :data:`.transcript.UNRECORDED_USAGE` (the summary's
+      ``usage_incomplete``), and so does the README. The CLI's ``--output-format json``
+      stats do count every request, but only on stdout of a headless run, per process:
+      no file holds them.
 """
 
-from keito_skill.agents.gemini_cli.paths import chat_files, gemini_dir, session_id, side_files
-from keito_skill.agents.gemini_cli.telemetry import parse_telemetry
-from keito_skill.agents.gemini_cli.transcript import (
-    AGENT,
-    UNRECORDED_USAGE,
-    GeminiCliParser,
-    looks_like,
-    parse_file,
-)
+from __future__ import annotations
 
-__all__ = [
-    "AGENT",
-    "UNRECORDED_USAGE",
-    "GeminiCliParser",
-    "chat_files",
-    "gemini_dir",
-    "looks_like",
-    "parse_file",
-    "parse_telemetry",
-    "session_id",
-    "side_files",
-]
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from keito_skill.agents._protocol import Adapter, AgentChange, Check, InstallContext, Parser
+from keito_skill.agents.gemini_cli import paths
+
+if TYPE_CHECKING:
+    from keito_skill.transcripts._state import ParseState
+
+__all__ = ["ADAPTER", "AGENT", "GeminiCli"]
+
+AGENT: Final = "gemini-cli"
+
+
+class GeminiCli:
+    """The Gemini CLI adapter (see :class:`keito_skill.agents.Adapter`)."""
+
+    name: str = AGENT
+    label: str = "Gemini CLI"
+    dir_option: str = "gemini-dir"
+    dir_help: str = "Gemini CLI dir (default: $GEMINI_CLI_HOME/.gemini or ~/.gemini). Repeatable."
+    bin_option: str | None = None
+    env_vars: tuple[str, ...] = (paths.HOME_ENV,)
+    session_env: tuple[str, ...] = ("GEMINI_SESSION_ID",)
+
+    def roots(self, env: Mapping[str, str] | None = None) -> list[Path]:
+        return paths.runtime_dirs(env)
+
+    def home(self, env: Mapping[str, str] | None = None) -> Path:
+        return paths.gemini_dir(env)
+
+    def present(self) -> bool:
+        """Whether Gemini CLI is on this machine (``install --agent all`` skips it if not)."""
+        import shutil
+
+        return shutil.which("gemini") is not None
+
+    def transcript_files(
+        self, roots: list[Path] | None = None
+    ) -> Iterator[tuple[Path, list[Path]]]:
+        return paths.chat_files(roots)
+
+    def watch_dirs(self, root: Path) -> list[Path]:
+        if root.name in ("tmp", "chats"):
+            return [root]
+        return [root / "tmp"]
+
+    def locate(self, path: Path, watched: Path) -> Path | None:
+        """``<project>/chats/session-*.jsonl`` (a session's, or a resume's history-only
+        file) or ``<project>/chats/<session id>/<agent>.jsonl`` (a subagent's)."""
+        parts = path.relative_to(watched).parts
+        if "chats" not in parts or not path.name.endswith(".jsonl"):
+            return None
+        at = len(parts) - 1 - list(reversed(parts)).index("chats")
+        tail = parts[at + 1 :]
+        if (len(tail) == 1 and tail[0].startswith("session-")) or len(tail) == 2:
+            return paths.main_file(path)
+        return None
+
+    def main_file(self, path: Path) -> Path:
+        return paths.main_file(path)
+
+    def side_files(self, main: Path) -> list[Path]:
+        return paths.side_files(main)
+
+    def session_id_for(self, path: Path) -> str:
+        return paths.session_id(path) or path.stem
+
+    def looks_like(self, obj: dict[str, Any]) -> bool:
+        from keito_skill.agents.gemini_cli import transcript
+
+        return transcript.looks_like(obj)
+
+    def owns_name(self, path: Path) -> bool:
+        """``session-<time>-<id8>.jsonl``: its header also fits Claude Code's line shape."""
+        return path.name.startswith("session-") and path.suffix == ".jsonl"
+
+    def parser(self, state: ParseState) -> Parser:
+        from keito_skill.agents.gemini_cli import transcript
+
+        return transcript.GeminiCliParser(state)
+
+    def begin_read(self, state: ParseState, path: Path) -> None:
+        from keito_skill.agents.gemini_cli import transcript
+
+        transcript.begin_read(state, path)
+
+    def end_read(self, state: ParseState, path: Path) -> None:
+        return None
+
+    def agent_cost(self, states: list[ParseState]) -> dict[str, float] | None:
+        return None
+
+    def extra_states(
+        self,
+        states: list[ParseState],
+        paths_read: list[Path],
+        known: Mapping[str, ParseState],
+        *,
+        idle_seconds: int,
+        deadline: float | None = None,
+        skip: bool = False,
+    ) -> None:
+        """Add the session's share of the telemetry file (see :mod:`.session`)."""
+        from keito_skill.agents.gemini_cli import session
+
+        session.add_telemetry(
+            states, paths_read, known, idle_seconds=idle_seconds, deadline=deadline, skip=skip
+        )
+
+    def hook_deadline(self, event: str) -> float | None:
+        return None
+
+    def after_hook(self, event: str, payload: dict[str, Any], row: Any) -> None:
+        """Wait (detached) for the telemetry the CLI writes after this hook."""
+        from keito_skill.agents.gemini_cli import late
+
+        late.after_hook(event, payload, row)
+
+    def install(self, ctx: InstallContext) -> AgentChange:
+        from keito_skill.agents.gemini_cli import install
+
+        edit = install.install(ctx.bin_path)
+        change = AgentChange(AGENT, edit.path, edit.changed, edit.backup, notes=edit.notes)
+        return change
+
+    def after_install(self, ctx: InstallContext) -> bool | None:
+        return None
+
+    def uninstall(self, ctx: InstallContext) -> AgentChange:
+        from keito_skill.agents.gemini_cli import install
+
+        edit = install.uninstall()
+        return AgentChange(AGENT, edit.path, edit.changed, edit.backup, notes=edit.notes)
+
+    def hook_files(self) -> list[Path]:
+        return [paths.settings_path()]
+
+    def doctor(self, agent_bin: str | None = None) -> list[Check]:
+        from keito_skill.agents.gemini_cli import doctor
+
+        return [Check(r.name, r.ok, r.detail, r.fix) for r in doctor.checks()]
+
+
+ADAPTER: Final[Adapter] = GeminiCli()

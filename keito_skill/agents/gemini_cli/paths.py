@@ -28,9 +28,13 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from keito_skill._safeio import open_regular
+
 __all__ = [
+    "chat_dirs",
     "chat_files",
     "gemini_dir",
+    "main_file",
     "project_hash",
     "project_root",
     "runtime_dirs",
@@ -78,28 +82,63 @@ def runtime_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
     return dirs
 
 
+def chat_dirs(root: Path) -> list[Path]:
+    """The ``chats`` directories under ``root``: a Gemini directory, its ``tmp``, or one
+    project's ``chats`` directory."""
+    if (root / "tmp").is_dir():
+        return sorted((root / "tmp").glob("*/chats"))
+    if root.name == "chats":
+        return [root]
+    return sorted(root.glob("*/chats"))
+
+
+def _by_session(chats: Path) -> dict[str, list[Path]]:
+    """The main-level chat files of one ``chats`` directory, grouped by session id (a
+    resumed session can have two: its own, then a history-only one named for the resume's
+    minute), each group in name order (the name starts with its start time)."""
+    groups: dict[str, list[Path]] = {}
+    for path in sorted(chats.glob("session-*.jsonl")):
+        groups.setdefault(session_id(path) or path.stem, []).append(path)
+    return groups
+
+
 def chat_files(roots: list[Path] | None = None) -> Iterator[tuple[Path, list[Path]]]:
-    """Every main session as ``(chat file, [its subagents' chat files])``.
+    """Every session as ``(its first chat file, [its other chat files])``: the others are
+    the history-only file of a resume and its subagents' files.
 
     ``roots`` are Gemini directories (default :func:`runtime_dirs`); a ``tmp`` directory or
     one project's ``chats`` directory is accepted too.
     """
     for root in roots if roots is not None else runtime_dirs():
-        if (root / "tmp").is_dir():
-            chat_dirs = sorted((root / "tmp").glob("*/chats"))
-        elif root.name == "chats":
-            chat_dirs = [root]
-        else:
-            chat_dirs = sorted(root.glob("*/chats"))
-        for chats in chat_dirs:
-            for main in sorted(chats.glob("session-*.jsonl")):
-                yield main, side_files(main)
+        for chats in chat_dirs(root):
+            for sid, group in _by_session(chats).items():
+                yield group[0], [*group[1:], *_subagents(chats, sid)]
+
+
+def main_file(path: Path) -> Path:
+    """The session's first chat file, for any of its files (itself if it is that one)."""
+    if path.parent.name != "chats":  # a subagent's: chats/<session id>/<agent>.jsonl
+        chats, sid = path.parent.parent, path.parent.name
+    else:
+        chats, sid = path.parent, session_id(path) or path.stem
+    if chats.name != "chats":
+        return path
+    candidates = sorted(chats.glob(f"session-*-{sid[:8]}.jsonl"))
+    for candidate in candidates:
+        if (session_id(candidate) or candidate.stem) == sid:
+            return candidate
+    return path
+
+
+def _subagents(chats: Path, sid: str) -> list[Path]:
+    folder = chats / sid
+    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
 
 
 def session_id(path: Path) -> str | None:
     """The session id in a chat file's first line (the one hooks report), read cheaply."""
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(_HEAD_BYTES)
     except OSError:
         return None
@@ -116,12 +155,12 @@ def session_id(path: Path) -> str | None:
 
 
 def side_files(main: Path) -> list[Path]:
-    """Subagent chat files of the session whose chat file is ``main``."""
+    """The session's other chat files: a resume's history-only file, its subagents'."""
     sid = session_id(main)
     if not sid:
         return []
-    folder = main.parent / sid
-    return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    others = [p for p in _by_session(main.parent).get(sid, []) if p != main]
+    return [*others, *_subagents(main.parent, sid)]
 
 
 def project_root(chat: Path) -> str | None:

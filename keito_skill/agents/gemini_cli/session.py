@@ -25,7 +25,7 @@ from typing import Any
 
 from keito_skill.agents.gemini_cli import paths
 from keito_skill.agents.gemini_cli.telemetry import parse_telemetry, time_at
-from keito_skill.agents.gemini_cli.transcript import UNRECORDED_USAGE
+from keito_skill.agents.gemini_cli.transcript import AGENT, UNRECORDED_USAGE
 from keito_skill.errors import TranscriptError
 from keito_skill.transcripts._state import CACHE_READ, INPUT, OUTPUT, ParseState
 
@@ -148,3 +148,50 @@ def read_telemetry(
     if state is None or outfile is None:
         return None
     return state, outfile
+
+
+def add_telemetry(
+    states: list[ParseState],
+    paths_read: list[Path],
+    known: Mapping[str, ParseState],
+    *,
+    idle_seconds: int,
+    deadline: float | None = None,
+    skip: bool = False,
+) -> None:
+    """Append the session's telemetry share to the states just read from its chat files
+    (``states[0]`` the main one) and its outfile to ``paths_read``, in place.
+
+    ``skip`` (tracking paused): move past the records written meanwhile without billing
+    them, as the chat files are skipped.
+    """
+    if not states:
+        return
+    if not skip:
+        found = read_telemetry(states, known, idle_seconds=idle_seconds, deadline=deadline)
+        if found is not None:
+            states.append(found[0])
+            paths_read.append(found[1])
+        return
+    outfile = telemetry_path(known, states[0].cwd)
+    prior = known.get(str(outfile)) if outfile is not None else None
+    sid = states[0].session_id
+    if outfile is None or not sid:
+        return
+    if prior is None:  # nothing read from it yet: start past everything there now
+        prior = ParseState(AGENT, idle_seconds)
+        prior.session_id, prior.extra["source"] = sid, "telemetry"
+        try:
+            prior.offset = outfile.stat().st_size
+        except OSError:
+            return
+    scratch = ParseState.from_dict(prior.to_dict())
+    try:
+        scratch = parse_telemetry(outfile, sid, state=scratch)
+    except TranscriptError:
+        return
+    if scratch.offset >= prior.offset:
+        prior.offset = scratch.offset
+        prior.extra = scratch.extra
+    states.append(prior)
+    paths_read.append(outfile)

@@ -35,8 +35,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from keito_skill.errors import TranscriptError
-from keito_skill.transcripts._reader import READ_CHUNK, LineSource, decode
+from keito_skill._safeio import open_regular
 from keito_skill.transcripts._state import (
     CACHE_READ,
     DEFAULT_IDLE_SECONDS,
@@ -53,6 +52,7 @@ __all__ = [
     "AGENT",
     "UNRECORDED_USAGE",
     "GeminiCliParser",
+    "begin_read",
     "looks_like",
     "parse_file",
     "response_key",
@@ -267,6 +267,23 @@ def _head_digest(handle: Any) -> str | None:
     return hashlib.sha256(line).hexdigest()[:16] if line else None
 
 
+def begin_read(state: ParseState, path: Path) -> None:
+    """Before a read: a checkpoint of another file under the same name (the first line
+    changed) starts over, in place, as a read from the start."""
+    try:
+        with open_regular(path) as handle:
+            head = _head_digest(handle)
+    except OSError:
+        return
+    known = state.extra.get("head")
+    if state.offset and known and head and known != head:
+        fresh = ParseState(AGENT, state.idle_seconds)
+        vars(state).update(vars(fresh))
+        state.read_from = 0
+    if head is not None:
+        state.extra["head"] = head
+
+
 def parse_file(
     path: Path,
     *,
@@ -274,63 +291,10 @@ def parse_file(
     idle_seconds: int = DEFAULT_IDLE_SECONDS,
     deadline: float | None = None,
 ) -> ParseState:
-    """Fold the bytes of a chat file after ``state.offset`` into ``state`` (new if None).
-
-    The same contract as :func:`keito_skill.transcripts.parse_file` (which will call
-    :class:`GeminiCliParser` once the agent is registered): resumes exactly where the
+    """Fold the bytes of a chat file after ``state.offset`` into ``state`` (new if None):
+    :func:`keito_skill.transcripts.parse_file` for this agent (resumes exactly where the
     checkpoint stopped, re-reads a file that shrank or whose first line changed, never
-    raises on content; :class:`TranscriptError` only when the file cannot be opened.
-    """
-    if state is not None and (state.idle_seconds != idle_seconds or state.agent != AGENT):
-        state = None
-    if state is None:
-        state = ParseState(AGENT, idle_seconds)
-    try:
-        handle = path.open("rb", buffering=0)
-    except OSError as exc:
-        raise TranscriptError(f"cannot read {path}: {exc.strerror or exc}") from None
-    with handle:
-        try:
-            size = handle.seek(0, 2)
-            head = _head_digest(handle)
-        except OSError:
-            size, head = 0, None
-        known = state.extra.get("head")
-        if size < state.offset or (state.offset and known and head and known != head):
-            state = ParseState(AGENT, idle_seconds)
-        if head is not None:
-            state.extra["head"] = head
-        if state.read_from is None:
-            state.read_from = state.offset
-        parser = GeminiCliParser(state)
-        chunk = min(READ_CHUNK, max(size - state.offset, 0) + 1)
-        source = LineSource(handle, state.offset, chunk=chunk, deadline=deadline)
-        state.reader = source
-        lines = skipped = 0
-        try:
-            for buf, start, end in source:
-                lines += 1
-                if end - start >= parser.quick_min and parser.quick(buf, start, end):
-                    continue
-                line = buf[start:end]
-                obj = decode(line)
-                if obj is None:
-                    if line.strip():
-                        skipped += 1
-                    continue
-                try:
-                    parser.feed(obj)
-                except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
-                    skipped += 1
-        except OSError:
-            pass
-        state.reader = None
-        state.offset = source.offset
-        state.lines += lines
-        state.skipped_lines += skipped + source.oversized
-        state.extra["partial_tail"] = source.partial_tail
-        if source.cut_short:
-            state.extra["cut_short"] = True  # the deadline stopped it: more to read
-        else:
-            state.extra.pop("cut_short", None)
-    return state
+    raises on content; :class:`TranscriptError` only when the file cannot be opened)."""
+    from keito_skill.transcripts import parse_file as parse_any
+
+    return parse_any(path, agent=AGENT, state=state, idle_seconds=idle_seconds, deadline=deadline)
