@@ -79,7 +79,7 @@ class DaySlice(BaseModel):
 
 class DuplicateResponses(BaseModel):
     """Usage not counted because another file, or an earlier place in the same one,
-    already holds the same response (a replayed or copied history, a forked rollout)."""
+    already holds the same response (a replayed or copied history, a forked session's copy)."""
 
     responses: int = 0
     totals: TokenCounts = TokenCounts()
