@@ -1,6 +1,6 @@
 """Writing a file in one step, for every file we change that someone else also reads.
 
-Agents read their settings, Codex its ``config.toml``, hooks the repo's ``.keito/config.yml``
+Agents read their settings and config files, hooks the repo's ``.keito/config.yml``
 at any moment: a crash or a concurrent read must never see half a file. The new text goes
 to a temporary file beside the target, is flushed to disk, takes the old file's
 permissions, and replaces it atomically; an optional backup keeps the previous version.

@@ -1,6 +1,6 @@
 """The local ledger: one SQLite file that records first and sends later.
 
-Hooks fire at awkward moments (Codex allows a SessionEnd hook about a second, the network
+Hooks fire at awkward moments (an agent may allow a SessionEnd hook a second, the network
 may be down, two agents may end at once, the machine may die mid-write), so recording and
 sending are two steps. Hooks write here, durably and fast; ``sync`` reads from here and
 sends to Keito, safely repeatable.

@@ -1,7 +1,7 @@
 """The agent-neutral ``SessionSummary``: what every later step (ledger, sync, reports) reads.
 
 Built from one or more :class:`~keito_skill.transcripts.ParseState` (the main transcript,
-then any side files such as Claude Code subagents). Time, tokens, tool calls and cost come
+then any side files such as subagents' transcripts). Time, tokens, tool calls and cost come
 from all of them (time as the union of their timelines: see ``transcripts._timeline``);
 prompts, messages and session facts from the main transcript.
 """
@@ -79,7 +79,7 @@ class DaySlice(BaseModel):
 
 class DuplicateResponses(BaseModel):
     """Usage not counted because another file, or an earlier place in the same one,
-    already holds the same response (a replayed or copied history, a forked rollout)."""
+    already holds the same response (a replayed or copied history, a forked session's copy)."""
 
     responses: int = 0
     totals: TokenCounts = TokenCounts()

@@ -111,7 +111,7 @@ def _fail(message: str, code: int = 2) -> NoReturn:
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="keito-skill")
 def cli() -> None:
-    """Turn Claude Code and Codex sessions into Keito time entries and LLM expenses."""
+    """Turn coding-agent sessions into Keito time entries and LLM expenses."""
 
 
 def main() -> None:

@@ -13,9 +13,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def transcript_dirs(command: F) -> F:
-    """``--<agent>-dir`` (``--claude-dir``, ``--codex-dir``...): where to look instead of
-    each agent's defaults. The command receives them as ``roots``: agent name -> the
-    directories given, ``~`` expanded (an agent not named is absent: its defaults apply).
+    """``--<Adapter.dir_option>`` for every agent: where to look instead of its defaults.
+
+    The command receives them as ``roots``: agent name -> the directories given, ``~``
+    expanded (an agent not named is absent: its defaults apply).
 
     A directory that does not exist is allowed (``watch`` follows it from when it appears;
     a script may name every agent's directory where only one agent is installed): the

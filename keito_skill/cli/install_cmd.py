@@ -1,10 +1,10 @@
 """``keito-skill install`` / ``uninstall``: put the skill and its hooks into the agents.
 
 Each agent's adapter installs its skill and hooks; some agents then need more before
-they run a hook (Codex: the user's trust, since an untrusted hook fails *silently* — the
-worst failure a time tracker can have). That step asks for consent: a prompt on a
-terminal, ``--yes`` otherwise. Without a terminal and without ``--yes`` the hooks are
-installed but not yet runnable and the exact command to finish is printed.
+they run a hook: the user's trust, where an untrusted hook fails *silently* (the worst
+failure a time tracker can have). That step asks for consent: a prompt on a terminal,
+``--yes`` otherwise. Without a terminal and without ``--yes`` the hooks are installed
+but not yet runnable and the exact command to finish is printed.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ def _next_steps(cwd: Path) -> str:
     "--yes",
     "-y",
     is_flag=True,
-    help="Consent to trusting our hooks (Codex) and disabling the official skill's; no prompts.",
+    help="Consent to trusting our hooks (agents that ask) and disabling the official skill's; "
+    "no prompts.",
 )
 @click.option(
     "--bin",

@@ -1,6 +1,6 @@
 """What ``install`` created (rather than edited), so ``uninstall`` removes it again.
 
-A ``hooks.json`` or ``settings.json`` that did not exist before our install holds nothing
+An agent's hooks file that did not exist before our install holds nothing
 but our hooks; left behind as ``{}`` after uninstall it is clutter that looks like ours. The
 same goes for a ``skills/`` directory made only to hold our skill. Each such path is noted
 in ``KEITO_SKILL_HOME/installed.json`` when created; uninstall deletes it if it is empty

@@ -1,11 +1,11 @@
 """Editing the agents' JSON settings files without hurting anything else in them.
 
-``~/.claude/settings.json`` and ``$CODEX_HOME/hooks.json`` belong to the user: they hold
+The agents' settings and hooks files belong to the user: they hold
 permissions, models, other tools' hooks. So every change here is a *merge* that touches
 only the handlers keito-skill owns, and every write
 
 * is skipped when nothing changes (a second ``install`` rewrites nothing and makes no
-  backup, and Codex's trust hashes stay valid);
+  backup, and trust an agent keyed to a hook's definition stays valid);
 * keeps the previous file as ``<name>.keito-skill.bak`` (one file, overwritten by our next
   change, so backups never pile up — and uninstall undoes our part anyway);
 * is atomic (temporary file in the same directory, then ``os.replace``) with the file's
@@ -160,8 +160,8 @@ def _strip(
     doc: dict[str, Any], is_ours: Callable[[object], bool]
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """A copy of ``doc`` without our handlers, and per event the index of the first group
-    that held one (so a replacement goes back where the old one was: Codex keys trust by
-    position, and users may have ordered their hooks on purpose)."""
+    that held one (so a replacement goes back where the old one was: an agent may key
+    trust by position, and users may have ordered their hooks on purpose)."""
     out: dict[str, Any] = json.loads(json.dumps(doc))
     positions: dict[str, int] = {}
     hooks = out.get("hooks")

@@ -51,8 +51,9 @@ def _adapter(agent: str) -> agents.Adapter:
 
 
 def agent_cost(agent: str, states: list[ParseState]) -> dict[str, float] | None:
-    """The agent's own cost per model when its transcript carries one that reconciles."""
-    return _adapter(agent).agent_cost(states)
+    """The agent's own cost per model when its transcript carries one that reconciles
+    (None for an agent no adapter is registered for: its tokens are priced)."""
+    return agents.adapter(agent).agent_cost(states) if agent in agents.ADAPTERS else None
 
 
 def detect_agent(path: Path, max_lines: int = 50) -> str:

@@ -1,8 +1,9 @@
 """Each model response billed once, however many files or places hold it.
 
 A parser lists every response it counts (``ParseState.responses``: ``[key, offset, day,
-model, vector, long]``; the key is Claude Code's ``message.id:requestId`` or a Codex usage
-event's running total within its lineage, the offset is where this file first wrote it).
+model, vector, long]``; the key is whatever identifies a response in the agent's format (a
+message and request id, or a usage event's running total within its lineage), the offset
+is where this file first wrote it).
 The list is settled twice:
 
 * :func:`dedupe_read`, in memory, over one read of a session's files: a key listed again

@@ -5,9 +5,9 @@ Two sorted lists of disjoint ``[start, end]`` spans are kept per transcript file
 * ``runs``: stretches of events where each is at most the idle threshold after the one
   before; a new run starts after a longer silence.
 * ``walls``: the union of the forward steps between consecutive events in the order the
-  file lists them. A clock that steps back adds nothing, and an event written late (Claude
-  Code writes a ``/compact`` line after the compaction it precedes) adds only what no other
-  step covers.
+  file lists them. A clock that steps back adds nothing, and an event written late (an
+  agent may write a ``/compact`` line after the compaction it precedes) adds only what no
+  other step covers.
 
 A session's wall time is the size of its files' walls, joined where events lie within the
 idle threshold of each other or where one file's event is followed by another file's
