@@ -39,13 +39,16 @@ def _seconds() -> float:
 
 
 def waiting(row: Any) -> bool:
-    """Whether the session's main chat checkpoint says telemetry has not all arrived."""
-    from keito_skill.agents.gemini_cli.session import INCOMPLETE, WAITING
+    """Whether the session's main chat checkpoint says its telemetry has not all arrived
+    (the file lists less than the chat holds, or does not exist yet)."""
+    from keito_skill.agents.gemini_cli.session import INCOMPLETE
+    from keito_skill.agents.gemini_cli.transcript import UNRECORDED_USAGE
 
     checkpoints = getattr(row, "checkpoints", None) or {}
     main = checkpoints.get(str(getattr(row, "transcript_path", "") or ""))
     extra = main.get("extra") if isinstance(main, dict) else None
-    return isinstance(extra, dict) and extra.get(INCOMPLETE) == WAITING
+    gap = extra.get(INCOMPLETE) if isinstance(extra, dict) else None
+    return gap is not None and gap != UNRECORDED_USAGE  # telemetry on, records to come
 
 
 def after_hook(event: str, payload: dict[str, Any], row: Any) -> None:
@@ -70,7 +73,19 @@ def _outfile(row: Any) -> Path | None:
     for path, data in (row.checkpoints or {}).items():
         if isinstance(data, dict) and is_telemetry(data):
             return Path(path)
-    return None
+    from keito_skill.agents.gemini_cli import paths
+
+    return paths.telemetry_outfile(None, Path(row.cwd) if row.cwd else None)
+
+
+def _read_up_to(row: Any) -> int:
+    """Where the session's telemetry share was last read to (-1: not read yet)."""
+    from keito_skill.agents.gemini_cli.session import is_telemetry
+
+    for data in (row.checkpoints or {}).values():
+        if isinstance(data, dict) and is_telemetry(data):
+            return int(data.get("offset") or 0)
+    return -1
 
 
 def _size(path: Path | None) -> int:
@@ -116,11 +131,13 @@ def run(session_id: str) -> bool:
             row = ledger.session(AGENT, session_id)
         if row is None or not waiting(row):
             return False
-        seen = _size(_outfile(row))
-        while time.monotonic() < end:
-            time.sleep(_POLL)
+        seen = _read_up_to(row)  # what arrived since the hook's read is recorded at once
+        while True:
             size = _size(_outfile(row))
             if size == seen:
+                if time.monotonic() >= end:
+                    break
+                time.sleep(_POLL)
                 continue
             seen = size
             with Ledger() as ledger, contextlib.suppress(TranscriptError):
