@@ -96,10 +96,11 @@ def _by_session(chats: Path) -> dict[str, list[Path]]:
     """The main-level chat files of one ``chats`` directory, grouped by session id (a
     resumed session can have two: its own, then a history-only one named for the resume's
     minute), each group in name order (the name starts with its start time)."""
-    groups: dict[str, list[Path]] = {}
+    groups: dict[str, list[tuple[str, Path]]] = {}
     for path in sorted(chats.glob("session-*.jsonl")):
-        groups.setdefault(session_id(path) or path.stem, []).append(path)
-    return groups
+        sid, start = _head(path)
+        groups.setdefault(sid or path.stem, []).append((start or path.name, path))
+    return {sid: [p for _, p in sorted(group)] for sid, group in groups.items()}
 
 
 def chat_files(roots: list[Path] | None = None) -> Iterator[tuple[Path, list[Path]]]:
@@ -123,11 +124,12 @@ def main_file(path: Path) -> Path:
         chats, sid = path.parent, session_id(path) or path.stem
     if chats.name != "chats":
         return path
-    candidates = sorted(chats.glob(f"session-*-{sid[:8]}.jsonl"))
-    for candidate in candidates:
+    # The CLI's names end with the id's first 8 characters: look there first.
+    for candidate in sorted(chats.glob(f"session-*-{sid[:8]}.jsonl")):
         if (session_id(candidate) or candidate.stem) == sid:
             return candidate
-    return path
+    group = _by_session(chats).get(sid)
+    return group[0] if group else path
 
 
 def _subagents(chats: Path, sid: str) -> list[Path]:
@@ -137,21 +139,29 @@ def _subagents(chats: Path, sid: str) -> list[Path]:
 
 def session_id(path: Path) -> str | None:
     """The session id in a chat file's first line (the one hooks report), read cheaply."""
+    return _head(path)[0]
+
+
+def _head(path: Path) -> tuple[str | None, str | None]:
+    """``(sessionId, startTime)`` of a chat file's header line, read cheaply."""
     try:
         with open_regular(path) as handle:
             head = handle.read(_HEAD_BYTES)
     except OSError:
-        return None
-    match = _SESSION_ID.match(head)
-    if match is not None:
-        return match.group(1).decode("utf-8", "replace")
+        return None, None
     first = head.split(b"\n", 1)[0]
     try:
         obj = json.loads(first)
     except ValueError:
-        return None
-    sid = obj.get("sessionId") if isinstance(obj, dict) else None
-    return sid if isinstance(sid, str) and sid else None
+        match = _SESSION_ID.match(head)  # a header longer than the bytes read
+        return (match.group(1).decode("utf-8", "replace") if match else None), None
+    if not isinstance(obj, dict):
+        return None, None
+    sid, start = obj.get("sessionId"), obj.get("startTime")
+    return (
+        sid if isinstance(sid, str) and sid else None,
+        start if isinstance(start, str) else None,
+    )
 
 
 def side_files(main: Path) -> list[Path]:
