@@ -94,8 +94,9 @@ def test_replaces_a_stale_hash_in_place_keeping_comments_and_other_keys() -> Non
 def test_inserts_under_an_existing_table_without_a_hash() -> None:
     text = f"[hooks.state.'{KEY}']\nenabled = true\n\n[other]\nx = 1\n"
     out = set_trusted_hashes(text, {KEY: H1})
+    # In the existing table (after its keys: tomlkit appends), every other byte kept.
     assert (
-        out == f"[hooks.state.'{KEY}']\ntrusted_hash = \"{H1}\"\nenabled = true\n\n[other]\nx = 1\n"
+        out == f"[hooks.state.'{KEY}']\nenabled = true\ntrusted_hash = \"{H1}\"\n\n[other]\nx = 1\n"
     )
 
 
@@ -261,3 +262,16 @@ def test_hook_info_from_wire_keeps_unknown_fields() -> None:
     info = HookInfo.from_wire(raw, "/w")
     assert info.trusted and info.is_managed and info.timeout_sec == 1
     assert info.raw["newField"] == 1
+
+
+def test_forgetting_trust_removes_only_our_tables_and_keeps_comments(tmp_path: Path) -> None:
+    from keito_skill.agents.codex.install import forget_trust
+
+    path = tmp_path / "config.toml"
+    theirs = f'[hooks.state."{KEY2}"]  # someone else\'s\ntrusted_hash = "{H2}"\n'
+    path.write_text(set_trusted_hashes(USER_CONFIG + "\n" + theirs, {KEY: H1}))
+    assert forget_trust(path, [KEY, "not-there"]) == [KEY]
+    assert path.read_text() == USER_CONFIG + "\n" + theirs
+    assert forget_trust(path, [KEY2]) == [KEY2]
+    assert path.read_text().rstrip("\n") == USER_CONFIG.rstrip("\n")
+    assert forget_trust(path, [KEY2]) == []

@@ -26,12 +26,12 @@ from typing import Any, Final
 
 from keito_skill.agents._hooks import hook_command, save
 from keito_skill.agents._protocol import AgentChange, InstallContext
+from keito_skill.agents.codex.config_toml import InlineTrustError, without_trust
 from keito_skill.agents.codex.paths import codex_home, config_path, hooks_path
 from keito_skill.agents.codex.trust import (
     CodexConfigEditError,
     CodexTrustError,
     HookInfo,
-    header_path,
     list_hooks,
     trust_hooks,
 )
@@ -268,36 +268,6 @@ def uninstall(env: Mapping[str, str] | None = None, codex_bin: str | None = None
     return change
 
 
-# --------------------------------------------------------------------------------------------
-# forgetting trust: the inverse of trust.set_trusted_hashes
-# --------------------------------------------------------------------------------------------
-
-_HEADER = re.compile(r"^[ \t]*\[(?P<double>\[)?(?P<inner>[^\n]*?)\]\]?[ \t]*(?:#[^\n]*)?$")
-
-
-def _without_keys(text: str, keys: set[str]) -> str:
-    """``text`` with the ``[hooks.state."<key>"]`` tables for ``keys`` cut out.
-
-    A table is a header line up to the next header line. Multi-line strings are not
-    expected in trust tables; the caller's parse-and-compare check catches any surprise.
-    """
-    lines = text.splitlines(keepends=True)
-    headers = [i for i, line in enumerate(lines) if _HEADER.match(line.rstrip("\r\n")) is not None]
-    drop: set[int] = set()
-    for n, start in enumerate(headers):
-        match = _HEADER.match(lines[start].rstrip("\r\n"))
-        assert match is not None
-        if match.group("double"):
-            continue
-        path = header_path(match.group("inner"))
-        if path is None or len(path) != 3 or path[:2] != ("hooks", "state") or path[2] not in keys:
-            continue
-        end = headers[n + 1] if n + 1 < len(headers) else len(lines)
-        drop.update(range(start, end))
-    kept = [line for i, line in enumerate(lines) if i not in drop]
-    return re.sub(r"\n{3,}", "\n\n", "".join(kept))
-
-
 def forget_trust(config_path: Path, keys: list[str]) -> list[str]:
     """Remove ``[hooks.state."<key>"]`` for ``keys`` from Codex's ``config.toml``.
 
@@ -320,7 +290,10 @@ def forget_trust(config_path: Path, keys: list[str]) -> list[str]:
     present = [k for k in keys if isinstance(state, dict) and k in state]
     if not present:
         return []
-    edited = _without_keys(text, set(present))
+    try:
+        edited = without_trust(text, present)
+    except InlineTrustError:
+        return []  # not a table of ours: Codex writes tables, so we wrote none of these
     expected: dict[str, Any] = json.loads(json.dumps(original, default=str))
     for key in present:
         del expected["hooks"]["state"][key]

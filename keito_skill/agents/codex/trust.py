@@ -13,8 +13,8 @@ becomes ``modified`` (untrusted again). Neither value is documented as stable, s
 compute them: we ask Codex's own app-server (``codex app-server``, JSON-RPC over stdio,
 method ``hooks/list``) and copy what it reports.
 
-``config.toml`` is the user's file, full of their settings and comments, and no TOML writer
-is available to us; so the edit is textual and minimal, and it is verified: the edited text
+``config.toml`` is the user's file, full of their settings and comments, so it is edited
+with tomlkit, which keeps comments and layout, and the edit is verified: the edited text
 must parse (``tomllib``) to exactly the original document plus the trusted hashes, or
 nothing is written. The write is atomic and the previous file is kept as
 ``config.toml.keito-skill.bak``.
@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import re
 import subprocess
 import threading
 import time
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from keito_skill._files import atomic_write_text
+from keito_skill.agents.codex.config_toml import InlineTrustError, with_trust
 from keito_skill.errors import KeitoSkillError
 
 __all__ = [
@@ -327,87 +327,8 @@ def trust_hooks(
 
 
 # --------------------------------------------------------------------------------------------
-# config.toml text editing
+# config.toml editing (tomlkit, see .config_toml), checked after the edit
 # --------------------------------------------------------------------------------------------
-
-_HEADER = re.compile(r"^[ \t]*\[(?!\[)(?P<inner>[^\n]*?)\][ \t]*(?:#[^\n]*)?$")
-_ARRAY_HEADER = re.compile(r"^[ \t]*\[\[[^\n]*\]\][ \t]*(?:#[^\n]*)?$")
-_TRUSTED_LINE = re.compile(
-    r"^(?P<lead>[ \t]*(?:trusted_hash|\"trusted_hash\"|'trusted_hash')[ \t]*=[ \t]*)"
-    r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*')(?P<tail>[ \t]*(?:#[^\n]*)?)$"
-)
-
-
-def _toml_string(value: str) -> str:
-    """A TOML basic string literal for ``value`` (quotes, backslashes, controls escaped)."""
-    out = ['"']
-    for ch in value:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def _code_lines(lines: list[str]) -> list[bool]:
-    """For each line, whether it starts outside a multi-line string.
-
-    A line inside a triple-quoted string that looks like ``[table]`` or ``trusted_hash = ...``
-    is string content and must not be treated as TOML structure. (Rare lexing corner cases
-    are caught by the parse-and-compare check in :func:`set_trusted_hashes`.)
-    """
-    flags: list[bool] = []
-    in_ml: str | None = None  # the closing delimiter of the multi-line string we are in
-    for line in lines:
-        flags.append(in_ml is None)
-        i, n = 0, len(line)
-        while i < n:
-            if in_ml is not None:
-                end = line.find(in_ml, i)
-                if end < 0:
-                    break
-                i = end + 3
-                while i < n and line[i] == in_ml[0]:  # up to two extra quotes belong inside
-                    i += 1
-                in_ml = None
-                continue
-            ch = line[i]
-            if ch == "#":
-                break
-            if line.startswith(('"""', "'''"), i):
-                in_ml = line[i : i + 3]
-                i += 3
-                continue
-            if ch in "\"'":
-                j = i + 1
-                while j < n and line[j] != ch:
-                    j += 2 if ch == '"' and line[j] == "\\" else 1
-                i = j + 1
-                continue
-            i += 1
-    return flags
-
-
-def header_path(inner: str) -> tuple[str, ...] | None:
-    """The key path of a ``[a."b".c]`` header, parsed by tomllib itself (any quoting)."""
-    try:
-        doc: Any = tomllib.loads(f"[{inner}]\n")
-    except tomllib.TOMLDecodeError:
-        return None
-    path: list[str] = []
-    while isinstance(doc, dict) and len(doc) == 1:
-        ((name, doc),) = doc.items()
-        path.append(name)
-    return tuple(path) if path else None
 
 
 def _expected(original: Mapping[str, Any], trust: Mapping[str, str]) -> dict[str, Any]:
@@ -426,9 +347,9 @@ def _normalised(doc: Mapping[str, Any]) -> Any:
 def set_trusted_hashes(text: str, trust: Mapping[str, str]) -> str:
     """Return ``text`` with ``[hooks.state."<key>"] trusted_hash = "<hash>"`` for each entry.
 
-    Only the lines that must change are touched: an existing ``trusted_hash`` line in the
-    key's table is rewritten in place, a table without one gets it added right under its
-    header, and missing tables are appended at the end. Raises
+    Edited with tomlkit (:mod:`.config_toml`): an existing ``trusted_hash`` in the key's
+    table is replaced in place (its comment kept), a table without one gets it added, and
+    missing tables are appended after the others; everything else keeps its bytes. Raises
     :class:`CodexConfigEditError` when ``text`` is not valid TOML, or when the edited text
     would not parse to exactly the original document plus these hashes (for instance trust
     kept in an inline table we do not rewrite) — then nothing should be written.
@@ -438,8 +359,6 @@ def set_trusted_hashes(text: str, trust: Mapping[str, str]) -> str:
     except tomllib.TOMLDecodeError as exc:
         raise CodexConfigEditError(f"config.toml is not valid TOML: {exc}") from exc
 
-    newline = "\r\n" if "\r\n" in text else "\n"
-    lines = text.splitlines(keepends=True)
     state = (
         original.get("hooks", {}).get("state", {})
         if isinstance(original.get("hooks"), dict)
@@ -454,56 +373,13 @@ def set_trusted_hashes(text: str, trust: Mapping[str, str]) -> str:
     if not pending:
         return text
 
-    # Table headers: (line index, key path or None for [[array]] headers / unparsable).
-    code = _code_lines(lines)
-    headers: list[tuple[int, tuple[str, ...] | None]] = []
-    for i, line in enumerate(lines):
-        if not code[i]:
-            continue
-        stripped = line.rstrip("\r\n")
-        if _ARRAY_HEADER.match(stripped):
-            headers.append((i, None))
-            continue
-        m = _HEADER.match(stripped)
-        if m:
-            headers.append((i, header_path(m.group("inner"))))
-
-    appended: list[str] = []
-    inserts: dict[int, str] = {}  # insert after line index
-    for key, digest in pending.items():
-        target = ("hooks", "state", key)
-        found = next((n for n, (_, path) in enumerate(headers) if path == target), None)
-        if found is None:
-            appended.append(
-                f"[hooks.state.{_toml_string(key)}]{newline}"
-                f"trusted_hash = {_toml_string(digest)}{newline}"
-            )
-            continue
-        start = headers[found][0]
-        end = headers[found + 1][0] if found + 1 < len(headers) else len(lines)
-        for i in range(start + 1, end):
-            if not code[i]:
-                continue
-            body = lines[i].rstrip("\r\n")
-            m = _TRUSTED_LINE.match(body)
-            if m:
-                eol = lines[i][len(body) :]
-                lines[i] = f"{m.group('lead')}{_toml_string(digest)}{m.group('tail')}{eol}"
-                break
-        else:
-            inserts[start] = f"trusted_hash = {_toml_string(digest)}{newline}"
-
-    for index in sorted(inserts, reverse=True):
-        if not lines[index].endswith(("\n", "\r")):
-            lines[index] += newline
-        lines.insert(index + 1, inserts[index])
-    edited = "".join(lines)
-    if appended:
-        if edited and not edited.endswith("\n"):
-            edited += newline
-        if edited.strip():
-            edited += newline
-        edited += newline.join(appended)
+    try:
+        edited = with_trust(text, pending)
+    except InlineTrustError as exc:
+        raise CodexConfigEditError(
+            f"hook trust in config.toml is written as an inline table ({exc}); "
+            "trust the hooks in Codex's /hooks screen instead"
+        ) from None
 
     try:
         result = tomllib.loads(edited)
