@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,45 @@ def test_doctor_names_what_is_missing(gemini: Path, monkeypatch: pytest.MonkeyPa
     doc["hooksConfig"] = {}
     (gemini / "settings.json").write_text(json.dumps(doc))
     assert all(c.ok for c in doctor.checks())
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "keito_skill", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_install_all_includes_gemini_cli_only_when_it_is_on_path(
+    gemini: Path, tmp_path: Path
+) -> None:
+    program = tmp_path / "bin" / "keito-skill"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    env = {**os.environ, "CODEX_HOME": str(tmp_path / "codex")}
+    env.pop("CLAUDE_CONFIG_DIR", None)
+    env["PATH"] = f"{program.parent}:/usr/bin:/bin"  # no gemini here
+    done = _cli(env, "install", "--agent", "all", "--bin", str(program))
+    assert done.returncode == 0, done.stderr
+    assert not (gemini / "settings.json").exists()
+    assert "gemini-cli" not in done.stdout
+    gemini_bin = tmp_path / "node" / "gemini"
+    gemini_bin.parent.mkdir()
+    gemini_bin.write_text("#!/bin/sh\n")
+    gemini_bin.chmod(0o755)
+    env["PATH"] = f"{gemini_bin.parent}:{env['PATH']}"
+    done = _cli(env, "install", "--agent", "all", "--bin", str(program))
+    assert done.returncode == 0, done.stderr
+    assert set(_doc(gemini)["hooks"]) == {"SessionStart", "AfterAgent", "SessionEnd"}  # type: ignore[arg-type]
+    assert (gemini / "skills" / "keito" / "SKILL.md").is_file()  # Gemini CLI reads skills there
+    doctor = json.loads(_cli(env, "doctor", "--json").stdout)
+    names = {c["name"]: c["ok"] for c in doctor["checks"]}
+    assert names["gemini-cli hooks"] and names["gemini-cli telemetry"]
+    done = _cli(env, "uninstall", "--agent", "gemini-cli")
+    assert done.returncode == 0, done.stderr
+    assert not (gemini / "settings.json").exists()  # install made it: gone again
+    assert not (gemini / "skills" / "keito").exists()

@@ -204,9 +204,13 @@ class GeminiCli:
     def install(self, ctx: InstallContext) -> AgentChange:
         from keito_skill.agents.gemini_cli import install
 
+        from keito_skill.install import bundle
+
+        skill = bundle.install_skill(paths.gemini_dir() / "skills", agent_metadata=False)
         edit = install.install(ctx.bin_path)
-        change = AgentChange(AGENT, edit.path, edit.changed, edit.backup, notes=edit.notes)
-        return change
+        for note in edit.notes:
+            ctx.say(AGENT, note)
+        return AgentChange(AGENT, edit.path, edit.changed, edit.backup, skill, edit.notes)
 
     def after_install(self, ctx: InstallContext) -> bool | None:
         return None
@@ -214,8 +218,11 @@ class GeminiCli:
     def uninstall(self, ctx: InstallContext) -> AgentChange:
         from keito_skill.agents.gemini_cli import install
 
+        from keito_skill.install import bundle
+
+        skill = bundle.remove_skill(paths.gemini_dir() / "skills")
         edit = install.uninstall()
-        return AgentChange(AGENT, edit.path, edit.changed, edit.backup, notes=edit.notes)
+        return AgentChange(AGENT, edit.path, edit.changed, edit.backup, skill, edit.notes)
 
     def hook_files(self) -> list[Path]:
         return [paths.settings_path()]
