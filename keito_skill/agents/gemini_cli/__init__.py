@@ -203,7 +203,6 @@ class GeminiCli:
 
     def install(self, ctx: InstallContext) -> AgentChange:
         from keito_skill.agents.gemini_cli import install
-
         from keito_skill.install import bundle
 
         skill = bundle.install_skill(paths.gemini_dir() / "skills", agent_metadata=False)
@@ -217,7 +216,6 @@ class GeminiCli:
 
     def uninstall(self, ctx: InstallContext) -> AgentChange:
         from keito_skill.agents.gemini_cli import install
-
         from keito_skill.install import bundle
 
         skill = bundle.remove_skill(paths.gemini_dir() / "skills")
