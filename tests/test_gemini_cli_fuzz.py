@@ -171,3 +171,55 @@ def test_empty_and_binary_files(tmp_path: Path) -> None:
     binary.write_bytes(bytes(b for b in range(256) if b != 10) * 100 + b"\n")
     assert summarize([parse_file(binary)]).skipped_lines == 1
     assert parse_telemetry(binary, "s").model_totals() == {}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_recorded_in_pieces_through_the_ledger_bills_every_request_once(
+    data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Hooks (and late reads) at any points of the chat file and the telemetry file, the
+    telemetry read again from its start by a lost checkpoint: the ledger's session always
+    ends with exactly what was served, every role, never more on the way."""
+    import os
+
+    from keito_skill.ledger import Ledger
+    from keito_skill.recorder import record
+    from keito_skill.sync._materialize import summary_of
+
+    sid = session_of(TOOLUSE)
+    tmp = tmp_path_factory.mktemp("ledger")
+    chat_blob, tel_blob = TOOLUSE.read_bytes(), TELEMETRY.read_bytes()
+    chat, tel = tmp / "chats" / TOOLUSE.name, tmp / "telemetry.log"
+    chat.parent.mkdir()
+    settings_file = tmp / "ghome" / ".gemini" / "settings.json"
+    settings_file.parent.mkdir(parents=True)
+    settings_file.write_text(json.dumps({"telemetry": {"enabled": True, "outfile": str(tel)}}))
+    truth = {k: sum(m[k] for m in gemini_truth(sid).values()) for k in TOKEN_FIELDS}
+    steps = data.draw(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), max_size=5))
+    old = os.environ.get("GEMINI_CLI_HOME")
+    os.environ["GEMINI_CLI_HOME"] = str(tmp / "ghome")
+    try:
+        with Ledger(tmp / "ledger.sqlite3") as ledger:
+            for a, b in [*sorted(steps), (1.0, 1.0)]:
+                chat.write_bytes(chat_blob[: int(len(chat_blob) * a)])
+                tel.write_bytes(tel_blob[: int(len(tel_blob) * b)])
+                row = record(ledger, "gemini-cli", sid, chat)
+                summary = summary_of(row)
+                got = {k: getattr(summary.totals, k) for k in TOKEN_FIELDS} if summary else {}
+                assert all(got.get(k, 0) <= truth[k] for k in TOKEN_FIELDS)
+                if data.draw(st.booleans()):  # a lost telemetry checkpoint: read again
+                    row = ledger.session("gemini-cli", sid)
+                    assert row is not None
+                    kept = {p: c for p, c in row.checkpoints.items() if p != str(tel)}
+                    ledger.save_checkpoints("gemini-cli", sid, kept, expected_version=row.version)
+            row = record(ledger, "gemini-cli", sid, chat)
+            summary = summary_of(row)
+            assert summary is not None
+            assert {k: getattr(summary.totals, k) for k in TOKEN_FIELDS} == truth
+            assert summary.usage_incomplete is None
+    finally:
+        if old is None:
+            os.environ.pop("GEMINI_CLI_HOME", None)
+        else:
+            os.environ["GEMINI_CLI_HOME"] = old
