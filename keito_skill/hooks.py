@@ -220,6 +220,12 @@ def handle(event: str, agent: str, payload: dict[str, Any], deadline: float | No
         raise ValueError(f"{agent} {event} hook payload has no session_id")
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
+    if transcript is not None:
+        # The session's own file for any file of it the agent names (Gemini CLI's resumed
+        # SessionStart names the history-only file it wrote first).
+        from keito_skill.transcripts import main_file
+
+        transcript = str(main_file(agent, Path(transcript)))
     cwd = payload.get("cwd") if isinstance(payload.get("cwd"), str) else None
     model = payload.get("model") if isinstance(payload.get("model"), str) else None
     left = 30.0 if deadline is None else max(0.05, deadline - time.monotonic())

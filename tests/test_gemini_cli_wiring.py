@@ -238,3 +238,22 @@ def test_watch_maps_every_chat_file_to_its_session(layout: Layout) -> None:
     assert adapter.locate(layout.project / "logs.json", watched) is None
     assert adapter.side_files(main) == [start, sub]
     assert adapter.session_id_for(start) == session_of(TOOLUSE)
+
+
+def test_a_resumed_session_start_naming_the_history_file_keeps_the_sessions_own(
+    layout: Layout, keito_server: KeitoServer, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """Gemini CLI's resumed SessionStart names the history-only file it wrote first; the
+    ledger keeps the conversation's file (else a run killed before its first answer is
+    read from a file holding neither prompts nor usage as its main transcript)."""
+    sid = session_of(TOOLUSE)
+    env = layout.env(skill_env(tmp_path / "skill", keito_server, keito_config_dir))
+    env.update(KEITO_SKILL_NO_BACKGROUND_SYNC="1", KEITO_SKILL_GEMINI_LATE_SECONDS="0")
+    conversation = layout.copy(TOOLUSE)
+    history = layout.copy(TOOLUSE_START)
+    starts = [p for p in _payloads(sid, conversation, layout.repo) if p.get("source")]
+    resumed = {**starts[1], "transcript_path": str(history)}
+    _hook(resumed, env)
+    with Ledger(tmp_path / "skill" / "ledger.sqlite3") as ledger:
+        row = ledger.session(AGENT, sid)
+        assert row is not None and row.transcript_path == str(conversation)
