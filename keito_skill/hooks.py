@@ -221,8 +221,8 @@ def handle(event: str, agent: str, payload: dict[str, Any], deadline: float | No
     transcript = payload.get("transcript_path")
     transcript = transcript if isinstance(transcript, str) and transcript else None
     if transcript is not None:
-        # The session's own file for any file of it the agent names (Gemini CLI's resumed
-        # SessionStart names the history-only file it wrote first).
+        # The session's own file for any file of it the agent names (an agent may name a
+        # file it wrote first on a resume, holding only the restated history).
         from keito_skill.transcripts import main_file
 
         transcript = str(main_file(agent, Path(transcript)))
@@ -254,7 +254,7 @@ def handle(event: str, agent: str, payload: dict[str, Any], deadline: float | No
             end_reason=(str(reason or "exit")) if event == "session-end" else None,
             deadline=None if deadline is None else deadline - _WRITE_RESERVE,
         )
-    after = getattr(agents.adapter(agent), "after_hook", None)  # optional (Gemini CLI)
+    after = getattr(agents.adapter(agent), "after_hook", None)  # optional: work after a hook
     if after is not None:
         after(event, payload, row)
     if any(

@@ -84,7 +84,7 @@ def record(
             ]
             kept = [p for p in paths if p.exists()]
             extra = getattr(agents.adapter(agent), "extra_states", None)
-            if extra is not None:  # usage in no transcript (Gemini CLI's telemetry): skipped too
+            if extra is not None:  # usage kept outside the transcript: skipped too
                 extra(states, kept, known, idle_seconds=row.idle_seconds, skip=True)
         else:
             try:
