@@ -257,3 +257,34 @@ def test_a_resumed_session_start_naming_the_history_file_keeps_the_sessions_own(
     with Ledger(tmp_path / "skill" / "ledger.sqlite3") as ledger:
         row = ledger.session(AGENT, sid)
         assert row is not None and row.transcript_path == str(conversation)
+
+
+def test_watch_records_a_hookless_gemini_session_with_its_telemetry(
+    layout: Layout, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session run without our hooks: watch, told its chat file changed, records it
+    from that file and its share of the telemetry file: every request, once."""
+    from keito_skill.summary import SessionSummary
+    from keito_skill.sync import run_sync
+    from keito_skill.sync._materialize import summary_of
+    from keito_skill.watch import Watcher
+
+    monkeypatch.setenv("GEMINI_CLI_HOME", str(layout.home))
+    sid = session_of(TOOLUSE)
+    main = layout.copy(TOOLUSE)
+    layout.copy(TOOLUSE_START)
+    layout.telemetry.write_bytes(TELEMETRY.read_bytes())
+    roots = {name: [] for name in agents.names()} | {AGENT: [layout.gemini]}
+    with Ledger() as ledger:
+        watcher = Watcher(ledger, roots=roots, quiet_seconds=3600)
+        watcher.notify(str(layout.chats / TOOLUSE_START.name))  # any file of the session
+        watcher.step()
+        row = ledger.session(AGENT, sid)
+        assert row is not None and row.origin == "watch" and row.cwd == str(layout.repo)
+        assert row.transcript_path == str(main)
+        summary = summary_of(row)
+        assert isinstance(summary, SessionSummary)
+        assert {k: getattr(summary.totals, k) for k in TOKEN_KEYS} == _totals(gemini_truth(sid))
+        assert summary.usage_incomplete is None
+        run_sync(ledger, None)  # planned locally (no client): one entry for the session
+        assert [r.session_id for r in ledger.records("kind = 'time_entry'")] == [sid]
