@@ -143,6 +143,7 @@ def test_hooks_then_the_late_telemetry_bill_everything_once(
         timeout=60,
     )
     assert (late.returncode, late.stdout, late.stderr) == (0, "", "")
+    assert not list((tmp_path / "skill").glob("gemini-late-*"))  # its lock is cleaned up
     assert cli("sync", env=env).returncode == 0
     assert cli("sync", env=env).returncode == 0  # again: nothing new
     expenses = remote(keito_server, "expenses")

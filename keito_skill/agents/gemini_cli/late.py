@@ -95,16 +95,23 @@ def _size(path: Path | None) -> int:
         return -1
 
 
+def _lock_path(session_id: str) -> Path:
+    from keito_skill._safeio import skill_home
+
+    tag = hashlib.sha256(session_id.encode()).hexdigest()[:16]
+    return skill_home() / f"gemini-late-{tag}.lock"
+
+
 def _lock(session_id: str) -> int | None:
-    """A per-session lock in the skill home: one late reader per session."""
+    """A per-session lock in the skill home: one late reader per session (the file is
+    removed when it is done; a reader starting just then only re-reads, keyed once)."""
     import fcntl
 
     from keito_skill._safeio import PRIVATE_FILE, private_dir, skill_home
 
-    tag = hashlib.sha256(session_id.encode()).hexdigest()[:16]
     try:
-        folder = private_dir(skill_home())
-        fd = os.open(folder / f"gemini-late-{tag}.lock", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        private_dir(skill_home())
+        fd = os.open(_lock_path(session_id), os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
     except OSError:
         return None
     try:
@@ -146,6 +153,8 @@ def run(session_id: str) -> bool:
             if not waiting(row):
                 break
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(_lock_path(session_id))
         os.close(fd)
     return recorded
 
