@@ -33,7 +33,7 @@ from keito_skill._diskerrors import classify
 from keito_skill._misses import drain as drain_missed
 from keito_skill._words import counted
 from keito_skill.backfill import OUR_END_REASONS
-from keito_skill.errors import ConfigError, LedgerError, TranscriptError
+from keito_skill.errors import LedgerError, TranscriptError
 from keito_skill.ledger import Ledger, SessionRow, skill_home
 from keito_skill.recorder import record
 from keito_skill.transcripts import (
@@ -349,14 +349,9 @@ class Watcher:
             return cached[1]
         seconds = DEFAULT_IDLE_SECONDS
         if cwd:
-            from keito_skill.mapping import resolve
+            from keito_skill.billing import decide
 
-            try:
-                mapping = resolve(cwd)
-            except (ConfigError, OSError):
-                mapping = None
-            if mapping is not None:
-                seconds = mapping.config.idle_seconds
+            seconds = decide(cwd).idle_seconds
         self._idle_cache[cwd] = (now + _CONFIG_TTL, seconds)
         return seconds
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keito_skill._misses import drain as drain_missed
+from keito_skill.billing import RepoConfigs
 from keito_skill.ledger import FAILED, PENDING, Ledger
 from keito_skill.sync._configs import mark_changed_repos
 from keito_skill.sync._daily import rebuild_days
@@ -56,7 +57,7 @@ def _materialize_passes(
             "dirty = 1 OR close_pending = 1 OR mapping_status IN ('new', 'unmapped', 'broken')"
         )
         changed = False
-        configs: dict[str, Any] = {}  # repo configs looked up in this pass, by cwd
+        configs = RepoConfigs()  # repo configs looked up in this pass, by cwd
         for row in rows:
             try:
                 status = materialize(ledger, row, configs, touched)

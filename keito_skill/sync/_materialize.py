@@ -12,24 +12,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from keito_skill.billing import BROKEN, RepoConfigs, decide_for
 from keito_skill.keito._metadata import fit_metadata
 from keito_skill.ledger import FAILED, FINAL, HELD, PENDING, Ledger, RecordRow, SessionRow
-from keito_skill.mapping import ConfigProblem, Mapping, RepoConfig, resolve
-from keito_skill.recorder import restore
-from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary, summarize
+from keito_skill.mapping import Mapping, RepoConfig
+from keito_skill.recorder import summarize_checkpoints
+from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary
 from keito_skill.sync._payloads import expense, money, refresh_expense, short_reason, time_entry
 from keito_skill.transcripts import parse_session
 
 _REPARSE_ATTEMPTS = 5
-MAPPED, UNMAPPED, BROKEN, DISABLED, EMPTY = "mapped", "unmapped", "broken", "disabled", "empty"
+MAPPED, EMPTY = "mapped", "empty"
 
 
 def summary_of(row: SessionRow) -> SessionSummary | None:
     """The session's summary from its stored checkpoints (no file is read)."""
-    states = restore(row.checkpoints)
-    if not states:
-        return None
-    return summarize(list(states.values()), list(states))
+    return summarize_checkpoints(row.checkpoints)
 
 
 def _reparse(ledger: Ledger, row: SessionRow, idle_seconds: int) -> SessionRow:
@@ -83,34 +81,19 @@ def _expensed(ledger: Ledger, row: SessionRow) -> tuple[int, dict[tuple[str, str
 def materialize(
     ledger: Ledger,
     row: SessionRow,
-    configs: dict[str, Mapping | ConfigProblem | None] | None = None,
+    configs: RepoConfigs | None = None,
     touched: set[tuple[str, str]] | None = None,
 ) -> str:
     """Bring one session's records up to date; returns its mapping status.
 
-    ``configs``: repo configs already looked up in this pass, by cwd (thousands of sessions
-    share a handful of repos).
+    ``configs``: repo configs already looked up in this pass (thousands of sessions share a
+    handful of repos). What to bill, where, or why not: :mod:`keito_skill.billing`.
     """
-    if row.mapping_status == DISABLED:
-        # Seen while its repository was disabled: never billed, also after ``enable``
-        # (only ``backfill --include-disabled`` clears it; see sync/_disabled.py).
-        return _set_status(ledger, row, DISABLED, row.mapping_detail or "tracking disabled")
-    found = _config_for(row.cwd, {} if configs is None else configs)
-    if isinstance(found, ConfigProblem):
-        return _set_status(ledger, row, BROKEN, str(found))
-    mapping: Mapping | None = found
-    if mapping is not None and not mapping.config.agent_tracking.enabled:
-        return _set_status(ledger, row, DISABLED, f"{mapping.config_path}: tracking disabled")
-    where = str(mapping.config_path) if mapping is not None else ""
-    if mapping is None or not mapping.config.is_mapped:
-        overridden = _override(row, mapping)
-        if overridden is None:
-            detail = "no .keito/config.yml" if mapping is None else f"{where}: no project/task"
-            return _set_status(ledger, row, UNMAPPED, detail)
-        mapping, where = overridden, "override (backfill --project/--task)"
+    decision = decide_for(row, configs)
+    if decision.mapping is None:
+        return _set_status(ledger, row, decision.status, decision.detail)
+    mapping, where = decision.mapping, decision.detail
     config = mapping.config
-    if not config.agent_tracking.enabled:
-        return _set_status(ledger, row, DISABLED, f"{mapping.config_path}: tracking disabled")
     if config.idle_seconds != row.idle_seconds:
         row = _reparse(ledger, row, config.idle_seconds)
     summary = summary_of(row)
@@ -382,36 +365,6 @@ def position_key(spent: str, model: str, done: dict[str, Any], delta: dict[str, 
     billed = [k for k in TOKEN_FIELDS if k != "reasoning_output_tokens"]
     start = sum(int(done.get(k, 0)) for k in billed)
     return f"{spent}/{model}/{start}-{start + sum(delta[k] for k in billed)}"
-
-
-def _override(row: SessionRow, mapping: Mapping | None) -> Mapping | None:
-    """The project/task ``backfill --project/--task`` gave a session that has none of its own.
-
-    Only a session without a usable mapping takes it: a repo's own ``.keito/config.yml``
-    always wins, and a broken one is reported rather than papered over. Everything else
-    (billing, notes, metadata) comes from the repo's config when there is one.
-    """
-    if not (row.override_project_id and row.override_task_id):
-        return None
-    base = mapping.config if mapping is not None else RepoConfig()
-    config = base.model_copy(
-        update={"project_id": row.override_project_id, "task_id": row.override_task_id}
-    )
-    root = mapping.repo_root if mapping is not None else Path(row.cwd or ".")
-    return Mapping(config_path=root / ".keito" / "config.yml", repo_root=root, config=config)
-
-
-def _config_for(
-    cwd: str | None, configs: dict[str, Mapping | ConfigProblem | None]
-) -> Mapping | ConfigProblem | None:
-    if not cwd:
-        return None
-    if cwd not in configs:
-        try:
-            configs[cwd] = resolve(cwd)
-        except ConfigProblem as problem:
-            configs[cwd] = problem
-    return configs[cwd]
 
 
 def park_failed(ledger: Ledger, row: SessionRow, error: Exception) -> str:
