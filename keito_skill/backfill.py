@@ -24,7 +24,6 @@ usage is expensed; a recently active one is left open for its hook or ``watch`` 
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from keito_skill.billing import OVERRIDE, Decision, decide
 from keito_skill.errors import TranscriptError
-from keito_skill.ledger import Ledger, SessionRow, skill_home
+from keito_skill.ledger import Ledger, SessionRow, read_sessions, skill_home
 from keito_skill.recorder import record, restore, summarize_checkpoints
 from keito_skill.transcripts import (
     DEFAULT_IDLE_SECONDS,
@@ -310,27 +309,6 @@ class Progress:
 # ---- the run -------------------------------------------------------------------------
 
 
-def read_rows(path: Path) -> list[SessionRow]:
-    """The ledger's sessions, read without writing anything (for ``--dry-run``).
-
-    Opening :class:`Ledger` would create the file and its schema; a dry run must leave the
-    ledger exactly as it found it (or absent), so this opens it read-only.
-    """
-    if not path.exists():
-        return []
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return []
-    try:
-        db.row_factory = sqlite3.Row
-        return [SessionRow.from_row(r) for r in db.execute("SELECT * FROM sessions")]
-    except sqlite3.Error:
-        return []
-    finally:
-        db.close()
-
-
 def _real(path: str | Path) -> str:
     try:
         return os.path.realpath(path)
@@ -589,7 +567,7 @@ def run_backfill(
     report = BackfillReport(dry_run=options.dry_run)
     now = options.now if options.now is not None else time.time()
     if options.dry_run:
-        rows = read_rows(ledger.path if ledger is not None else skill_home() / "ledger.sqlite3")
+        rows = read_sessions(ledger.path if ledger is not None else skill_home() / "ledger.sqlite3")
     else:
         if ledger is None:
             raise ValueError("a ledger is needed to record (or pass dry_run)")
@@ -645,7 +623,7 @@ def _include_disabled(
         summary = summarize_checkpoints(row.checkpoints)
         if summary is None or not _in_range(summary, options):
             continue
-        ledger.set_session(row.agent, row.session_id, mapping_status="new", dirty=1)
+        ledger.reconsider_mapping(row.agent, row.session_id)
 
 
 def _sort_key(result: SessionResult) -> tuple[str, str, str]:
@@ -705,9 +683,7 @@ def _settle_parsed(
     )
     _store_override(ledger, fresh, policy)
     if fresh.idle_seconds != parsed["idle_seconds"]:
-        ledger.set_session(
-            candidate.agent, candidate.session_id, idle_seconds=parsed["idle_seconds"]
-        )
+        ledger.set_idle_seconds(candidate.agent, candidate.session_id, parsed["idle_seconds"])
     expected = row.version if row is not None else 0
     end = END_REASON if finishing else None
     saved = ledger.save_checkpoints(
@@ -789,10 +765,4 @@ def _store_override(ledger: Ledger, row: SessionRow, policy: Decision) -> None:
         return
     if (row.override_project_id, row.override_task_id) == (policy.project_id, policy.task_id):
         return
-    ledger.set_session(
-        row.agent,
-        row.session_id,
-        override_project_id=policy.project_id,
-        override_task_id=policy.task_id,
-        dirty=1,
-    )
+    ledger.set_override(row.agent, row.session_id, policy.project_id, policy.task_id)

@@ -272,9 +272,9 @@ class Watcher:
     # -- recording ---------------------------------------------------------------------
 
     def _row_for(self, agent: str, main: Path) -> SessionRow | None:
-        rows = self.ledger.sessions("agent = ? AND transcript_path = ?", (agent, str(main)))
-        if rows:
-            return rows[0]
+        found = self.ledger.session_by_transcript(agent, str(main))
+        if found is not None:
+            return found
         sid = self._session_ids.get(main)
         if sid is None:
             sid = self._session_ids[main] = session_id_for(agent, main)
@@ -302,7 +302,7 @@ class Watcher:
         if fresh.cwd is None:
             cwd = _cwd_of(fresh)
             if cwd:
-                self.ledger.set_session(agent, sid, cwd=cwd, dirty=1)
+                self.ledger.set_cwd(agent, sid, cwd)
         self.recorded += 1
         self.log(
             f"recorded {agent} {sid} (+{grown} bytes)" + (", reopened" if reopen and grown else "")
@@ -319,7 +319,7 @@ class Watcher:
     def finalize_idle(self) -> None:
         """End every open session whose transcript and hooks have been quiet long enough."""
         now = time.time()
-        for row in self.ledger.sessions("ended = 0"):
+        for row in self.ledger.open_sessions():
             if self.stop.is_set():
                 return
             files = _files(Path(row.transcript_path), row.agent) if row.transcript_path else []

@@ -140,7 +140,7 @@ def test_segment_keys_name_the_usage_whichever_ledger_made_them(
                 record(ledger, agent, session_id, path, reopen=True)
                 record(ledger, agent, session_id, path, end_reason="exit")
                 sync_to(keito_server, ledger)
-            keys.append([r.key for r in ledger.records("kind = 'expense'")])
+            keys.append([r.key for r in ledger.records(kind="expense")])
     resumed, once = keys
     assert len(resumed) == 2 and len(once) == 1
     assert once[0] in resumed  # the first segment: same usage, same key
@@ -225,7 +225,7 @@ def test_an_expense_in_keito_whose_usage_is_unknown_holds_the_sessions_expenses(
     with Ledger(home / "ledger.sqlite3") as ledger:
         record(ledger, "claude-code", session_id, path, cwd=str(repo), end_reason="exit")
         sync_to(keito_server, ledger)
-        held = ledger.records("kind = 'expense'")
+        held = ledger.records(kind="expense")
         assert held and {r.status for r in held} == {"held"}
         assert all("without the token counts" in (r.last_error or "") for r in held)
         assert any(

@@ -33,7 +33,7 @@ def report_rows(
     rules_by_cwd: dict[str | None, Any] = {}  # repo billing settings, read once per repo
     billed: dict[tuple[str, str, str], float] = {}
     shares: dict[tuple[str, str, str], float] = {}  # day-granularity entries: rounding share
-    for record in ledger.records("kind = 'time_entry'"):
+    for record in ledger.records(kind="time_entry"):
         hours = float(record.payload.get("hours") or 0.0)
         if record.agent == "repo":  # one entry for many sessions (granularity: day)
             factor = _rounded(record.payload, hours, rules_by_cwd) / hours if hours > 0 else 1.0

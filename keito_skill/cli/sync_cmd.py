@@ -71,7 +71,7 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
         if report.ran and not report.offline and not report.sent.aborted:
             # ``status`` shows only the problems since then as current.
             ledger.log_event("info", "sync", SYNC_COMPLETED)
-        unsent = 0 if background else len(ledger.sessions(_UNSENT))
+        unsent = 0 if background else len(ledger.sessions_not_sent())
     sent = report.sent
     log.info(
         "sync: ran=%s created=%d updated=%d existing=%d failed=%d aborted=%s offline=%s",
@@ -123,7 +123,6 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
         sys.exit(1)
 
 
-_UNSENT = "mapping_status IN ('unmapped', 'broken')"
 SYNC_COMPLETED = "sync completed"
 _LIST_SESSIONS = 10  # more sessions not sent than this are shown by repository
 
@@ -148,7 +147,7 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
             "detail": row.mapping_detail,
         }
         for row in sessions
-        if row.mapping_status in ("unmapped", "broken")  # what _UNSENT selects
+        if row.mapping_status in ("unmapped", "broken")  # what sessions_not_sent() selects
     ]
     failed = [
         {
@@ -159,7 +158,7 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
             "reason": r.last_error,
             "at": _when(r.updated_at),
         }
-        for r in ledger.records("last_error IS NOT NULL AND status NOT IN ('sent', 'final')")[-20:]
+        for r in ledger.records_with_errors()[-20:]
     ]
     final = [
         {
@@ -169,7 +168,7 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
             "hours": r.payload.get("hours"),
             "reason": r.last_error,
         }
-        for r in ledger.records("status = 'final'")[-20:]
+        for r in ledger.records(status="final")[-20:]
     ]
     ok = ledger.recent_events(1, level="info", source="sync", message=SYNC_COMPLETED)
     last_ok = ok[0]["at"] if ok else None
@@ -277,7 +276,9 @@ def rounding_warning(ledger: Ledger, *, share: float = 0.5) -> dict[str, Any] | 
     billing: dict[str, Billing | None] = {}  # by cwd: one config read per repo
     short = total = 0
     billed = worked = 0.0
-    for record in ledger.records("kind = 'time_entry' AND status != 'held'"):
+    for record in ledger.records(kind="time_entry"):
+        if record.status == "held":
+            continue
         cwd = str(record.payload.get("metadata", {}).get("cwd") or "")
         if cwd not in billing:
             try:

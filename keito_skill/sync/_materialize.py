@@ -18,6 +18,7 @@ from keito_skill.ledger import FAILED, FINAL, HELD, PENDING, Ledger, RecordRow, 
 from keito_skill.mapping import Mapping, RepoConfig
 from keito_skill.recorder import summarize_checkpoints
 from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary
+from keito_skill.sync._daily import REPO_AGENT
 from keito_skill.sync._payloads import expense, money, refresh_expense, short_reason, time_entry
 from keito_skill.transcripts import parse_session
 
@@ -37,7 +38,7 @@ def _reparse(ledger: Ledger, row: SessionRow, idle_seconds: int) -> SessionRow:
     """
     for _ in range(_REPARSE_ATTEMPTS):
         if not row.transcript_path or not Path(row.transcript_path).exists():
-            ledger.set_session(row.agent, row.session_id, idle_seconds=idle_seconds)
+            ledger.set_idle_seconds(row.agent, row.session_id, idle_seconds)
             break
         states, paths = parse_session(
             Path(row.transcript_path), agent=row.agent, idle_seconds=idle_seconds
@@ -63,9 +64,7 @@ def _expensed(ledger: Ledger, row: SessionRow) -> tuple[int, dict[tuple[str, str
     """Highest segment number so far, and what expenses already carry per (day, model)."""
     carried: dict[tuple[str, str], dict[str, Any]] = {}
     last_segment = 0
-    for record in ledger.records(
-        "agent = ? AND session_id = ? AND kind = 'expense'", (row.agent, row.session_id)
-    ):
+    for record in ledger.session_records(row.agent, row.session_id, "expense"):
         meta = record.payload.get("metadata", {})
         last_segment = max(last_segment, int(meta.get("segment_number", 0)))
         slot = carried.setdefault(
@@ -107,13 +106,9 @@ def materialize(
 
     closing = row.ended or row.close_pending
     segment, carried = _expensed(ledger, row) if closing else (0, {})
-    records = ledger.records("agent = ? AND session_id = ?", (row.agent, row.session_id))
-    with ledger.write() as db:
-        version = db.execute(
-            "SELECT version FROM sessions WHERE agent = ? AND session_id = ?",
-            (row.agent, row.session_id),
-        ).fetchone()[0]
-        if version != row.version:
+    records = ledger.session_records(row.agent, row.session_id)
+    with ledger.transaction():
+        if ledger.session_version(row.agent, row.session_id) != row.version:
             return "changed"  # a hook wrote meanwhile; the caller goes round again
         if config.billing.granularity == "session":
             entries = [r for r in records if r.kind == "time_entry"]
@@ -122,31 +117,26 @@ def materialize(
             for day in summary.days:
                 if day.date.isoformat() in billed:
                     continue  # billed in its repo's day entry (granularity: day, before)
-                _put_day(ledger, db, row, summary, day, config, entries, past=day.date < last)
+                _put_day(ledger, row, summary, day, config, entries, past=day.date < last)
         elif touched is not None:  # one entry per repo and day: rebuilt after this pass
             touched.update((where, day.date.isoformat()) for day in summary.days)
         if closing:
-            _close_segment(ledger, db, row, summary, mapping, segment + 1, carried)
-        _refresh_unsent_expenses(ledger, db, records, mapping)
-        db.execute(
-            "UPDATE sessions SET dirty = 0, close_pending = 0, summary = ?, mapping_status = ?,"
-            " mapping_detail = ?, project_id = ?, task_id = ? WHERE agent = ? AND session_id = ?",
-            (
-                summary.model_dump_json(),
-                MAPPED,
-                where,
-                config.project_id,
-                config.task_id,
-                row.agent,
-                row.session_id,
-            ),
+            _close_segment(ledger, row, summary, mapping, segment + 1, carried)
+        _refresh_unsent_expenses(ledger, records, mapping)
+        ledger.save_mapped(
+            row.agent,
+            row.session_id,
+            status=MAPPED,
+            detail=where,
+            summary=summary.model_dump_json(),
+            project_id=config.project_id,
+            task_id=config.task_id,
         )
     return MAPPED
 
 
 def _close_segment(
     ledger: Ledger,
-    db: Any,
     row: SessionRow,
     summary: SessionSummary,
     mapping: Mapping,
@@ -176,7 +166,7 @@ def _close_segment(
             # What it carries must survive the 4 KB fit: a ledger rebuilt later reads it back.
             body["metadata"] = fit_metadata(body["metadata"], keep=CARRIED_KEYS)
             held = _no_category(mapping)
-            ledger.put_record(db, row.agent, row.session_id, "expense", key, spent, body, held=held)
+            ledger.put_record(row.agent, row.session_id, "expense", key, spent, body, held=held)
 
 
 def _no_category(mapping: Mapping) -> str | None:
@@ -189,9 +179,7 @@ def _no_category(mapping: Mapping) -> str | None:
     )
 
 
-def _refresh_unsent_expenses(
-    ledger: Ledger, db: Any, records: list[RecordRow], mapping: Mapping
-) -> None:
+def _refresh_unsent_expenses(ledger: Ledger, records: list[RecordRow], mapping: Mapping) -> None:
     """Expenses not in Keito yet follow the current config: a category set since, a
     project fixed after Keito refused the old one (a retry sends the new payload)."""
     held = _no_category(mapping)
@@ -210,7 +198,6 @@ def _refresh_unsent_expenses(
         body = refresh_expense(record.payload, mapping.config)
         body["metadata"] = fit_metadata(body["metadata"], keep=CARRIED_KEYS)
         ledger.put_record(
-            db,
             record.agent,
             record.session_id,
             "expense",
@@ -245,13 +232,10 @@ def _in_day_entries(ledger: Ledger, row: SessionRow, summary: SessionSummary) ->
     """The days of this session that a repo day entry in Keito already bills (the repo
     used ``granularity: day`` then): a switch back must not bill them twice."""
     dates = [d.date.isoformat() for d in summary.days]
-    marks = ",".join("?" * len(dates))
     found: set[str] = set()
-    for record in ledger.records(
-        f"agent = 'repo' AND kind = 'time_entry' AND spent_date IN ({marks})"
-        " AND (remote_id IS NOT NULL OR status = 'final')",
-        tuple(dates),
-    ):
+    for record in ledger.time_entries_in_keito(dates):
+        if record.agent != REPO_AGENT:
+            continue
         members = record.payload.get("_sessions") or []
         if any(m[0] == row.agent and m[1] == row.session_id for m in members):
             found.add(record.spent_date)
@@ -260,7 +244,6 @@ def _in_day_entries(ledger: Ledger, row: SessionRow, summary: SessionSummary) ->
 
 def _put_day(
     ledger: Ledger,
-    db: Any,
     row: SessionRow,
     summary: SessionSummary,
     day: DaySlice,
@@ -275,12 +258,11 @@ def _put_day(
     body, held = time_entry(summary, day, config, git_rev=row.git_rev, cwd=row.cwd)
     if held is not None and held.startswith("under 0.01 h") and row.ended:
         held = held.replace("so far", "and the session ended").replace("not sent", "not billed")
-    put_parts(ledger, db, row.agent, row.session_id, spent, body, held, entries, past=past)
+    put_parts(ledger, row.agent, row.session_id, spent, body, held, entries, past=past)
 
 
 def put_parts(
     ledger: Ledger,
-    db: Any,
     agent: str,
     session_id: str,
     spent: str,
@@ -306,7 +288,7 @@ def put_parts(
     old = next((r for r in mine if r.key == key), None)
     if old is not None:
         body = _settled(body, old, past=past)
-    ledger.put_record(db, agent, session_id, "time_entry", key, spent, body, held=held)
+    ledger.put_record(agent, session_id, "time_entry", key, spent, body, held=held)
 
 
 def _continuation(
@@ -376,13 +358,7 @@ def park_failed(ledger: Ledger, row: SessionRow, error: Exception) -> str:
     hold back all the others.
     """
     detail = f"could not be processed ({type(error).__name__}: {error}); please report this"
-    with ledger.write() as db:
-        db.execute(
-            "UPDATE sessions SET mapping_status = ?, mapping_detail = ?,"
-            " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
-            " WHERE agent = ? AND session_id = ?",
-            (BROKEN, detail, row.version, row.agent, row.session_id),
-        )
+    ledger.set_aside(row.agent, row.session_id, status=BROKEN, detail=detail, version=row.version)
     ledger.log_event("error", "sync", f"{row.agent} session {row.session_id}: {detail}")
     return BROKEN
 
@@ -394,18 +370,12 @@ def _set_status(ledger: Ledger, row: SessionRow, status: str, detail: str) -> st
         # current, and summarising thousands of them again on every prompt cost seconds.
         return status
     summary = summary_of(row)
-    with ledger.write() as db:
-        db.execute(
-            "UPDATE sessions SET mapping_status = ?, mapping_detail = ?, summary = ?,"
-            " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
-            " WHERE agent = ? AND session_id = ?",
-            (
-                status,
-                detail,
-                summary.model_dump_json() if summary else None,
-                row.version,
-                row.agent,
-                row.session_id,
-            ),
-        )
+    ledger.save_unbilled(
+        row.agent,
+        row.session_id,
+        status=status,
+        detail=detail,
+        summary=summary.model_dump_json() if summary else None,
+        version=row.version,
+    )
     return status
