@@ -205,7 +205,7 @@ def test_an_expense_in_keito_whose_usage_is_unknown_holds_the_sessions_expenses(
 ) -> None:
     """Keito has an expense for the session that does not say what it carries (made by
     hand, or by another tool): what is left to bill is unknown, so nothing is guessed."""
-    from keito_skill.cli.sync_cmd import status_data
+    from keito_skill.status import status_data
 
     repo = make_repo(tmp_path / "repo", keito_server)
     session_id, path = copy_session("claude-code", tmp_path / "t")

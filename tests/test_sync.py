@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from keito_skill.cli.sync_cmd import status_data
 from keito_skill.keito import KeitoClient
 from keito_skill.ledger import Ledger
 from keito_skill.recorder import record
+from keito_skill.status import status_data
 from keito_skill.sync import run_sync
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from keito_skill.cli.sync_cmd import status_data
 from keito_skill.ledger import Ledger
 from keito_skill.recorder import record
+from keito_skill.status import status_data
 from keito_skill.sync import run_sync
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keito_skill.cli.doctor_cmd import Check
+from keito_skill.cli._check import Check
 
 if TYPE_CHECKING:
     from keito_skill.keito import KeitoClient, Project

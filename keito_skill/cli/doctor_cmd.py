@@ -13,23 +13,14 @@ import os
 import shlex
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
+from keito_skill.cli._check import Check
 from keito_skill.cli._output import emit_json
-
-
-@dataclass
-class Check:
-    """One line of the report."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str | None = None
 
 
 def _executable(path: str) -> bool:
@@ -227,9 +218,9 @@ def _check_mapping(cwd: Path, cwd_given: bool) -> Check:
 def _check_ledger() -> Check:
     import sqlite3
 
-    from keito_skill.cli.sync_cmd import status_data
     from keito_skill.errors import LedgerError
     from keito_skill.ledger import Ledger, skill_home
+    from keito_skill.status import status_data
 
     name = "ledger"
     try:

@@ -18,9 +18,10 @@ from keito_skill.sync._configs import mark_changed_repos
 from keito_skill.sync._daily import rebuild_days
 from keito_skill.sync._lock import sync_lock
 from keito_skill.sync._materialize import materialize, park_failed, summary_of
+from keito_skill.sync._open import open_client
 from keito_skill.sync._send import Progress, SendReport, send_pending
 
-__all__ = ["Progress", "SyncReport", "materialize_all", "run_sync", "summary_of"]
+__all__ = ["Progress", "SyncReport", "materialize_all", "open_client", "run_sync", "summary_of"]
 
 _PASSES = 5
 
