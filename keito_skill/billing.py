@@ -153,5 +153,6 @@ def decide_for(row: SessionRow, configs: RepoConfigs | None = None) -> Decision:
     one seen while its repository was disabled stays disabled (never billed, also after
     ``enable``; see :mod:`keito_skill.sync._disabled`)."""
     if row.mapping_status == DISABLED:
-        return Decision(DISABLED, row.mapping_detail or "tracking disabled", row.cwd, 0)
+        detail = row.mapping_detail or "tracking disabled"
+        return Decision(DISABLED, detail, row.cwd, DEFAULT_IDLE_SECONDS)
     return decide(row.cwd, row.override_project_id, row.override_task_id, configs=configs)

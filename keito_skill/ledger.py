@@ -772,10 +772,10 @@ class Ledger:
         sql = "UPDATE sessions SET close_pending = 1, dirty = 1"
         self._update_session(agent, session_id, sql)
 
-    def mark_disabled(self, agent: str, session_id: str, status: str, detail: str) -> None:
-        """Mark the session with the ``status`` (``disabled``) it keeps for good."""
-        sql = "UPDATE sessions SET mapping_status = ?, mapping_detail = ?"
-        self._update_session(agent, session_id, sql, status, detail)
+    def mark_disabled(self, agent: str, session_id: str, detail: str) -> None:
+        """Mark the session ``disabled`` for good (never billed), with why."""
+        sql = "UPDATE sessions SET mapping_status = 'disabled', mapping_detail = ?"
+        self._update_session(agent, session_id, sql, detail)
 
     def reconsider_mapping(self, agent: str, session_id: str) -> None:
         """Forget the session's mapping status (``new``): the next sync decides it again."""
@@ -863,13 +863,16 @@ class Ledger:
         """Records not in Keito (neither sent nor final) that have a reason to show."""
         return self._records("last_error IS NOT NULL AND status NOT IN (?, ?)", (SENT, FINAL))
 
-    def time_entries_in_keito(self, dates: list[str]) -> list[RecordRow]:
-        """The time entries on ``dates`` that Keito holds (sent, or final there)."""
+    def time_entries_in_keito(
+        self, dates: list[str], *, agent: str | None = None
+    ) -> list[RecordRow]:
+        """The time entries on ``dates`` that Keito holds (sent, or final there); only
+        ``agent``'s when given."""
         marks = ",".join("?" * len(dates))
         return self._records(
             f"kind = 'time_entry' AND spent_date IN ({marks})"
-            " AND (remote_id IS NOT NULL OR status = ?)",
-            (*dates, FINAL),
+            " AND (remote_id IS NOT NULL OR status = ?) AND (? IS NULL OR agent = ?)",
+            (*dates, FINAL, agent, agent),
         )
 
     def put_record(

@@ -68,9 +68,7 @@ def before_disable(ledger: Ledger, cwd: Path) -> list[SessionRow]:
 def after_disable(ledger: Ledger, running: list[SessionRow], config: Path) -> None:
     """Mark the sessions that were running at ``disable`` as disabled: never billed more."""
     for row in running:
-        ledger.mark_disabled(
-            row.agent, row.session_id, DISABLED, f"{config}: tracking disabled while it ran"
-        )
+        ledger.mark_disabled(row.agent, row.session_id, f"{config}: tracking disabled while it ran")
 
 
 def before_enable(ledger: Ledger) -> None:

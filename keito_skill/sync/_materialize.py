@@ -233,9 +233,7 @@ def _in_day_entries(ledger: Ledger, row: SessionRow, summary: SessionSummary) ->
     used ``granularity: day`` then): a switch back must not bill them twice."""
     dates = [d.date.isoformat() for d in summary.days]
     found: set[str] = set()
-    for record in ledger.time_entries_in_keito(dates):
-        if record.agent != REPO_AGENT:
-            continue
+    for record in ledger.time_entries_in_keito(dates, agent=REPO_AGENT):
         members = record.payload.get("_sessions") or []
         if any(m[0] == row.agent and m[1] == row.session_id for m in members):
             found.add(record.spent_date)
