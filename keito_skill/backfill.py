@@ -24,7 +24,6 @@ usage is expensed; a recently active one is left open for its hook or ``watch`` 
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -34,9 +33,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keito_skill.errors import ConfigError, TranscriptError
-from keito_skill.ledger import Ledger, SessionRow, skill_home
-from keito_skill.recorder import record, restore
+from keito_skill.billing import OVERRIDE, Decision, decide
+from keito_skill.errors import TranscriptError
+from keito_skill.ledger import Ledger, SessionRow, read_sessions, skill_home
+from keito_skill.recorder import record, restore, summarize_checkpoints
 from keito_skill.transcripts import (
     DEFAULT_IDLE_SECONDS,
     discover,
@@ -63,70 +63,21 @@ _BATCH_MAX_WEIGHT = 64 * 1024 * 1024
 
 # ---- mapping, as materialize sees it -------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Policy:
-    """How a session would be billed: its mapping status and the config that applies.
-
-    ``status`` is one of ``mapped``, ``override`` (no mapping of its own; ``--project``/
-    ``--task`` given), ``unmapped``, ``broken`` or ``disabled`` — the same decisions
-    :mod:`keito_skill.sync._materialize` takes, made early so the idle threshold and the
-    dry-run table are right.
-    """
-
-    status: str
-    detail: str
-    repo: str | None
-    project_id: str | None
-    task_id: str | None
-    idle_seconds: int
-    config: Any | None = None  # a RepoConfig when the session is billable
-
-    @property
-    def billable(self) -> bool:
-        return self.status in ("mapped", "override")
-
-
-_POLICIES: dict[tuple[str | None, str | None, str | None], Policy] = {}
+# A session's billing is the decision sync will take (:mod:`keito_skill.billing`), made
+# early so the idle threshold and the dry-run table are right.
+_POLICIES: dict[tuple[str | None, str | None, str | None], Decision] = {}
 
 
 def policy_for(
     cwd: str | None, project_id: str | None = None, task_id: str | None = None
-) -> Policy:
-    """The :class:`Policy` of a session started in ``cwd`` (cached per process and cwd)."""
+) -> Decision:
+    """The billing :class:`~keito_skill.billing.Decision` of a session started in ``cwd``
+    with the ``--project``/``--task`` override (cached per process and cwd)."""
     key = (cwd, project_id, task_id)
     found = _POLICIES.get(key)
     if found is None:
-        found = _POLICIES[key] = _policy(cwd, project_id, task_id)
+        found = _POLICIES[key] = decide(cwd, project_id, task_id)
     return found
-
-
-def _policy(cwd: str | None, project_id: str | None, task_id: str | None) -> Policy:
-    from keito_skill.mapping import ConfigProblem, RepoConfig, resolve
-
-    try:
-        mapping = resolve(cwd) if cwd else None
-    except ConfigProblem as problem:
-        return Policy("broken", str(problem), cwd, None, None, DEFAULT_IDLE_SECONDS)
-    except (ConfigError, OSError) as problem:
-        return Policy("broken", str(problem), cwd, None, None, DEFAULT_IDLE_SECONDS)
-    repo = str(mapping.repo_root) if mapping is not None else cwd
-    config = mapping.config if mapping is not None else None
-    status = "mapped"
-    if config is None or not config.is_mapped:
-        if not (project_id and task_id):
-            detail = "no .keito/config.yml" if mapping is None else "config has no project/task"
-            idle = config.idle_seconds if config is not None else DEFAULT_IDLE_SECONDS
-            return Policy("unmapped", detail, repo, None, None, idle)
-        base = config if config is not None else RepoConfig()
-        config = base.model_copy(update={"project_id": project_id, "task_id": task_id})
-        status = "override"
-    detail = str(mapping.config_path) if mapping is not None else "--project/--task"
-    if not config.agent_tracking.enabled:
-        return Policy("disabled", f"{detail}: tracking disabled", repo, None, None, 0)
-    return Policy(
-        status, detail, repo, config.project_id, config.task_id, config.idle_seconds, config
-    )
 
 
 # ---- parsing (runs in worker processes) ----------------------------------------------
@@ -224,7 +175,7 @@ class SessionResult:
     session_id: str
     transcript_path: str
     status: str
-    policy: Policy
+    policy: Decision
     recorded: str  # new | updated | ended | override
     ended: bool
     summary: Any | None  # SessionSummary
@@ -355,27 +306,6 @@ class Progress:
 
 
 # ---- the run -------------------------------------------------------------------------
-
-
-def read_rows(path: Path) -> list[SessionRow]:
-    """The ledger's sessions, read without writing anything (for ``--dry-run``).
-
-    Opening :class:`Ledger` would create the file and its schema; a dry run must leave the
-    ledger exactly as it found it (or absent), so this opens it read-only.
-    """
-    if not path.exists():
-        return []
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return []
-    try:
-        db.row_factory = sqlite3.Row
-        return [SessionRow.from_row(r) for r in db.execute("SELECT * FROM sessions")]
-    except sqlite3.Error:
-        return []
-    finally:
-        db.close()
 
 
 def _real(path: str | Path) -> str:
@@ -634,7 +564,7 @@ def run_backfill(
     report = BackfillReport(dry_run=options.dry_run)
     now = options.now if options.now is not None else time.time()
     if options.dry_run:
-        rows = read_rows(ledger.path if ledger is not None else skill_home() / "ledger.sqlite3")
+        rows = read_sessions(ledger.path if ledger is not None else skill_home() / "ledger.sqlite3")
     else:
         if ledger is None:
             raise ValueError("a ledger is needed to record (or pass dry_run)")
@@ -687,10 +617,10 @@ def _include_disabled(
         row = ledger.session(candidate.agent, candidate.session_id)
         if row is None or row.mapping_status != "disabled":
             continue
-        summary = _summary(row.checkpoints)
+        summary = summarize_checkpoints(row.checkpoints)
         if summary is None or not _in_range(summary, options):
             continue
-        ledger.set_session(row.agent, row.session_id, mapping_status="new", dirty=1)
+        ledger.reconsider_mapping(row.agent, row.session_id)
 
 
 def _sort_key(result: SessionResult) -> tuple[str, str, str]:
@@ -698,19 +628,10 @@ def _sort_key(result: SessionResult) -> tuple[str, str, str]:
     return (started or "", result.agent, result.session_id)
 
 
-def _quiet(candidate: Candidate, policy: Policy, options: BackfillOptions, now: float) -> bool:
+def _quiet(candidate: Candidate, policy: Decision, options: BackfillOptions, now: float) -> bool:
     """Finished: its files have not changed for longer than the session's idle threshold."""
     threshold = options.quiet_seconds or policy.idle_seconds or DEFAULT_IDLE_SECONDS
     return now - candidate.mtime > threshold
-
-
-def _summary(checkpoints: dict[str, Any]) -> Any | None:
-    from keito_skill.summary import summarize
-
-    states = restore(checkpoints)
-    if not states:
-        return None
-    return summarize(list(states.values()), list(states))
 
 
 def _settle_parsed(
@@ -759,9 +680,7 @@ def _settle_parsed(
     )
     _store_override(ledger, fresh, policy)
     if fresh.idle_seconds != parsed["idle_seconds"]:
-        ledger.set_session(
-            candidate.agent, candidate.session_id, idle_seconds=parsed["idle_seconds"]
-        )
+        ledger.set_idle_seconds(candidate.agent, candidate.session_id, parsed["idle_seconds"])
     expected = row.version if row is not None else 0
     end = END_REASON if finishing else None
     saved = ledger.save_checkpoints(
@@ -769,7 +688,7 @@ def _settle_parsed(
     )
     if saved and ledger.duplicates_found:
         # Some responses were copies of ones another file owns: shown as stored.
-        result.summary = _summary(checkpoints) or result.summary
+        result.summary = summarize_checkpoints(checkpoints) or result.summary
     if not saved:
         # A hook wrote this session while we parsed: redo it from the hook's checkpoint.
         try:
@@ -785,7 +704,7 @@ def _settle_parsed(
             result.error = str(exc)
         fresh_row = ledger.session(candidate.agent, candidate.session_id)
         if fresh_row is not None:
-            result.summary = _summary(fresh_row.checkpoints) or result.summary
+            result.summary = summarize_checkpoints(fresh_row.checkpoints) or result.summary
     return result
 
 
@@ -799,12 +718,12 @@ def _settle_unchanged(
         return None  # nothing to finish, no override asked: the common case, kept cheap
     policy = policy_for(row.cwd, options.project_id, options.task_id)
     finishing = not row.ended and not row.paused and _quiet(candidate, policy, options, now)
-    wants_override = policy.status == "override" and (
+    wants_override = policy.status == OVERRIDE and (
         (row.override_project_id, row.override_task_id) != (options.project_id, options.task_id)
     )
     if not finishing and not wants_override:
         return None
-    summary = _summary(row.checkpoints)
+    summary = summarize_checkpoints(row.checkpoints)
     if summary is None or not _in_range(summary, options):
         return None
     result = SessionResult(
@@ -829,7 +748,7 @@ def _settle_unchanged(
     return result
 
 
-def _status(policy: Policy, row: SessionRow | None) -> str:
+def _status(policy: Decision, row: SessionRow | None) -> str:
     """The JSON ``status``: a mapping problem when there is one, else new/updated."""
     if not policy.billable:
         return policy.status
@@ -838,15 +757,9 @@ def _status(policy: Policy, row: SessionRow | None) -> str:
     return "new" if row is None else "updated"
 
 
-def _store_override(ledger: Ledger, row: SessionRow, policy: Policy) -> None:
-    if policy.status != "override":
+def _store_override(ledger: Ledger, row: SessionRow, policy: Decision) -> None:
+    if policy.status != OVERRIDE:
         return
     if (row.override_project_id, row.override_task_id) == (policy.project_id, policy.task_id):
         return
-    ledger.set_session(
-        row.agent,
-        row.session_id,
-        override_project_id=policy.project_id,
-        override_task_id=policy.task_id,
-        dirty=1,
-    )
+    ledger.set_override(row.agent, row.session_id, policy.project_id, policy.task_id)

@@ -122,6 +122,16 @@ CREATE TABLE IF NOT EXISTS events (
 PENDING, SENDING, SENT, FAILED, HELD = "pending", "sending", "sent", "failed", "held"
 FINAL = "final"
 
+
+class Keep:
+    """The type of :data:`KEEP`: a field :meth:`Ledger.mark_record` leaves as it is."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP = Keep()
+
 # Checkpoints are the bulk of a ledger read; orjson decodes them ~3x faster (not in a hook:
 # see keito_skill._orjson).
 _orjson_module = _orjson.load()
@@ -427,6 +437,25 @@ def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
         )
 
 
+def read_sessions(path: Path) -> list[SessionRow]:
+    """The sessions of the ledger at ``path``, read without writing anything (none when
+    the file is absent or unreadable): a dry run must leave the ledger exactly as it found
+    it, and opening :class:`Ledger` would create the file and its schema."""
+    if not path.exists():
+        return []
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return []
+    try:
+        db.row_factory = sqlite3.Row
+        return [SessionRow.from_row(r) for r in db.execute("SELECT * FROM sessions")]
+    except sqlite3.Error:
+        return []
+    finally:
+        db.close()
+
+
 class Ledger:
     """A connection to the ledger database; cheap to open, safe across processes."""
 
@@ -477,7 +506,7 @@ class Ledger:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
         if self._db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            with self.write() as db:
+            with self._write() as db:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
@@ -498,8 +527,12 @@ class Ledger:
         self.close()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken up front so concurrent writers queue, not fail."""
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken up front so concurrent writers queue, not fail.
+        Inside :meth:`transaction` it is part of that one."""
+        if self._db.in_transaction:
+            yield self._db
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -507,6 +540,13 @@ class Ledger:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make the writes (and reads) of this ledger inside one transaction: all or nothing,
+        and no other process writes in between (a version read here stays true to the end)."""
+        with self._write():
+            yield
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -516,8 +556,61 @@ class Ledger:
         ).fetchone()
         return SessionRow.from_row(row) if row else None
 
-    def sessions(self, where: str = "1", params: tuple[Any, ...] = ()) -> list[SessionRow]:
-        """Sessions matching ``where``, newest first.
+    def sessions(self) -> list[SessionRow]:
+        """Every session, newest first."""
+        return self._listing("1")
+
+    def sessions_to_materialize(self) -> list[SessionRow]:
+        """Sessions sync looks at: changed, asked to close, or not mapped yet (a mapping may
+        have been fixed since)."""
+        return self._listing(
+            "dirty = 1 OR close_pending = 1 OR mapping_status IN ('new', 'unmapped', 'broken')"
+        )
+
+    def has_dirty_sessions(self) -> bool:
+        """Whether a session changed since sync last materialised it."""
+        return (
+            self._db.execute("SELECT 1 FROM sessions WHERE dirty = 1 LIMIT 1").fetchone()
+            is not None
+        )
+
+    def sessions_not_sent(self) -> list[SessionRow]:
+        """Sessions that cannot be billed until their mapping is fixed (unmapped, broken)."""
+        return self._listing("mapping_status IN ('unmapped', 'broken')")
+
+    def open_sessions(self) -> list[SessionRow]:
+        """Sessions not ended yet, newest first."""
+        return self._listing("ended = 0")
+
+    def sessions_by_id(self, session_id: str) -> list[SessionRow]:
+        """The sessions (of any agent) with this id."""
+        return self._listing("session_id = ?", (session_id,))
+
+    def sessions_by_id_prefix(self, prefix: str) -> list[SessionRow]:
+        """The sessions whose id starts with ``prefix`` (taken literally, ``%`` and ``_``
+        included), newest first."""
+        like = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self._listing("session_id LIKE ? ESCAPE '\\'", (like + "%",))
+
+    def session_by_transcript(self, agent: str, transcript_path: str) -> SessionRow | None:
+        """The newest session of ``agent`` recorded from this transcript, if any."""
+        rows = self._listing("agent = ? AND transcript_path = ?", (agent, transcript_path))
+        return rows[0] if rows else None
+
+    def sessions_mapped_by(self, config_path: str) -> list[SessionRow]:
+        """The sessions billed through the repo config at ``config_path``."""
+        return self._listing("mapping_status = 'mapped' AND mapping_detail = ?", (config_path,))
+
+    def session_version(self, agent: str, session_id: str) -> int | None:
+        """The session's checkpoint version (None: no such session); read inside a
+        :meth:`transaction` to know nobody wrote it since."""
+        found = self._db.execute(
+            "SELECT version FROM sessions WHERE agent = ? AND session_id = ?", (agent, session_id)
+        ).fetchone()
+        return int(found[0]) if found else None
+
+    def _listing(self, where: str, params: tuple[Any, ...] = ()) -> list[SessionRow]:
+        """Sessions matching ``where`` (one of this class's own conditions), newest first.
 
         The checkpoints (most of a ledger's bytes) are left out of the listing and read per
         row when first used: a backfill lists every session but needs the checkpoints only
@@ -562,7 +655,7 @@ class Ledger:
     ) -> SessionRow:
         """Create the session if new; fill in what is known; ``reopen`` after a resume."""
         now = time.time()
-        with self.write() as db:
+        with self._write() as db:
             db.execute(
                 "INSERT INTO sessions (agent, session_id, origin, first_seen, updated_at)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -600,7 +693,7 @@ class Ledger:
         """
         now = time.time()
         self.duplicates_found = 0
-        with self.write() as db:
+        with self._write() as db:
             if not checkpoints or any(
                 isinstance(c, dict) and "responses" in c for c in checkpoints.values()
             ):
@@ -644,33 +737,146 @@ class Ledger:
             )
             return cursor.rowcount == 1
 
-    def set_session(self, agent: str, session_id: str, **fields: Any) -> None:
-        """Update named columns of one session (JSON-encodes dict values)."""
-        if not fields:
-            return
-        encoded = {
-            k: json.dumps(v, separators=(",", ":"), default=str) if isinstance(v, dict) else v
-            for k, v in fields.items()
-        }
-        assignments = ", ".join(f"{name} = ?" for name in encoded)
-        with self.write() as db:
-            db.execute(
-                f"UPDATE sessions SET {assignments} WHERE agent = ? AND session_id = ?",
-                (*encoded.values(), agent, session_id),
-            )
+    def _update_session(self, agent: str, session_id: str, sql: str, *params: Any) -> None:
+        """Run one of this class's ``UPDATE sessions SET ...`` on one session."""
+        with self._write() as db:
+            db.execute(sql + " WHERE agent = ? AND session_id = ?", (*params, agent, session_id))
+
+    def mark_dirty(self, agent: str, session_id: str) -> None:
+        """Ask the next sync to materialise the session again."""
+        self._update_session(agent, session_id, "UPDATE sessions SET dirty = 1")
+
+    def set_cwd(self, agent: str, session_id: str, cwd: str) -> None:
+        """The session's working directory (learnt from its transcript): it maps by it."""
+        self._update_session(agent, session_id, "UPDATE sessions SET cwd = ?, dirty = 1", cwd)
+
+    def set_idle_seconds(self, agent: str, session_id: str, idle_seconds: int) -> None:
+        """The idle threshold the session's checkpoints were parsed with."""
+        sql = "UPDATE sessions SET idle_seconds = ?"
+        self._update_session(agent, session_id, sql, idle_seconds)
+
+    def set_paused(self, agent: str, session_id: str, paused: bool) -> None:
+        """Pause or resume billing the session."""
+        sql = "UPDATE sessions SET paused = ?, dirty = 1"
+        self._update_session(agent, session_id, sql, int(paused))
+
+    def set_override(
+        self, agent: str, session_id: str, project_id: str | None, task_id: str | None
+    ) -> None:
+        """The project and task ``backfill --project/--task`` gave the session."""
+        sql = "UPDATE sessions SET override_project_id = ?, override_task_id = ?, dirty = 1"
+        self._update_session(agent, session_id, sql, project_id, task_id)
+
+    def ask_to_close(self, agent: str, session_id: str) -> None:
+        """Ask the next sync to close the session's usage segment (bill it up to now)."""
+        sql = "UPDATE sessions SET close_pending = 1, dirty = 1"
+        self._update_session(agent, session_id, sql)
+
+    def mark_disabled(self, agent: str, session_id: str, detail: str) -> None:
+        """Mark the session ``disabled`` for good (never billed), with why."""
+        sql = "UPDATE sessions SET mapping_status = 'disabled', mapping_detail = ?"
+        self._update_session(agent, session_id, sql, detail)
+
+    def reconsider_mapping(self, agent: str, session_id: str) -> None:
+        """Forget the session's mapping status (``new``): the next sync decides it again."""
+        sql = "UPDATE sessions SET mapping_status = 'new', dirty = 1"
+        self._update_session(agent, session_id, sql)
+
+    def save_mapped(
+        self,
+        agent: str,
+        session_id: str,
+        *,
+        status: str,
+        detail: str,
+        summary: str,
+        project_id: str | None,
+        task_id: str | None,
+    ) -> None:
+        """The session's records are up to date: store its mapping and summary (JSON)."""
+        sql = (
+            "UPDATE sessions SET dirty = 0, close_pending = 0, summary = ?, mapping_status = ?,"
+            " mapping_detail = ?, project_id = ?, task_id = ?"
+        )
+        self._update_session(agent, session_id, sql, summary, status, detail, project_id, task_id)
+
+    def save_unbilled(
+        self,
+        agent: str,
+        session_id: str,
+        *,
+        status: str,
+        detail: str,
+        summary: str | None,
+        version: int,
+    ) -> None:
+        """Why the session is not billed, and its summary (JSON); it stays dirty if it
+        changed since ``version`` was read."""
+        sql = (
+            "UPDATE sessions SET mapping_status = ?, mapping_detail = ?, summary = ?,"
+            " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
+        )
+        self._update_session(agent, session_id, sql, status, detail, summary, version)
+
+    def set_aside(
+        self, agent: str, session_id: str, *, status: str, detail: str, version: int
+    ) -> None:
+        """A session that could not be processed: its status and why (summary kept); it
+        stays dirty if it changed since ``version`` was read."""
+        sql = (
+            "UPDATE sessions SET mapping_status = ?, mapping_detail = ?,"
+            " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
+        )
+        self._update_session(agent, session_id, sql, status, detail, version)
 
     # -- records ----------------------------------------------------------------------
 
-    def records(self, where: str = "1", params: tuple[Any, ...] = ()) -> list[RecordRow]:
-        rows = self._db.execute(
-            f"SELECT * FROM records WHERE {where} ORDER BY agent, session_id, kind DESC, key",
-            params,
-        ).fetchall()
+    _RECORDS = "SELECT * FROM records WHERE {} ORDER BY agent, session_id, kind DESC, key"
+
+    def _records(self, where: str, params: tuple[Any, ...] = ()) -> list[RecordRow]:
+        """Records matching ``where`` (one of this class's own conditions), per session,
+        its time entries first."""
+        rows = self._db.execute(self._RECORDS.format(where), params).fetchall()
         return [RecordRow.from_row(r) for r in rows]
+
+    def records(self, *, kind: str | None = None, status: str | None = None) -> list[RecordRow]:
+        """Every record, or those of one ``kind`` (``time_entry``, ``expense``) and/or in
+        one ``status``."""
+        return self._records(
+            "(?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR status = ?2)", (kind, status)
+        )
+
+    def session_records(
+        self, agent: str, session_id: str, kind: str | None = None
+    ) -> list[RecordRow]:
+        """One session's records (of one ``kind``, if given)."""
+        return self._records(
+            "agent = ? AND session_id = ? AND (?3 IS NULL OR kind = ?3)",
+            (agent, session_id, kind),
+        )
+
+    def pending_records(self) -> list[RecordRow]:
+        """The records to send: pending, or sending (maybe sent: looked up first)."""
+        return self._records("status IN (?, ?)", (PENDING, SENDING))
+
+    def records_with_errors(self) -> list[RecordRow]:
+        """Records not in Keito (neither sent nor final) that have a reason to show."""
+        return self._records("last_error IS NOT NULL AND status NOT IN (?, ?)", (SENT, FINAL))
+
+    def time_entries_in_keito(
+        self, dates: list[str], *, agent: str | None = None
+    ) -> list[RecordRow]:
+        """The time entries on ``dates`` that Keito holds (sent, or final there); only
+        ``agent``'s when given."""
+        marks = ",".join("?" * len(dates))
+        return self._records(
+            f"kind = 'time_entry' AND spent_date IN ({marks})"
+            " AND (remote_id IS NOT NULL OR status = ?) AND (? IS NULL OR agent = ?)",
+            (*dates, FINAL, agent, agent),
+        )
 
     def put_record(
         self,
-        db: sqlite3.Connection,
         agent: str,
         session_id: str,
         kind: str,
@@ -680,7 +886,7 @@ class Ledger:
         *,
         held: str | None = None,
     ) -> None:
-        """Insert or refresh the wanted payload of a record (inside a :meth:`write`).
+        """Insert or refresh the wanted payload of a record.
 
         A record whose payload equals what was last sent stays ``sent``; a changed one goes
         back to ``pending`` (keeping its remote id, so the update is a PATCH). ``held``
@@ -689,59 +895,154 @@ class Ledger:
         now = time.time()
         digest = payload_hash(payload)
         blob = json.dumps(payload, separators=(",", ":"), default=str)
-        row = db.execute(
-            "SELECT id, status, sent_hash, payload_hash, last_error FROM records"
-            " WHERE agent = ? AND session_id = ? AND kind = ? AND key = ?",
-            (agent, session_id, kind, key),
-        ).fetchone()
-        if row is None:
+        with self._write() as db:
+            row = db.execute(
+                "SELECT id, status, sent_hash, payload_hash, last_error FROM records"
+                " WHERE agent = ? AND session_id = ? AND kind = ? AND key = ?",
+                (agent, session_id, kind, key),
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO records (agent, session_id, kind, key, spent_date, payload,"
+                    " payload_hash, status, last_error, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        agent,
+                        session_id,
+                        kind,
+                        key,
+                        spent_date,
+                        blob,
+                        digest,
+                        HELD if held else PENDING,
+                        held,
+                        now,
+                        now,
+                    ),
+                )
+                return
+            if row["status"] == FINAL:
+                return  # what Keito holds, for good
+            if (
+                row["payload_hash"] == digest
+                and (held is None) == (row["status"] != HELD)
+                and (held is None or row["status"] != HELD or row["last_error"] == held)
+            ):
+                return
+            if held:
+                status, error = (row["status"], None) if row["sent_hash"] else (HELD, held)
+            elif row["sent_hash"] == digest:
+                status, error = SENT, None
+            elif row["status"] == SENDING:
+                status, error = SENDING, None  # keep the look-up-first marker
+            else:
+                status, error = PENDING, None
+            db.execute(
+                "UPDATE records SET payload = ?, payload_hash = ?, status = ?, last_error = ?,"
+                " updated_at = ? WHERE id = ?",
+                (blob, digest, status, error, now, row["id"]),
+            )
+
+    def mark_record(
+        self,
+        record_id: int,
+        *,
+        status: str | Keep = KEEP,
+        remote_id: str | Keep | None = KEEP,
+        sent_hash: str | Keep | None = KEEP,
+        sent_at: float | Keep | None = KEEP,
+        attempts: int | Keep = KEEP,
+        last_error: str | Keep | None = KEEP,
+    ) -> None:
+        """Set what a send attempt learnt about a record; what is not given is kept."""
+        values = (status, remote_id, sent_hash, sent_at, attempts, last_error)
+        flags: list[Any] = []
+        for value in values:
+            flags += [not isinstance(value, Keep), None if isinstance(value, Keep) else value]
+        with self._write() as db:
+            db.execute(
+                "UPDATE records SET status = CASE WHEN ? THEN ? ELSE status END,"
+                " remote_id = CASE WHEN ? THEN ? ELSE remote_id END,"
+                " sent_hash = CASE WHEN ? THEN ? ELSE sent_hash END,"
+                " sent_at = CASE WHEN ? THEN ? ELSE sent_at END,"
+                " attempts = CASE WHEN ? THEN ? ELSE attempts END,"
+                " last_error = CASE WHEN ? THEN ? ELSE last_error END,"
+                " updated_at = ? WHERE id = ?",
+                (*flags, time.time(), record_id),
+            )
+
+    def make_final(
+        self, record_id: int, *, remote_id: str, payload: dict[str, Any], reason: str
+    ) -> None:
+        """Keito refuses to change the record's entry (approved, locked): ``payload`` is
+        what Keito holds, for good."""
+        digest = payload_hash(payload)
+        blob = json.dumps(payload, separators=(",", ":"), default=str)
+        with self._write() as db:
+            db.execute(
+                "UPDATE records SET status = ?, remote_id = ?, payload = ?, payload_hash = ?,"
+                " sent_hash = ?, last_error = ?, updated_at = ? WHERE id = ?",
+                (FINAL, remote_id, blob, digest, digest, reason, time.time(), record_id),
+            )
+
+    def retry_failed(self) -> None:
+        """Records Keito refused go back to pending, and their sessions are materialised
+        again first (a fixed mapping fixes them)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE sessions SET dirty = 1 WHERE EXISTS (SELECT 1 FROM records r"
+                " WHERE r.agent = sessions.agent AND r.session_id = sessions.session_id"
+                " AND r.status = ?)",
+                (FAILED,),
+            )
+            db.execute("UPDATE records SET status = ? WHERE status = ?", (PENDING, FAILED))
+
+    def mark_adopted(self, record_id: int, remote_id: str) -> None:
+        """An unsent record of ours that Keito turned out to hold (as ``remote_id``): sent."""
+        now = time.time()
+        with self._write() as db:
+            db.execute(
+                "UPDATE records SET status = ?, remote_id = ?, sent_hash = payload_hash,"
+                " sent_at = ?, last_error = NULL, updated_at = ? WHERE id = ?",
+                (SENT, remote_id, now, now, record_id),
+            )
+
+    def add_adopted_expense(
+        self,
+        agent: str,
+        session_id: str,
+        key: str,
+        spent_date: str,
+        payload: dict[str, Any],
+        remote_id: str,
+    ) -> None:
+        """An expense Keito holds for the session that this ledger never sent: kept as a
+        sent record, so what it carries is not billed again."""
+        now = time.time()
+        digest = payload_hash(payload)
+        blob = json.dumps(payload, separators=(",", ":"), default=str)
+        columns = (agent, session_id, key, spent_date, blob, digest, digest, remote_id, SENT)
+        with self._write() as db:
             db.execute(
                 "INSERT INTO records (agent, session_id, kind, key, spent_date, payload,"
-                " payload_hash, status, last_error, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    agent,
-                    session_id,
-                    kind,
-                    key,
-                    spent_date,
-                    blob,
-                    digest,
-                    HELD if held else PENDING,
-                    held,
-                    now,
-                    now,
-                ),
+                " payload_hash, sent_hash, remote_id, status, created_at, updated_at, sent_at)"
+                " VALUES (?, ?, 'expense', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*columns, now, now, now),
             )
-            return
-        if row["status"] == FINAL:
-            return  # what Keito holds, for good
-        if (
-            row["payload_hash"] == digest
-            and (held is None) == (row["status"] != HELD)
-            and (held is None or row["status"] != HELD or row["last_error"] == held)
-        ):
-            return
-        if held:
-            status, error = (row["status"], None) if row["sent_hash"] else (HELD, held)
-        elif row["sent_hash"] == digest:
-            status, error = SENT, None
-        elif row["status"] == SENDING:
-            status, error = SENDING, None  # keep the look-up-first marker
-        else:
-            status, error = PENDING, None
-        db.execute(
-            "UPDATE records SET payload = ?, payload_hash = ?, status = ?, last_error = ?,"
-            " updated_at = ? WHERE id = ?",
-            (blob, digest, status, error, now, row["id"]),
-        )
 
-    def mark_record(self, record_id: int, **fields: Any) -> None:
-        fields["updated_at"] = time.time()
-        assignments = ", ".join(f"{name} = ?" for name in fields)
-        with self.write() as db:
+    def drop_unsent_expenses(self, agent: str, session_id: str) -> None:
+        """Delete the session's expenses not in Keito yet (made without knowing what Keito
+        holds), and ask for its segment to be closed again."""
+        with self._write() as db:
             db.execute(
-                f"UPDATE records SET {assignments} WHERE id = ?", (*fields.values(), record_id)
+                "DELETE FROM records WHERE agent = ? AND session_id = ? AND kind = 'expense'"
+                " AND remote_id IS NULL",
+                (agent, session_id),
+            )
+            db.execute(
+                "UPDATE sessions SET dirty = 1, close_pending = 1 WHERE agent = ? AND"
+                " session_id = ?",
+                (agent, session_id),
             )
 
     def time_entry_origins(self) -> dict[tuple[str, str], tuple[bool, bool]]:
@@ -763,7 +1064,7 @@ class Ledger:
 
     def mark_config_sessions_dirty(self, config_path: str) -> int:
         """Mark dirty every session mapped by ``config_path``; returns how many."""
-        with self.write() as db:
+        with self._write() as db:
             return db.execute(
                 "UPDATE sessions SET dirty = 1 WHERE mapping_detail = ?", (config_path,)
             ).rowcount
@@ -775,7 +1076,7 @@ class Ledger:
     # -- events (what went wrong, for ``status``) -------------------------------------
 
     def log_event(self, level: str, source: str, message: str, *, keep: int = 500) -> None:
-        with self.write() as db:
+        with self._write() as db:
             db.execute(
                 "INSERT INTO events (at, level, source, message) VALUES (?, ?, ?, ?)",
                 (time.time(), level, source, message[:2000]),
@@ -790,13 +1091,12 @@ class Ledger:
         source: str | None = None,
         message: str | None = None,
     ) -> list[dict[str, Any]]:
-        query = "SELECT at, level, source, message FROM events WHERE 1"
-        params: tuple[Any, ...] = ()
-        for column, value in (("level", level), ("source", source), ("message", message)):
-            if value:
-                query += f" AND {column} = ?"
-                params = (*params, value)
-        rows = self._db.execute(query + " ORDER BY id DESC LIMIT ?", (*params, limit)).fetchall()
+        rows = self._db.execute(
+            "SELECT at, level, source, message FROM events WHERE (?1 IS NULL OR level = ?1)"
+            " AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR message = ?3)"
+            " ORDER BY id DESC LIMIT ?4",
+            (level or None, source or None, message or None, limit),
+        ).fetchall()
         return [dict(r) for r in rows]
 
     def check(self) -> str:

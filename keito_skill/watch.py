@@ -34,7 +34,7 @@ from keito_skill._diskerrors import classify
 from keito_skill._misses import drain as drain_missed
 from keito_skill._words import counted
 from keito_skill.backfill import OUR_END_REASONS
-from keito_skill.errors import ConfigError, LedgerError, TranscriptError
+from keito_skill.errors import LedgerError, TranscriptError
 from keito_skill.ledger import Ledger, SessionRow, skill_home
 from keito_skill.recorder import record
 from keito_skill.transcripts import DEFAULT_IDLE_SECONDS, session_id_for, side_files
@@ -249,9 +249,9 @@ class Watcher:
     # -- recording ---------------------------------------------------------------------
 
     def _row_for(self, agent: str, main: Path) -> SessionRow | None:
-        rows = self.ledger.sessions("agent = ? AND transcript_path = ?", (agent, str(main)))
-        if rows:
-            return rows[0]
+        found = self.ledger.session_by_transcript(agent, str(main))
+        if found is not None:
+            return found
         sid = self._session_ids.get(main)
         if sid is None:
             sid = self._session_ids[main] = session_id_for(agent, main)
@@ -279,7 +279,7 @@ class Watcher:
         if fresh.cwd is None:
             cwd = _cwd_of(fresh)
             if cwd:
-                self.ledger.set_session(agent, sid, cwd=cwd, dirty=1)
+                self.ledger.set_cwd(agent, sid, cwd)
         self.recorded += 1
         self.log(
             f"recorded {agent} {sid} (+{grown} bytes)" + (", reopened" if reopen and grown else "")
@@ -296,7 +296,7 @@ class Watcher:
     def finalize_idle(self) -> None:
         """End every open session whose transcript and hooks have been quiet long enough."""
         now = time.time()
-        for row in self.ledger.sessions("ended = 0"):
+        for row in self.ledger.open_sessions():
             if self.stop.is_set():
                 return
             files = _files(Path(row.transcript_path), row.agent) if row.transcript_path else []
@@ -326,14 +326,9 @@ class Watcher:
             return cached[1]
         seconds = DEFAULT_IDLE_SECONDS
         if cwd:
-            from keito_skill.mapping import resolve
+            from keito_skill.billing import decide
 
-            try:
-                mapping = resolve(cwd)
-            except (ConfigError, OSError):
-                mapping = None
-            if mapping is not None:
-                seconds = mapping.config.idle_seconds
+            seconds = decide(cwd).idle_seconds
         self._idle_cache[cwd] = (now + _CONFIG_TTL, seconds)
         return seconds
 

@@ -414,7 +414,7 @@ def test_overrides_apply_only_to_sessions_without_mapping(
     assert loose is not None and loose.mapping_status == "mapped"
     assert loose.mapping_detail == "override (backfill --project/--task)"
     # no config, so no expense category (issue 15: no made-up default): its expenses wait
-    held = ledger.records("session_id = ? AND kind = 'expense'", (loose_id,))
+    held = [r for r in ledger.records(kind="expense") if r.session_id == loose_id]
     assert held and all(r.status == "held" for r in held)
     assert all((r.last_error or "").startswith("no expense category") for r in held)
 
@@ -427,14 +427,14 @@ def test_repo_config_wins_over_an_override(ledger: Ledger, tmp_path: Path) -> No
     session_id, _ = place("claude-code", base, bare)
     run_backfill(_options(base, project_id="proj_override", task_id="task_override"), ledger)
     run_sync(ledger, None)
-    payloads = [r.payload for r in ledger.records("kind = 'time_entry'")]
+    payloads = [r.payload for r in ledger.records(kind="time_entry")]
     assert [(p["project_id"], p["task_id"]) for p in payloads] == [
         ("proj_override", "task_override")
     ]
     make_repo(bare, None, project_id="proj_repo", task_id="task_repo")
-    ledger.set_session("claude-code", session_id, dirty=1)
+    ledger.mark_dirty("claude-code", session_id)
     run_sync(ledger, None)
-    payloads = [r.payload for r in ledger.records("kind = 'time_entry'")]
+    payloads = [r.payload for r in ledger.records(kind="time_entry")]
     assert [(p["project_id"], p["task_id"]) for p in payloads] == [("proj_repo", "task_repo")]
 
 
@@ -466,7 +466,7 @@ def test_ledger_from_schema_1_gains_override_columns(home: Path) -> None:
     with Ledger() as ledger:
         row = ledger.session("codex", "s1")
         assert row is not None and row.cwd == "/x" and row.override_project_id is None
-        ledger.set_session("codex", "s1", override_project_id="p", override_task_id="t")
+        ledger.set_override("codex", "s1", "p", "t")
         again = ledger.session("codex", "s1")
         assert again is not None and (again.override_project_id, again.override_task_id) == (
             "p",
@@ -580,12 +580,12 @@ def test_corpus_backfill_equals_sessions_one_by_one(ledger: Ledger, tmp_path: Pa
         for key, value in session.totals().items():
             wanted[key] += value
     carried = dict.fromkeys(TOKEN_KEYS, 0)
-    for rec in ledger.records("kind = 'expense'"):
+    for rec in ledger.records(kind="expense"):
         for key in TOKEN_KEYS:
             carried[key] += rec.payload["metadata"][key]
     assert carried == wanted
     days = sum(len(s.days) for s in mapped)
-    assert len(ledger.records("kind = 'time_entry'")) == days
+    assert len(ledger.records(kind="time_entry")) == days
 
     # Second run: nothing is re-read; one appended line is all that is read.
     again = run_backfill(options, ledger)

@@ -169,8 +169,7 @@ def test_missing_credentials_and_broken_mapping(box: Box) -> None:
 def test_stale_hook_binary_and_failed_records(box: Box) -> None:
     box.install("--agent", "claude-code", "--bin", str(box.tmp / "gone" / "keito-skill"))
     with Ledger(box.tmp / "skill-home" / "ledger.sqlite3") as ledger:
-        with ledger.write() as db:
-            ledger.put_record(db, "claude-code", "s1", "time_entry", "k1", "2026-11-21", {"a": 1})
+        ledger.put_record("claude-code", "s1", "time_entry", "k1", "2026-11-21", {"a": 1})
         (record,) = ledger.records()
         ledger.mark_record(record.id, status="failed", last_error="422 project archived")
     code, checks = box.doctor()

@@ -142,7 +142,7 @@ def test_segment_keys_name_the_usage_whichever_ledger_made_them(
                 record(ledger, agent, session_id, path, reopen=True)
                 record(ledger, agent, session_id, path, end_reason="exit")
                 sync_to(keito_server, ledger)
-            keys.append([r.key for r in ledger.records("kind = 'expense'")])
+            keys.append([r.key for r in ledger.records(kind="expense")])
     resumed, once = keys
     assert len(resumed) == 2 and len(once) == 1
     assert once[0] in resumed  # the first segment: same usage, same key
@@ -207,7 +207,7 @@ def test_an_expense_in_keito_whose_usage_is_unknown_holds_the_sessions_expenses(
 ) -> None:
     """Keito has an expense for the session that does not say what it carries (made by
     hand, or by another tool): what is left to bill is unknown, so nothing is guessed."""
-    from keito_skill.cli.sync_cmd import status_data
+    from keito_skill.status import status_data
 
     repo = make_repo(tmp_path / "repo", keito_server)
     session_id, path = copy_session("claude-code", tmp_path / "t")
@@ -227,7 +227,7 @@ def test_an_expense_in_keito_whose_usage_is_unknown_holds_the_sessions_expenses(
     with Ledger(home / "ledger.sqlite3") as ledger:
         record(ledger, "claude-code", session_id, path, cwd=str(repo), end_reason="exit")
         sync_to(keito_server, ledger)
-        held = ledger.records("kind = 'expense'")
+        held = ledger.records(kind="expense")
         assert held and {r.status for r in held} == {"held"}
         assert all("without the token counts" in (r.last_error or "") for r in held)
         assert any(

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from keito_skill.cli.sync_cmd import status_data
 from keito_skill.ledger import Ledger
 from keito_skill.recorder import record
+from keito_skill.status import status_data
 from keito_skill.sync import run_sync
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (
@@ -94,10 +94,10 @@ def test_writes_committing_after_the_client_timeout_are_sent_once(
     keito_server.clear_faults()
     time.sleep(COMMIT_AFTER)  # the last slow writes land
     deadline = time.monotonic() + 4 * GRACE
-    while ledger.records("status != 'sent'") and time.monotonic() < deadline:
+    while [r for r in ledger.records() if r.status != "sent"] and time.monotonic() < deadline:
         sync_to(keito_server, ledger)
         time.sleep(0.5)
-    assert [r.key for r in ledger.records("status != 'sent'")] == []
+    assert [r.key for r in [r for r in ledger.records() if r.status != "sent"]] == []
     _one_per_key(keito_server, {sid: s[0] for sid, s in sessions.items()})
     posts = [r for r in keito_server.requests() if r["method"] == "POST"]
     assert len([r for r in posts if r["path"] == ENTRIES]) == len(sessions)

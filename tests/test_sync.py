@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from keito_skill.cli.sync_cmd import status_data
 from keito_skill.keito import KeitoClient
 from keito_skill.ledger import Ledger
 from keito_skill.recorder import record
+from keito_skill.status import status_data
 from keito_skill.sync import run_sync
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (
@@ -328,7 +328,7 @@ def test_oversized_metadata_is_shrunk_and_a_400_fails_only_its_record(
     meta = entries[big_id]["metadata"]
     assert len(json.dumps(meta, separators=(",", ":")).encode()) <= 4096
     assert meta["session_id"] == big_id and meta["input_tokens"] > 0
-    failed = ledger.records("status = 'failed'")
+    failed = ledger.records(status="failed")
     assert len(failed) == 1 and "archived" in (failed[0].last_error or "")
     errors = status_data(ledger)["last_errors"]
     assert [(e["status"], e["kind"]) for e in errors] == [("failed", "expense")]
@@ -437,7 +437,7 @@ def test_sessions_that_cannot_be_sent_cost_one_look_per_sync(
     again = sync_to(keito_server, ledger)
     assert again.sessions == {"unmapped": 3}  # looked at once each, not once per pass
     assert summaries == []  # and not summarised again: nothing changed
-    unmapped = ledger.sessions("mapping_status = 'unmapped'")
+    unmapped = [r for r in ledger.sessions() if r.mapping_status == "unmapped"]
     assert len(unmapped) == 3 and all(row.summary for row in unmapped)
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from keito_skill.cli.sync_cmd import status_data
 from keito_skill.ledger import Ledger
 from keito_skill.recorder import record
+from keito_skill.status import status_data
 from keito_skill.sync import run_sync
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (
@@ -297,7 +297,7 @@ def test_a_refused_category_is_said_and_the_rest_is_sent(
     assert report.sent.aborted is None
     assert {e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")} == {a, b}
     assert expense_tokens(remote(keito_server, "expenses"), b) == truth_totals("claude-code")
-    [failed] = ledger.records("status = 'failed'")
+    [failed] = ledger.records(status="failed")
     assert "cat_made_up" in (failed.last_error or "") and "expense_category_id" in (
         failed.last_error or ""
     )
@@ -483,7 +483,7 @@ def test_a_key_that_may_not_set_billable_fails_only_that_repos_entries(
     report = sync_to(keito_server, ledger)
     assert report.sent.aborted is None
     assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [b]
-    [failed] = [r for r in ledger.records("status = 'failed'") if r.kind == "time_entry"]
+    [failed] = [r for r in ledger.records(status="failed") if r.kind == "time_entry"]
     assert "billing.billable" in (failed.last_error or "")
     _config(strict, billing={})  # the fix the reason names
     sync_to(keito_server, ledger)
@@ -501,7 +501,7 @@ def test_a_session_day_under_a_hundredth_of_an_hour_is_not_a_zero_hour_entry(
     record(ledger, "codex", session_id, path, cwd=str(repo))
     sync_to(keito_server, ledger)
     assert remote(keito_server, "time_entries") == []
-    [held] = ledger.records("kind = 'time_entry'")
+    [held] = ledger.records(kind="time_entry")
     assert held.status == "held" and "so far" in (held.last_error or "")
     record(ledger, "codex", session_id, path, end_reason="exit")
     sync_to(keito_server, ledger)

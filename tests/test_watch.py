@@ -251,11 +251,11 @@ def test_session_ended_idle_that_grows_again_is_reopened(home: Path, tmp_path: P
         time.sleep(0.4)
         watcher.step()
         run_sync(ledger, None)
-        expenses = ledger.records("kind = 'expense'")
+        expenses = ledger.records(kind="expense")
         assert {r.payload["metadata"]["segment_number"] for r in expenses} == {1, 2}
         carried = {k: sum(r.payload["metadata"][k] for r in expenses) for k in TOKEN_KEYS}
         assert carried == truth_totals("claude-code")
-        assert len(ledger.records("kind = 'time_entry'")) == 1
+        assert len(ledger.records(kind="time_entry")) == 1
 
 
 def test_locate_maps_subagent_files_to_their_session(tmp_path: Path) -> None:

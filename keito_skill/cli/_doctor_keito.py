@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from keito_skill.cli.doctor_cmd import Check
+from keito_skill.agents import Check
 
 if TYPE_CHECKING:
     from keito_skill.keito import KeitoClient, Project
@@ -248,6 +248,7 @@ def category_check(client: KeitoClient | None, config: RepoConfig, config_path: 
 
 def keito_checks(cwd: Path) -> list[Check]:
     """Credentials, then (if Keito answers) key access, project, task and category."""
+    from keito_skill.billing import repo_config
     from keito_skill.keito import (
         KeitoClient,
         KeitoConfigError,
@@ -255,12 +256,11 @@ def keito_checks(cwd: Path) -> list[Check]:
         KeitoError,
         load_credentials,
     )
-    from keito_skill.mapping import ConfigProblem, resolve
+    from keito_skill.mapping import Mapping
 
-    try:
-        found = resolve(cwd)
-    except ConfigProblem:
-        found = None  # the mapping check reports it
+    found = repo_config(cwd)
+    if not isinstance(found, Mapping):
+        found = None  # a broken config: the mapping check reports it
     try:
         creds = load_credentials()
     except KeitoConfigError as exc:

@@ -184,7 +184,7 @@ def _override_ids(project: str, task: str) -> tuple[str, str]:
     Offline, or without credentials, the values are kept as ids (with a note) so a backfill
     still records everything; the sync that sends them checks them then.
     """
-    from keito_skill.cli.init_cmd import active_projects, active_tasks, pick
+    from keito_skill.cli._picking import active_projects, active_tasks, pick
     from keito_skill.keito import (
         KeitoAuthError,
         KeitoClient,
@@ -215,8 +215,7 @@ def _override_ids(project: str, task: str) -> tuple[str, str]:
 
 
 def _sync(ledger: Ledger, *, show_progress: bool) -> dict[str, Any]:
-    from keito_skill.cli.sync_cmd import open_client
-    from keito_skill.sync import run_sync
+    from keito_skill.sync import open_client, run_sync
 
     client, offline = open_client()
     try:

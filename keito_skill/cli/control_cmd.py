@@ -39,10 +39,9 @@ def current_session(ledger: Ledger, session_id: str | None, cwd: Path) -> Sessio
     """The session meant by "this session": given, from the agent's env, or the latest here."""
     wanted = session_id or _session_from_env()
     if wanted:
-        rows = ledger.sessions("session_id = ?", (wanted,))
+        rows = ledger.sessions_by_id(wanted)
         if not rows and len(wanted) >= _MIN_PREFIX:  # the start of an id, as tables fold it
-            like = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            rows = ledger.sessions("session_id LIKE ? ESCAPE '\\'", (like + "%",))
+            rows = ledger.sessions_by_id_prefix(wanted)
             ids = sorted({row.session_id for row in rows})
             if len(ids) > 1:
                 raise NoSessionError(
@@ -55,7 +54,7 @@ def current_session(ledger: Ledger, session_id: str | None, cwd: Path) -> Sessio
 
     config = find_config(cwd)
     root = config.parent.parent if config else cwd.resolve()
-    for row in ledger.sessions("ended = 0"):
+    for row in ledger.open_sessions():
         if _inside(row.cwd, root):
             return row
     raise NoSessionError(f"no active session recorded under {root}; pass --session ID")
@@ -69,7 +68,7 @@ def _set_paused(session_id: str | None, paused: bool) -> SessionRow:
         if row.transcript_path and Path(row.transcript_path).exists():
             # Bring the record up to now first: counted before a pause, skipped before a resume.
             record(ledger, row.agent, row.session_id, row.transcript_path)
-        ledger.set_session(row.agent, row.session_id, paused=int(paused), dirty=1)
+        ledger.set_paused(row.agent, row.session_id, paused)
         fresh = ledger.session(row.agent, row.session_id)
     assert fresh is not None
     return fresh

@@ -78,14 +78,15 @@ def _check_official_hooks() -> list[Check]:
 
 
 def _check_mapping(cwd: Path, cwd_given: bool) -> Check:
-    from keito_skill.mapping import ConfigProblem, resolve
+    from keito_skill.billing import repo_config
+    from keito_skill.mapping import ConfigProblem
 
     name = "repo mapping"
     init = "keito-skill init" + (f" --cwd {shlex.quote(str(cwd))}" if cwd_given else "")
-    try:
-        found = resolve(cwd)
-    except ConfigProblem as exc:
-        return Check(name, False, str(exc), f"fix line {exc.line} of {exc.path}, or run {init}")
+    found = repo_config(cwd)
+    if isinstance(found, ConfigProblem):
+        fix = f"fix line {found.line} of {found.path}, or run {init}"
+        return Check(name, False, str(found), fix)
     if found is None:
         return Check(name, False, f"no .keito/config.yml applies to {cwd}", init)
     config = found.config
@@ -106,9 +107,9 @@ def _check_mapping(cwd: Path, cwd_given: bool) -> Check:
 def _check_ledger() -> Check:
     import sqlite3
 
-    from keito_skill.cli.sync_cmd import status_data
     from keito_skill.errors import LedgerError
     from keito_skill.ledger import Ledger, skill_home
+    from keito_skill.status import status_data
 
     name = "ledger"
     try:

@@ -25,28 +25,25 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
-from keito_skill.errors import KeitoSkillError
+from keito_skill.cli._picking import (
+    InitError,
+    Item,
+    active_projects,
+    active_tasks,
+    label,
+    pick,
+)
 from keito_skill.keito import (
     ExpenseCategory,
     KeitoClient,
     KeitoError,
     KeitoForbiddenError,
-    Project,
-    Task,
     load_credentials,
 )
 from keito_skill.mapping import CONFIG_RELPATH, ConfigProblem, RepoConfig, load_config, write_config
-
-_Item = TypeVar("_Item", Project, Task, ExpenseCategory)
-_LIST_LIMIT = 15
-
-
-class InitError(KeitoSkillError):
-    """The mapping cannot be made as asked (unknown or ambiguous name, nothing to pick)."""
 
 
 def repo_root(cwd: Path) -> Path:
@@ -69,56 +66,6 @@ def repo_root(cwd: Path) -> Path:
         if (directory / ".git").exists():
             return directory
     return cwd
-
-
-def _label(item: Project | Task | ExpenseCategory) -> str:
-    extra = ""
-    if isinstance(item, Project):
-        parts = [p for p in (item.code, item.client.name if item.client else None) if p]
-        extra = f" — {', '.join(parts)}" if parts else ""
-    return f"{item.name} ({item.id}){extra}"
-
-
-def _listing(items: Sequence[Project | Task | ExpenseCategory]) -> str:
-    shown = ", ".join(_label(i) for i in items[:_LIST_LIMIT])
-    more = len(items) - _LIST_LIMIT
-    return shown + (f", and {more} more" if more > 0 else "")
-
-
-def pick(kind: str, items: Sequence[_Item], query: str) -> _Item:
-    """The one item ``query`` names: an exact id, else a case-insensitive name (or project
-    code). Raises :class:`InitError` listing the candidates when none or several match."""
-    wanted = query.strip()
-    by_id = [i for i in items if i.id == wanted]
-    if by_id:
-        return by_id[0]
-    folded = wanted.casefold()
-    matches = [i for i in items if i.name.strip().casefold() == folded]
-    if not matches and kind == "project":
-        matches = [
-            i
-            for i in items
-            if isinstance(i, Project) and i.code and i.code.strip().casefold() == folded
-        ]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise InitError(
-            f"{kind} {query!r} is ambiguous: {_listing(matches)}; pass the id with --{kind}"
-        )
-    if not items:
-        raise InitError(f"no {kind}s are visible to this Keito API key")
-    raise InitError(f"no {kind} named {query!r}; available: {_listing(items)}")
-
-
-def active_projects(client: KeitoClient) -> list[Project]:
-    return [p for p in client.list_projects() if p.is_active]
-
-
-def active_tasks(client: KeitoClient, project: Project) -> list[Task]:
-    """The project's active tasks: embedded in the project when the account gives them
-    (real accounts do), else from ``/tasks?project_id=``."""
-    return [t for t in client.project_tasks(project) if t.is_active]
 
 
 CATEGORY_HINT = (
@@ -180,12 +127,12 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _choose(kind: str, items: Sequence[_Item], default: str | None) -> _Item:
+def _choose(kind: str, items: Sequence[Item], default: str | None) -> Item:
     """Numbered list on the terminal; the answer may be a number, an id or a name."""
     plural = kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
     click.echo(f"{plural.capitalize()}:")
     for number, item in enumerate(items, 1):
-        click.echo(f"  {number:>3}. {_label(item)}")
+        click.echo(f"  {number:>3}. {label(item)}")
     suggested = next((str(n) for n, i in enumerate(items, 1) if i.id == default), None)
     if suggested is None and len(items) == 1:
         suggested = "1"
@@ -257,7 +204,7 @@ def init(
             chosen_task = pick("task", tasks, task)
         else:
             if not tasks:
-                raise InitError(f"project {_label(chosen_project)} has no active tasks")
+                raise InitError(f"project {label(chosen_project)} has no active tasks")
             chosen_task = _choose("task", tasks, config.task_id)
         category = choose_category(client, expense_category, config.expense_category_id, ask)
     if (

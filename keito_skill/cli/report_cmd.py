@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import click
@@ -10,180 +9,10 @@ import click
 from keito_skill.cli._options import date_range
 from keito_skill.cli._output import emit_json, human_tokens, print_table
 from keito_skill.ledger import Ledger
-from keito_skill.summary import TOKEN_FIELDS
+from keito_skill.report import known_projects, report_rows
 from keito_skill.transcripts import AGENTS
 
-
-def report_rows(
-    ledger: Ledger,
-    *,
-    by: str,
-    since: date | None,
-    until: date | None,
-    agent: str | None = None,
-    project: str | None = None,
-) -> list[dict[str, Any]]:
-    """One row per group: sessions, hours billed (or active), tokens and cost.
-
-    ``agent`` keeps one agent's sessions; ``project`` one Keito project's, named by its id
-    or by the name ``init`` wrote into the repo's config (case-insensitive).
-    """
-    from keito_skill.sync import summary_of
-
-    rules_by_cwd: dict[str | None, Any] = {}  # repo billing settings, read once per repo
-    billed: dict[tuple[str, str, str], float] = {}
-    shares: dict[tuple[str, str, str], float] = {}  # day-granularity entries: rounding share
-    for record in ledger.records("kind = 'time_entry'"):
-        hours = float(record.payload.get("hours") or 0.0)
-        if record.agent == "repo":  # one entry for many sessions (granularity: day)
-            factor = _rounded(record.payload, hours, rules_by_cwd) / hours if hours > 0 else 1.0
-            for agent_id, session_id, _ in record.payload.get("_sessions") or []:
-                shares[(agent_id, session_id, record.spent_date)] = factor
-            continue
-        entry = (record.agent, record.session_id, record.spent_date)
-        billed[entry] = billed.get(entry, 0.0) + hours
-    groups: dict[str, dict[str, Any]] = {}
-    names: dict[str, str] = {}  # project id -> name, from the repos' own configs
-    tried: set[tuple[str | None, str]] = set()
-
-    def name_of(cwd: str | None, project_id: str) -> str | None:
-        if project_id and project_id not in names and (cwd, project_id) not in tried:
-            tried.add((cwd, project_id))  # one config read per repo, not per session
-            name = _project_name(cwd, project_id)
-            if name:
-                names[project_id] = name
-        return names.get(project_id)
-
-    wanted = project.casefold() if project else None
-    for row in ledger.sessions():
-        if agent and row.agent != agent:
-            continue
-        if wanted is not None:
-            found = row.project_id or ""
-            name = name_of(row.cwd, found) or ""
-            if wanted not in (found.casefold(), name.casefold()):
-                continue
-        elif by == "project":
-            name_of(row.cwd, row.project_id or "")  # for the table: once per session
-        summary = summary_of(row)
-        if summary is None:
-            continue
-        for day in summary.days:
-            if (since and day.date < since) or (until and day.date > until):
-                continue
-            spent = day.date.isoformat()
-            hours = billed.get((row.agent, row.session_id, spent), day.active_seconds / 3600.0)
-            rules = _billing(row.cwd, rules_by_cwd)
-            if (row.agent, row.session_id, spent) in shares:
-                rounded = hours * shares[(row.agent, row.session_id, spent)]
-            else:
-                rounded = rules.rounded_hours(hours) if rules else hours
-            day_total = sum(u.total for u in day.models.values()) or 1
-            parts: list[tuple[str, float, dict[str, Any]]] = []
-            if by == "model":
-                for model, model_usage in day.models.items():
-                    parts.append(
-                        (model, hours * model_usage.total / day_total, model_usage.model_dump())
-                    )
-                if not day.models:
-                    parts.append(("(no model)", hours, {}))
-            else:
-                key = {
-                    "day": spent,
-                    "agent": row.agent,
-                    "project": row.project_id or f"({row.mapping_status})",
-                }[by]
-                usage_sum: dict[str, Any] = {k: getattr(day.totals, k) for k in TOKEN_FIELDS}
-                usage_sum["cost_usd"] = day.cost_usd
-                parts.append((key, hours, usage_sum))
-            for key, share, usage in parts:
-                group = groups.setdefault(
-                    key,
-                    {
-                        by: key,
-                        "sessions": set(),
-                        "hours": 0.0,
-                        "rounded_hours": 0.0,
-                        **dict.fromkeys(TOKEN_FIELDS, 0),
-                        "cost_usd": 0.0,
-                        "cost_complete": True,
-                    },
-                )
-                group["sessions"].add((row.agent, row.session_id))
-                group["hours"] += share
-                group["rounded_hours"] += rounded * (share / hours if hours else 1.0)
-                if rules is not None and rules.rounding_step():
-                    group["rounding"] = rules.rounding
-                for token in TOKEN_FIELDS:
-                    group[token] += int(usage.get(token, 0))
-                if usage.get("cost_usd") is None and any(usage.get(t) for t in TOKEN_FIELDS):
-                    group["cost_complete"] = False
-                else:
-                    group["cost_usd"] += float(usage.get("cost_usd") or 0.0)
-    rows = []
-    for key in sorted(groups):
-        group = groups[key]
-        if by == "project":
-            group["project_name"] = names.get(key)
-        group["sessions"] = len(group["sessions"])
-        group["hours"] = round(group["hours"], 4)
-        group["rounded_hours"] = round(group["rounded_hours"], 2)
-        group["cost_usd"] = round(group["cost_usd"], 6)
-        rows.append(group)
-    return rows
-
-
 _TOKEN_HEADERS = ("input", "cache write", "cache read", "output", "cost")
-
-
-def _billing(cwd: str | None, cache: dict[str | None, Any]) -> Any:
-    """The session's repo ``billing`` settings (read once per repo), or None."""
-    from keito_skill.mapping import ConfigProblem, resolve
-
-    if cwd not in cache:
-        try:
-            found = resolve(cwd) if cwd else None
-        except (ConfigProblem, OSError):
-            found = None
-        cache[cwd] = found.config.billing if found else None
-    return cache[cwd]
-
-
-def _rounded(payload: dict[str, Any], hours: float, cache: dict[str | None, Any]) -> float:
-    rules = _billing(str((payload.get("metadata") or {}).get("cwd") or ""), cache)
-    return float(rules.rounded_hours(hours)) if rules else hours
-
-
-def _project_name(cwd: str | None, project_id: str) -> str | None:
-    """The name ``init`` wrote beside ``project_id`` in the session's repo config, if any
-    (the ledger keeps ids only; a repo moved or deleted since leaves just the id)."""
-    from keito_skill.mapping import ConfigProblem, resolve
-
-    try:
-        found = resolve(cwd)
-    except (ConfigProblem, OSError):
-        return None
-    if found is None or found.config.project_id != project_id:
-        return None
-    return found.config.project_name
-
-
-def _known_projects(since: Any, until: Any, agent: str | None) -> list[str]:
-    """The projects that do have sessions in the range, as ``name (id)``: for a ``--project``
-    that matched none, most likely a typo or another spelling."""
-    with Ledger.for_reading() as ledger:
-        rows = report_rows(
-            ledger,
-            by="project",
-            since=since.date() if since else None,
-            until=until.date() if until else None,
-            agent=agent,
-        )
-    return [
-        f"{r['project_name']} ({r['project']})" if r.get("project_name") else r["project"]
-        for r in rows
-        if not r["project"].startswith("(")  # "(unmapped)": no project to name
-    ]
 
 
 @click.command()
@@ -207,15 +36,11 @@ def report(
     since: Any, until: Any, by: str, agent: str | None, project: str | None, as_json: bool
 ) -> None:
     """Hours, tokens and cost of recorded sessions, by day, project, model or agent."""
+    first, last = (when.date() if when else None for when in (since, until))
     with Ledger.for_reading() as ledger:
-        rows = report_rows(
-            ledger,
-            by=by,
-            since=since.date() if since else None,
-            until=until.date() if until else None,
-            agent=agent,
-            project=project,
-        )
+        rows = report_rows(ledger, by=by, since=first, until=last, agent=agent, project=project)
+        # none for that project: the ones that have sessions (a typo, another spelling?)
+        known = known_projects(ledger, first, last, agent) if project and not rows else []
     if as_json:
         emit_json({"by": by, "agent": agent, "project": project, "rows": rows})
         return
@@ -228,7 +53,6 @@ def report(
             for word, when in (("from", since), ("until", until))
             if when
         )
-        known = _known_projects(since, until, agent) if project else []
         hint = (
             f" Projects with recorded sessions{span}: {', '.join(known)}."
             if known

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from typing import Any
 
 import click
@@ -11,36 +10,7 @@ import click
 from keito_skill.cli._output import SendingBar, counted, emit_json, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.logs import file_logger
-
-_OUR_ENDS = frozenset({"backfill", "idle"})  # see keito_skill.backfill.OUR_END_REASONS
-
-
-def open_client(*, max_retries: int = 4) -> tuple[Any | None, str | None]:
-    """A Keito client from the user's credentials, or None with the reason."""
-    from keito_skill.keito import KeitoClient, KeitoCredentialsError, load_credentials
-
-    try:
-        creds = load_credentials()
-    except KeitoCredentialsError as exc:
-        return None, str(exc)
-    return KeitoClient.from_credentials(creds, max_retries=max_retries), None
-
-
-def credentials_info() -> dict[str, Any]:
-    """Where the credentials come from (never the key), without opening a client."""
-    from keito_skill.keito import KeitoConfigError, KeitoCredentialsError, load_credentials
-
-    try:
-        creds = load_credentials()
-    except (KeitoCredentialsError, KeitoConfigError) as exc:  # a bad URL: shown, not fatal
-        return {"configured": False, "reason": str(exc)}
-    return {
-        "configured": True,
-        "account_id": creds.account_id,
-        "api_url": creds.api_url,
-        "api_key_source": creds.api_key_source,
-        "account_id_source": creds.account_id_source,
-    }
+from keito_skill.status import SYNC_COMPLETED, status_data
 
 
 @click.command()
@@ -49,7 +19,7 @@ def credentials_info() -> dict[str, Any]:
 @click.option("--background", is_flag=True, hidden=True, help="Run detached from a hook.")
 def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
     """Send every recorded session to Keito: time entries, then expenses."""
-    from keito_skill.sync import run_sync
+    from keito_skill.sync import open_client, run_sync
 
     log = file_logger()
     # A background sync gives up sooner: the next hook starts another one anyway.
@@ -71,7 +41,7 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
         if report.ran and not report.offline and not report.sent.aborted:
             # ``status`` shows only the problems since then as current.
             ledger.log_event("info", "sync", SYNC_COMPLETED)
-        unsent = 0 if background else len(ledger.sessions(_UNSENT))
+        unsent = 0 if background else len(ledger.sessions_not_sent())
     sent = report.sent
     log.info(
         "sync: ran=%s created=%d updated=%d existing=%d failed=%d aborted=%s offline=%s",
@@ -123,94 +93,7 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
         sys.exit(1)
 
 
-_UNSENT = "mapping_status IN ('unmapped', 'broken')"
-SYNC_COMPLETED = "sync completed"
 _LIST_SESSIONS = 10  # more sessions not sent than this are shown by repository
-
-
-def _when(ts: float | None) -> str | None:
-    return datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds") if ts else None
-
-
-def status_data(ledger: Ledger) -> dict[str, Any]:
-    creds = credentials_info()
-    counts = ledger.counts()
-    sessions = ledger.sessions()
-    by_mapping: dict[str, int] = {}
-    for row in sessions:
-        by_mapping[row.mapping_status] = by_mapping.get(row.mapping_status, 0) + 1
-    attention = [
-        {
-            "agent": row.agent,
-            "session_id": row.session_id,
-            "cwd": row.cwd,
-            "status": row.mapping_status,
-            "detail": row.mapping_detail,
-        }
-        for row in sessions
-        if row.mapping_status in ("unmapped", "broken")  # what _UNSENT selects
-    ]
-    failed = [
-        {
-            "session_id": r.session_id,
-            "kind": r.kind,
-            "key": r.key,
-            "status": r.status,
-            "reason": r.last_error,
-            "at": _when(r.updated_at),
-        }
-        for r in ledger.records("last_error IS NOT NULL AND status NOT IN ('sent', 'final')")[-20:]
-    ]
-    final = [
-        {
-            "session_id": r.session_id,
-            "spent_date": r.spent_date,
-            "key": r.key,
-            "hours": r.payload.get("hours"),
-            "reason": r.last_error,
-        }
-        for r in ledger.records("status = 'final'")[-20:]
-    ]
-    ok = ledger.recent_events(1, level="info", source="sync", message=SYNC_COMPLETED)
-    last_ok = ok[0]["at"] if ok else None
-    problems = ledger.recent_events(20, level="error")
-    current = [p for p in problems if last_ok is None or p["at"] > last_ok]
-    resolved = [p for p in problems if last_ok is not None and p["at"] <= last_ok]
-    ended_late = [row for row in sessions if row.ended and row.end_reason in _OUR_ENDS]
-    return {
-        "credentials": creds,
-        "ledger": str(ledger.path),
-        "last_successful_sync": _when(last_ok),
-        "sessions": {
-            "total": len(sessions),
-            "active": sum(1 for r in sessions if not r.ended),
-            "paused": sum(1 for r in sessions if r.paused),
-            "by_mapping": by_mapping,
-            "needs_attention": attention,
-            # Ended by watch/backfill when their transcript went quiet: no SessionEnd was
-            # recorded (agent killed, hook missed, or the ledger could not be written).
-            "ended_without_session_end": len(ended_late),
-        },
-        "records": {
-            "pending": counts.get("pending", 0) + counts.get("sending", 0),
-            # of which maybe sent, waiting (a grace period) to be looked up before a resend
-            "unconfirmed": counts.get("sending", 0),
-            "sent": counts.get("sent", 0),
-            "failed": counts.get("failed", 0),
-            "held": counts.get("held", 0),
-            "final": counts.get("final", 0),
-        },
-        "final_entries": final,
-        "rounding": rounding_warning(ledger),
-        "last_errors": failed,
-        # Problems since the last successful sync; older ones were followed by a success.
-        "recent_problems": [{**e, "at": _when(e["at"])} for e in current[:10]],
-        "resolved_problems": [{**e, "at": _when(e["at"])} for e in resolved[:10]],
-        # duplicate time entries found in Keito: deleted, or left there because final
-        "duplicates": [
-            {**e, "at": _when(e["at"])} for e in ledger.recent_events(10, source="duplicates")
-        ],
-    }
 
 
 @click.command()
@@ -266,47 +149,6 @@ def status(as_json: bool) -> None:
             f"{'':<10}{counted(s['ended_without_session_end'], 'session')} ended by watch or"
             " backfill after going quiet (no SessionEnd was recorded)"
         )
-
-
-def rounding_warning(ledger: Ledger, *, share: float = 0.5) -> dict[str, Any] | None:
-    """When most time entries are shorter than the account's rounding step (a repo's
-    ``billing.rounding``), the account bills far more than was worked: say so, and what
-    ``billing.granularity: day`` would do about it."""
-    from keito_skill.mapping import Billing, ConfigProblem, resolve
-
-    billing: dict[str, Billing | None] = {}  # by cwd: one config read per repo
-    short = total = 0
-    billed = worked = 0.0
-    for record in ledger.records("kind = 'time_entry' AND status != 'held'"):
-        cwd = str(record.payload.get("metadata", {}).get("cwd") or "")
-        if cwd not in billing:
-            try:
-                found = resolve(cwd) if cwd else None
-            except (ConfigProblem, OSError):
-                found = None
-            billing[cwd] = found.config.billing if found else None
-        rules = billing[cwd]
-        step = rules.rounding_step() if rules else None
-        if rules is None or step is None:
-            continue
-        hours = float(record.payload.get("hours") or 0.0)
-        total += 1
-        short += hours < step
-        worked += hours
-        billed += rules.rounded_hours(hours)
-    if total == 0 or short < max(2, share * total):
-        return None
-    return {
-        "entries": total,
-        "below_step": short,
-        "hours": round(worked, 2),
-        "rounded_hours": round(billed, 2),
-        "message": (
-            f"{short} of {total} time entries are shorter than the account's rounding step:"
-            f" {worked:.2f} h worked bills as {billed:.2f} h. Consider"
-            " 'billing: {granularity: day}' in .keito/config.yml (one entry per day)."
-        ),
-    }
 
 
 def _print_not_sent(attention: list[dict[str, Any]]) -> None:

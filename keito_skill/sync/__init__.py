@@ -12,14 +12,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keito_skill._misses import drain as drain_missed
-from keito_skill.ledger import FAILED, PENDING, Ledger
+from keito_skill.billing import RepoConfigs
+from keito_skill.ledger import Ledger
 from keito_skill.sync._configs import mark_changed_repos
 from keito_skill.sync._daily import rebuild_days
 from keito_skill.sync._lock import sync_lock
 from keito_skill.sync._materialize import materialize, park_failed, summary_of
+from keito_skill.sync._open import open_client
 from keito_skill.sync._send import Progress, SendReport, send_pending
 
-__all__ = ["Progress", "SyncReport", "materialize_all", "run_sync", "summary_of"]
+__all__ = ["Progress", "SyncReport", "materialize_all", "open_client", "run_sync", "summary_of"]
 
 _PASSES = 5
 
@@ -52,11 +54,9 @@ def _materialize_passes(
     ledger: Ledger, report: SyncReport | None, touched: set[tuple[str, str]]
 ) -> None:
     for _ in range(_PASSES):
-        rows = ledger.sessions(
-            "dirty = 1 OR close_pending = 1 OR mapping_status IN ('new', 'unmapped', 'broken')"
-        )
+        rows = ledger.sessions_to_materialize()
         changed = False
-        configs: dict[str, Any] = {}  # repo configs looked up in this pass, by cwd
+        configs = RepoConfigs()  # repo configs looked up in this pass, by cwd
         for row in rows:
             try:
                 status = materialize(ledger, row, configs, touched)
@@ -95,15 +95,7 @@ def run_sync(
             return report
         drain_missed(ledger)  # hook calls a full or read-only disk refused, recorded now
         if retry_failed:
-            with ledger.write() as db:
-                # rebuilt from the current config first: a fixed mapping fixes them
-                db.execute(
-                    "UPDATE sessions SET dirty = 1 WHERE EXISTS (SELECT 1 FROM records r"
-                    " WHERE r.agent = sessions.agent AND r.session_id = sessions.session_id"
-                    " AND r.status = ?)",
-                    (FAILED,),
-                )
-                db.execute("UPDATE records SET status = ? WHERE status = ?", (PENDING, FAILED))
+            ledger.retry_failed()  # rebuilt from the current config first
         for _ in range(_PASSES):
             materialize_all(ledger, report)
             if client is None:
@@ -115,6 +107,6 @@ def run_sync(
                 return report
             # Again only if a hook wrote meanwhile. (Ended sessions that cannot be sent keep
             # close_pending: asking for those too made every sync run all its passes.)
-            if not ledger.sessions("dirty = 1"):
+            if not ledger.has_dirty_sessions():
                 return report
     return report

@@ -20,7 +20,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from keito_skill.ledger import FINAL, Ledger, RecordRow
+from keito_skill.ledger import Ledger
 from keito_skill.mapping import ConfigProblem, RepoConfig, load_config
 from keito_skill.summary import TOKEN_FIELDS
 from keito_skill.sync._payloads import SKILL, money
@@ -116,13 +116,11 @@ def rebuild_days(ledger: Ledger, touched: set[tuple[str, str]]) -> None:
             continue
         if config.billing.granularity != "day":
             continue
-        rows = ledger.sessions("mapping_status = 'mapped' AND mapping_detail = ?", (path,))
+        rows = ledger.sessions_mapped_by(path)
         own = _own_entries(ledger, dates)
         entry_id = day_entry_id(path)
-        records = ledger.records(
-            "agent = ? AND session_id = ? AND kind = 'time_entry'", (REPO_AGENT, entry_id)
-        )
-        with ledger.write() as db:
+        records = ledger.session_records(REPO_AGENT, entry_id, "time_entry")
+        with ledger.transaction():
             for spent in sorted(dates):
                 members = [
                     (row.agent, row.session_id, day)
@@ -139,15 +137,10 @@ def rebuild_days(ledger: Ledger, touched: set[tuple[str, str]]) -> None:
                         f"{body['hours']:.2f} h on one day is over the 24 h one entry can"
                         " hold: use billing.granularity: session for this repo"
                     )
-                put_parts(ledger, db, REPO_AGENT, entry_id, spent, body, held, records, past=False)
+                put_parts(ledger, REPO_AGENT, entry_id, spent, body, held, records, past=False)
 
 
 def _own_entries(ledger: Ledger, dates: set[str]) -> set[tuple[str, str, str]]:
     """Sessions billed on their own entry on those dates (sent or final in Keito)."""
-    marks = ",".join("?" * len(dates))
-    rows: list[RecordRow] = ledger.records(
-        f"kind = 'time_entry' AND agent != ? AND spent_date IN ({marks})"
-        " AND (remote_id IS NOT NULL OR status = ?)",
-        (REPO_AGENT, *sorted(dates), FINAL),
-    )
-    return {(r.agent, r.session_id, r.spent_date) for r in rows}
+    rows = ledger.time_entries_in_keito(sorted(dates))
+    return {(r.agent, r.session_id, r.spent_date) for r in rows if r.agent != REPO_AGENT}

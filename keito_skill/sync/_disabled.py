@@ -43,10 +43,14 @@ def _inside(child: str | None, root: Path) -> bool:
     return True
 
 
-def _here(ledger: Ledger, where: str, root: Path) -> list[SessionRow]:
-    """Sessions matching ``where`` whose repository is the one at ``root``."""
+def _running_here(ledger: Ledger, root: Path) -> list[SessionRow]:
+    """Sessions still running (and not disabled) whose repository is the one at ``root``."""
     config = find_config(root)
-    rows = [row for row in ledger.sessions(where) if _inside(row.cwd, root)]
+    rows = [
+        row
+        for row in ledger.open_sessions()
+        if row.mapping_status != DISABLED and _inside(row.cwd, root)
+    ]
     return [row for row in rows if row.cwd and find_config(row.cwd) == config]
 
 
@@ -54,9 +58,9 @@ def before_disable(ledger: Ledger, cwd: Path) -> list[SessionRow]:
     """Bill the repository's running sessions up to now; returns them (to mark after)."""
     from keito_skill.sync import materialize_all
 
-    running = _here(ledger, f"ended = 0 AND mapping_status != '{DISABLED}'", _root(cwd))
+    running = _running_here(ledger, _root(cwd))
     for row in running:
-        ledger.set_session(row.agent, row.session_id, close_pending=1, dirty=1)
+        ledger.ask_to_close(row.agent, row.session_id)
     materialize_all(ledger)
     return running
 
@@ -64,12 +68,7 @@ def before_disable(ledger: Ledger, cwd: Path) -> list[SessionRow]:
 def after_disable(ledger: Ledger, running: list[SessionRow], config: Path) -> None:
     """Mark the sessions that were running at ``disable`` as disabled: never billed more."""
     for row in running:
-        ledger.set_session(
-            row.agent,
-            row.session_id,
-            mapping_status=DISABLED,
-            mapping_detail=f"{config}: tracking disabled while it ran",
-        )
+        ledger.mark_disabled(row.agent, row.session_id, f"{config}: tracking disabled while it ran")
 
 
 def before_enable(ledger: Ledger) -> None:

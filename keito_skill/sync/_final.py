@@ -10,7 +10,6 @@ A 403 on an entry that is not locked is about the key, and stops the pass as bef
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from keito_skill.keito import (
@@ -20,7 +19,7 @@ from keito_skill.keito import (
     TimeEntry,
 )
 from keito_skill.keito._client import entry_key
-from keito_skill.ledger import FINAL, RecordRow, payload_hash
+from keito_skill.ledger import RecordRow
 
 
 class FinalNeeded(Exception):
@@ -69,14 +68,11 @@ def make_final(
         return "abort"
     why = "approved" if isinstance(error, KeitoConflictError) else "locked"
     held = {**record.payload, "hours": entry.hours, "metadata": dict(entry.metadata or {})}
-    ledger.mark_record(
+    ledger.make_final(
         record.id,
-        status=FINAL,
         remote_id=entry.id,
-        payload=json.dumps(held, separators=(",", ":"), default=str),
-        payload_hash=payload_hash(held),
-        sent_hash=payload_hash(held),
-        last_error=f"{why} in Keito: final; work recorded after it goes out as a continuation",
+        payload=held,
+        reason=f"{why} in Keito: final; work recorded after it goes out as a continuation",
     )
     return "final"
 

@@ -12,24 +12,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from keito_skill.billing import BROKEN, RepoConfigs, decide_for
 from keito_skill.keito._metadata import fit_metadata
 from keito_skill.ledger import FAILED, FINAL, HELD, PENDING, Ledger, RecordRow, SessionRow
-from keito_skill.mapping import ConfigProblem, Mapping, RepoConfig, resolve
-from keito_skill.recorder import restore
-from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary, summarize
+from keito_skill.mapping import Mapping, RepoConfig
+from keito_skill.recorder import summarize_checkpoints
+from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary
+from keito_skill.sync._daily import REPO_AGENT
 from keito_skill.sync._payloads import expense, money, refresh_expense, short_reason, time_entry
 from keito_skill.transcripts import parse_session
 
 _REPARSE_ATTEMPTS = 5
-MAPPED, UNMAPPED, BROKEN, DISABLED, EMPTY = "mapped", "unmapped", "broken", "disabled", "empty"
+MAPPED, EMPTY = "mapped", "empty"
 
 
 def summary_of(row: SessionRow) -> SessionSummary | None:
     """The session's summary from its stored checkpoints (no file is read)."""
-    states = restore(row.checkpoints)
-    if not states:
-        return None
-    return summarize(list(states.values()), list(states))
+    return summarize_checkpoints(row.checkpoints)
 
 
 def _reparse(ledger: Ledger, row: SessionRow, idle_seconds: int) -> SessionRow:
@@ -39,7 +38,7 @@ def _reparse(ledger: Ledger, row: SessionRow, idle_seconds: int) -> SessionRow:
     """
     for _ in range(_REPARSE_ATTEMPTS):
         if not row.transcript_path or not Path(row.transcript_path).exists():
-            ledger.set_session(row.agent, row.session_id, idle_seconds=idle_seconds)
+            ledger.set_idle_seconds(row.agent, row.session_id, idle_seconds)
             break
         states, paths = parse_session(
             Path(row.transcript_path), agent=row.agent, idle_seconds=idle_seconds
@@ -65,9 +64,7 @@ def _expensed(ledger: Ledger, row: SessionRow) -> tuple[int, dict[tuple[str, str
     """Highest segment number so far, and what expenses already carry per (day, model)."""
     carried: dict[tuple[str, str], dict[str, Any]] = {}
     last_segment = 0
-    for record in ledger.records(
-        "agent = ? AND session_id = ? AND kind = 'expense'", (row.agent, row.session_id)
-    ):
+    for record in ledger.session_records(row.agent, row.session_id, "expense"):
         meta = record.payload.get("metadata", {})
         last_segment = max(last_segment, int(meta.get("segment_number", 0)))
         slot = carried.setdefault(
@@ -83,34 +80,19 @@ def _expensed(ledger: Ledger, row: SessionRow) -> tuple[int, dict[tuple[str, str
 def materialize(
     ledger: Ledger,
     row: SessionRow,
-    configs: dict[str, Mapping | ConfigProblem | None] | None = None,
+    configs: RepoConfigs | None = None,
     touched: set[tuple[str, str]] | None = None,
 ) -> str:
     """Bring one session's records up to date; returns its mapping status.
 
-    ``configs``: repo configs already looked up in this pass, by cwd (thousands of sessions
-    share a handful of repos).
+    ``configs``: repo configs already looked up in this pass (thousands of sessions share a
+    handful of repos). What to bill, where, or why not: :mod:`keito_skill.billing`.
     """
-    if row.mapping_status == DISABLED:
-        # Seen while its repository was disabled: never billed, also after ``enable``
-        # (only ``backfill --include-disabled`` clears it; see sync/_disabled.py).
-        return _set_status(ledger, row, DISABLED, row.mapping_detail or "tracking disabled")
-    found = _config_for(row.cwd, {} if configs is None else configs)
-    if isinstance(found, ConfigProblem):
-        return _set_status(ledger, row, BROKEN, str(found))
-    mapping: Mapping | None = found
-    if mapping is not None and not mapping.config.agent_tracking.enabled:
-        return _set_status(ledger, row, DISABLED, f"{mapping.config_path}: tracking disabled")
-    where = str(mapping.config_path) if mapping is not None else ""
-    if mapping is None or not mapping.config.is_mapped:
-        overridden = _override(row, mapping)
-        if overridden is None:
-            detail = "no .keito/config.yml" if mapping is None else f"{where}: no project/task"
-            return _set_status(ledger, row, UNMAPPED, detail)
-        mapping, where = overridden, "override (backfill --project/--task)"
+    decision = decide_for(row, configs)
+    if decision.mapping is None:
+        return _set_status(ledger, row, decision.status, decision.detail)
+    mapping, where = decision.mapping, decision.detail
     config = mapping.config
-    if not config.agent_tracking.enabled:
-        return _set_status(ledger, row, DISABLED, f"{mapping.config_path}: tracking disabled")
     if config.idle_seconds != row.idle_seconds:
         row = _reparse(ledger, row, config.idle_seconds)
     summary = summary_of(row)
@@ -124,13 +106,9 @@ def materialize(
 
     closing = row.ended or row.close_pending
     segment, carried = _expensed(ledger, row) if closing else (0, {})
-    records = ledger.records("agent = ? AND session_id = ?", (row.agent, row.session_id))
-    with ledger.write() as db:
-        version = db.execute(
-            "SELECT version FROM sessions WHERE agent = ? AND session_id = ?",
-            (row.agent, row.session_id),
-        ).fetchone()[0]
-        if version != row.version:
+    records = ledger.session_records(row.agent, row.session_id)
+    with ledger.transaction():
+        if ledger.session_version(row.agent, row.session_id) != row.version:
             return "changed"  # a hook wrote meanwhile; the caller goes round again
         if config.billing.granularity == "session":
             entries = [r for r in records if r.kind == "time_entry"]
@@ -139,31 +117,26 @@ def materialize(
             for day in summary.days:
                 if day.date.isoformat() in billed:
                     continue  # billed in its repo's day entry (granularity: day, before)
-                _put_day(ledger, db, row, summary, day, config, entries, past=day.date < last)
+                _put_day(ledger, row, summary, day, config, entries, past=day.date < last)
         elif touched is not None:  # one entry per repo and day: rebuilt after this pass
             touched.update((where, day.date.isoformat()) for day in summary.days)
         if closing:
-            _close_segment(ledger, db, row, summary, mapping, segment + 1, carried)
-        _refresh_unsent_expenses(ledger, db, records, mapping)
-        db.execute(
-            "UPDATE sessions SET dirty = 0, close_pending = 0, summary = ?, mapping_status = ?,"
-            " mapping_detail = ?, project_id = ?, task_id = ? WHERE agent = ? AND session_id = ?",
-            (
-                summary.model_dump_json(),
-                MAPPED,
-                where,
-                config.project_id,
-                config.task_id,
-                row.agent,
-                row.session_id,
-            ),
+            _close_segment(ledger, row, summary, mapping, segment + 1, carried)
+        _refresh_unsent_expenses(ledger, records, mapping)
+        ledger.save_mapped(
+            row.agent,
+            row.session_id,
+            status=MAPPED,
+            detail=where,
+            summary=summary.model_dump_json(),
+            project_id=config.project_id,
+            task_id=config.task_id,
         )
     return MAPPED
 
 
 def _close_segment(
     ledger: Ledger,
-    db: Any,
     row: SessionRow,
     summary: SessionSummary,
     mapping: Mapping,
@@ -193,7 +166,7 @@ def _close_segment(
             # What it carries must survive the 4 KB fit: a ledger rebuilt later reads it back.
             body["metadata"] = fit_metadata(body["metadata"], keep=CARRIED_KEYS)
             held = _no_category(mapping)
-            ledger.put_record(db, row.agent, row.session_id, "expense", key, spent, body, held=held)
+            ledger.put_record(row.agent, row.session_id, "expense", key, spent, body, held=held)
 
 
 def _no_category(mapping: Mapping) -> str | None:
@@ -206,9 +179,7 @@ def _no_category(mapping: Mapping) -> str | None:
     )
 
 
-def _refresh_unsent_expenses(
-    ledger: Ledger, db: Any, records: list[RecordRow], mapping: Mapping
-) -> None:
+def _refresh_unsent_expenses(ledger: Ledger, records: list[RecordRow], mapping: Mapping) -> None:
     """Expenses not in Keito yet follow the current config: a category set since, a
     project fixed after Keito refused the old one (a retry sends the new payload)."""
     held = _no_category(mapping)
@@ -227,7 +198,6 @@ def _refresh_unsent_expenses(
         body = refresh_expense(record.payload, mapping.config)
         body["metadata"] = fit_metadata(body["metadata"], keep=CARRIED_KEYS)
         ledger.put_record(
-            db,
             record.agent,
             record.session_id,
             "expense",
@@ -262,13 +232,8 @@ def _in_day_entries(ledger: Ledger, row: SessionRow, summary: SessionSummary) ->
     """The days of this session that a repo day entry in Keito already bills (the repo
     used ``granularity: day`` then): a switch back must not bill them twice."""
     dates = [d.date.isoformat() for d in summary.days]
-    marks = ",".join("?" * len(dates))
     found: set[str] = set()
-    for record in ledger.records(
-        f"agent = 'repo' AND kind = 'time_entry' AND spent_date IN ({marks})"
-        " AND (remote_id IS NOT NULL OR status = 'final')",
-        tuple(dates),
-    ):
+    for record in ledger.time_entries_in_keito(dates, agent=REPO_AGENT):
         members = record.payload.get("_sessions") or []
         if any(m[0] == row.agent and m[1] == row.session_id for m in members):
             found.add(record.spent_date)
@@ -277,7 +242,6 @@ def _in_day_entries(ledger: Ledger, row: SessionRow, summary: SessionSummary) ->
 
 def _put_day(
     ledger: Ledger,
-    db: Any,
     row: SessionRow,
     summary: SessionSummary,
     day: DaySlice,
@@ -292,12 +256,11 @@ def _put_day(
     body, held = time_entry(summary, day, config, git_rev=row.git_rev, cwd=row.cwd)
     if held is not None and held.startswith("under 0.01 h") and row.ended:
         held = held.replace("so far", "and the session ended").replace("not sent", "not billed")
-    put_parts(ledger, db, row.agent, row.session_id, spent, body, held, entries, past=past)
+    put_parts(ledger, row.agent, row.session_id, spent, body, held, entries, past=past)
 
 
 def put_parts(
     ledger: Ledger,
-    db: Any,
     agent: str,
     session_id: str,
     spent: str,
@@ -323,7 +286,7 @@ def put_parts(
     old = next((r for r in mine if r.key == key), None)
     if old is not None:
         body = _settled(body, old, past=past)
-    ledger.put_record(db, agent, session_id, "time_entry", key, spent, body, held=held)
+    ledger.put_record(agent, session_id, "time_entry", key, spent, body, held=held)
 
 
 def _continuation(
@@ -384,36 +347,6 @@ def position_key(spent: str, model: str, done: dict[str, Any], delta: dict[str, 
     return f"{spent}/{model}/{start}-{start + sum(delta[k] for k in billed)}"
 
 
-def _override(row: SessionRow, mapping: Mapping | None) -> Mapping | None:
-    """The project/task ``backfill --project/--task`` gave a session that has none of its own.
-
-    Only a session without a usable mapping takes it: a repo's own ``.keito/config.yml``
-    always wins, and a broken one is reported rather than papered over. Everything else
-    (billing, notes, metadata) comes from the repo's config when there is one.
-    """
-    if not (row.override_project_id and row.override_task_id):
-        return None
-    base = mapping.config if mapping is not None else RepoConfig()
-    config = base.model_copy(
-        update={"project_id": row.override_project_id, "task_id": row.override_task_id}
-    )
-    root = mapping.repo_root if mapping is not None else Path(row.cwd or ".")
-    return Mapping(config_path=root / ".keito" / "config.yml", repo_root=root, config=config)
-
-
-def _config_for(
-    cwd: str | None, configs: dict[str, Mapping | ConfigProblem | None]
-) -> Mapping | ConfigProblem | None:
-    if not cwd:
-        return None
-    if cwd not in configs:
-        try:
-            configs[cwd] = resolve(cwd)
-        except ConfigProblem as problem:
-            configs[cwd] = problem
-    return configs[cwd]
-
-
 def park_failed(ledger: Ledger, row: SessionRow, error: Exception) -> str:
     """Set aside a session that could not be materialised, with the reason.
 
@@ -423,13 +356,7 @@ def park_failed(ledger: Ledger, row: SessionRow, error: Exception) -> str:
     hold back all the others.
     """
     detail = f"could not be processed ({type(error).__name__}: {error}); please report this"
-    with ledger.write() as db:
-        db.execute(
-            "UPDATE sessions SET mapping_status = ?, mapping_detail = ?,"
-            " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
-            " WHERE agent = ? AND session_id = ?",
-            (BROKEN, detail, row.version, row.agent, row.session_id),
-        )
+    ledger.set_aside(row.agent, row.session_id, status=BROKEN, detail=detail, version=row.version)
     ledger.log_event("error", "sync", f"{row.agent} session {row.session_id}: {detail}")
     return BROKEN
 
@@ -441,18 +368,12 @@ def _set_status(ledger: Ledger, row: SessionRow, status: str, detail: str) -> st
         # current, and summarising thousands of them again on every prompt cost seconds.
         return status
     summary = summary_of(row)
-    with ledger.write() as db:
-        db.execute(
-            "UPDATE sessions SET mapping_status = ?, mapping_detail = ?, summary = ?,"
-            " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
-            " WHERE agent = ? AND session_id = ?",
-            (
-                status,
-                detail,
-                summary.model_dump_json() if summary else None,
-                row.version,
-                row.agent,
-                row.session_id,
-            ),
-        )
+    ledger.save_unbilled(
+        row.agent,
+        row.session_id,
+        status=status,
+        detail=detail,
+        summary=summary.model_dump_json() if summary else None,
+        version=row.version,
+    )
     return status

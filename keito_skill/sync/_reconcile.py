@@ -16,13 +16,10 @@ of that session before this ledger.
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-from typing import Any
 
 from keito_skill.keito import Expense, KeitoClient
-from keito_skill.ledger import SENT, Ledger, RecordRow, payload_hash
+from keito_skill.ledger import Ledger, RecordRow
 from keito_skill.summary import TOKEN_FIELDS
 
 
@@ -83,14 +80,9 @@ def adopt(
     are then deleted and the session's segment is closed again by the next materialise,
     to the difference.
     """
-    now = time.time()
-    with ledger.write() as db:
-        rows = db.execute(
-            "SELECT id, key, remote_id FROM records WHERE agent = ? AND session_id = ?"
-            " AND kind = 'expense'",
-            (agent, session_id),
-        ).fetchall()
-        known = {row["remote_id"] for row in rows if row["remote_id"]}
+    with ledger.transaction():
+        rows = ledger.session_records(agent, session_id, "expense")
+        known = {row.remote_id for row in rows if row.remote_id}
         unreadable = [e.id for e in expenses if e.id not in known and not _readable(e)]
         if unreadable:
             raise Unreadable(
@@ -98,7 +90,7 @@ def adopt(
                 " without the token counts it carries, so what is left to bill is unknown;"
                 " its expenses are held (check them in Keito)"
             )
-        by_key = {row["key"]: row for row in rows}
+        by_key = {row.key: row for row in rows}
         learned = False
         matched: dict[int, str] = {}
         for item in expenses:
@@ -107,64 +99,21 @@ def adopt(
             meta = dict(item.metadata or {})
             key = str(meta.get("segment") or f"keito:{item.id}")
             mine = by_key.get(key)
-            if mine is not None and mine["remote_id"] is None:
-                db.execute(
-                    "UPDATE records SET status = ?, remote_id = ?, sent_hash = payload_hash,"
-                    " sent_at = ?, last_error = NULL, updated_at = ? WHERE id = ?",
-                    (SENT, item.id, now, now, mine["id"]),
-                )
-                matched[int(mine["id"])] = item.id
+            if mine is not None and mine.remote_id is None:
+                ledger.mark_adopted(mine.id, item.id)
+                matched[mine.id] = item.id
                 continue
             if mine is not None:  # the key is taken by another expense: Keito has both
                 key = f"{key}#{item.id}"
-            _insert_adopted(db, agent, session_id, key, item, meta, now)
+            payload = {
+                "spent_date": item.spent_date.isoformat(),
+                "total_cost": item.total_cost,
+                "metadata": meta,
+                "adopted": True,  # read from Keito, never sent by this ledger
+            }
+            spent = item.spent_date.isoformat()
+            ledger.add_adopted_expense(agent, session_id, key, spent, payload, item.id)
             learned = True
         if learned:
-            db.execute(
-                "DELETE FROM records WHERE agent = ? AND session_id = ? AND kind = 'expense'"
-                " AND remote_id IS NULL",
-                (agent, session_id),
-            )
-            db.execute(
-                "UPDATE sessions SET dirty = 1, close_pending = 1 WHERE agent = ? AND"
-                " session_id = ?",
-                (agent, session_id),
-            )
+            ledger.drop_unsent_expenses(agent, session_id)
     return learned, matched
-
-
-def _insert_adopted(
-    db: Any,
-    agent: str,
-    session_id: str,
-    key: str,
-    item: Expense,
-    meta: dict[str, Any],
-    now: float,
-) -> None:
-    payload = {
-        "spent_date": item.spent_date.isoformat(),
-        "total_cost": item.total_cost,
-        "metadata": meta,
-        "adopted": True,  # read from Keito, never sent by this ledger
-    }
-    digest = payload_hash(payload)
-    db.execute(
-        "INSERT INTO records (agent, session_id, kind, key, spent_date, payload,"
-        " payload_hash, sent_hash, remote_id, status, created_at, updated_at, sent_at)"
-        " VALUES (?, ?, 'expense', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            agent,
-            session_id,
-            key,
-            item.spent_date.isoformat(),
-            json.dumps(payload, separators=(",", ":"), default=str),
-            digest,
-            digest,
-            item.id,
-            SENT,
-            now,
-            now,
-            now,
-        ),
-    )

@@ -48,7 +48,7 @@ from keito_skill.keito import (
 from keito_skill.keito._client import entry_key
 from keito_skill.keito._http import MAX_RETRY_AFTER, parse_retry_after
 from keito_skill.keito._models import TimeEntry
-from keito_skill.ledger import FAILED, HELD, PENDING, SENDING, SENT, Ledger, RecordRow
+from keito_skill.ledger import FAILED, HELD, PENDING, SENDING, SENT, Keep, Ledger, RecordRow
 from keito_skill.sync import _confirm, _reconcile
 from keito_skill.sync._final import FinalNeeded, explain, make_final
 from keito_skill.sync._payloads import account_of, wire
@@ -85,7 +85,17 @@ class SendReport:
 
 
 class _Marker(Protocol):
-    def mark_record(self, record_id: int, **fields: Any) -> None: ...
+    def mark_record(
+        self,
+        record_id: int,
+        *,
+        status: str | Keep = ...,
+        remote_id: str | Keep | None = ...,
+        sent_hash: str | Keep | None = ...,
+        sent_at: float | Keep | None = ...,
+        attempts: int | Keep = ...,
+        last_error: str | Keep | None = ...,
+    ) -> None: ...
 
     def log_event(self, level: str, source: str, message: str) -> None: ...
 
@@ -286,6 +296,9 @@ class _LedgerDesk:
 
     def log_event(self, level: str, source: str, message: str) -> None:
         self.call(lambda owner: owner.log_event(level, source, message))
+
+    def make_final(self, record_id: int, **fields: Any) -> None:
+        self.call(lambda owner: owner.make_final(record_id, **fields))
 
     def serve(self, until: threading.Event) -> None:
         """Run workers' writes until ``until`` is set and nothing is left to write."""
@@ -582,7 +595,7 @@ def send_pending(
     ``progress(settled, total)`` is called, from any worker thread, as each record is sent
     or fails.
     """
-    records = ledger.records("status IN (?, ?)", (PENDING, SENDING))
+    records = ledger.pending_records()
     records, waiting = _confirm.hold_unconfirmed(records, time.time(), _confirm.write_grace())
     report.pending += waiting
     report.unconfirmed += waiting
@@ -602,9 +615,9 @@ def send_pending(
             if other is not None:
                 other.close()
     for record in state.finals:  # its session goes round again: a continuation, if any
-        ledger.set_session(record.agent, record.session_id, dirty=1)
+        ledger.mark_dirty(record.agent, record.session_id)
         for agent, session_id, _ in record.payload.get("_sessions") or []:  # a day entry's
-            ledger.set_session(agent, session_id, dirty=1)
+            ledger.mark_dirty(agent, session_id)
     report.pending += len(records) - state.settled
 
 

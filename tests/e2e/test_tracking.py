@@ -81,7 +81,7 @@ def _entries(box: AgentSandbox, server: KeitoServer) -> list[dict[str, Any]]:
 
     found = remote(server, "time_entries")
     with Ledger(box.root / "skill-home" / "ledger.sqlite3") as ledger:
-        for record in ledger.records("kind = 'time_entry' AND status = 'held'"):
+        for record in ledger.records(kind="time_entry", status="held"):
             assert (record.last_error or "").startswith("under 0.01 h"), record.last_error
             found.append(record.payload)
     return found
