@@ -288,4 +288,4 @@ def test_watch_records_a_hookless_gemini_session_with_its_telemetry(
         assert {k: getattr(summary.totals, k) for k in TOKEN_KEYS} == _totals(gemini_truth(sid))
         assert summary.usage_incomplete is None
         run_sync(ledger, None)  # planned locally (no client): one entry for the session
-        assert [r.session_id for r in ledger.records("kind = 'time_entry'")] == [sid]
+        assert [r.session_id for r in ledger.records(kind="time_entry")] == [sid]

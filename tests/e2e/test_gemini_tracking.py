@@ -62,7 +62,7 @@ def _entries(skill_home: Path, server: KeitoServer, session_id: str) -> list[dic
     db = skill_home / "ledger.sqlite3"
     if db.exists():
         with Ledger(db) as ledger:
-            for record in ledger.records("kind = 'time_entry' AND status = 'held'"):
+            for record in ledger.records(kind="time_entry", status="held"):
                 if record.session_id == session_id:
                     found.append(record.payload)
     return found
