@@ -10,7 +10,7 @@ import click
 from keito_skill.cli._options import date_range
 from keito_skill.cli._output import emit_json, human_tokens, print_table
 from keito_skill.ledger import Ledger
-from keito_skill.summary import TOKEN_FIELDS
+from keito_skill.summaries import TOKEN_FIELDS
 from keito_skill.transcripts import AGENTS
 
 
@@ -28,7 +28,7 @@ def report_rows(
     ``agent`` keeps one agent's sessions; ``project`` one Keito project's, named by its id
     or by the name ``init`` wrote into the repo's config (case-insensitive).
     """
-    from keito_skill.sync import summary_of
+    from keito_skill.summaries import summaries
 
     rules_by_cwd: dict[str | None, Any] = {}  # repo billing settings, read once per repo
     billed: dict[tuple[str, str, str], float] = {}
@@ -55,7 +55,8 @@ def report_rows(
         return names.get(project_id)
 
     wanted = project.casefold() if project else None
-    for row in ledger.sessions():
+    listed = ledger.sessions()
+    for row, summary in zip(listed, summaries(ledger, listed), strict=True):
         if agent and row.agent != agent:
             continue
         if wanted is not None:
@@ -65,7 +66,6 @@ def report_rows(
                 continue
         elif by == "project":
             name_of(row.cwd, row.project_id or "")  # for the table: once per session
-        summary = summary_of(row)
         if summary is None:
             continue
         for day in summary.days:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from keito_skill.cli._output import SendingBar, counted, emit_json, print_table
 from keito_skill.ledger import Ledger
 from keito_skill.logs import file_logger
+
+if TYPE_CHECKING:
+    from keito_skill.mapping import Billing
 
 _OUR_ENDS = frozenset({"backfill", "idle"})  # see keito_skill.backfill.OUR_END_REASONS
 
@@ -272,14 +275,14 @@ def rounding_warning(ledger: Ledger, *, share: float = 0.5) -> dict[str, Any] | 
     """When most time entries are shorter than the account's rounding step (a repo's
     ``billing.rounding``), the account bills far more than was worked: say so, and what
     ``billing.granularity: day`` would do about it."""
-    from keito_skill.mapping import Billing, ConfigProblem, resolve
-
     billing: dict[str, Billing | None] = {}  # by cwd: one config read per repo
     short = total = 0
     billed = worked = 0.0
     for record in ledger.records("kind = 'time_entry' AND status != 'held'"):
         cwd = str(record.payload.get("metadata", {}).get("cwd") or "")
         if cwd not in billing:
+            from keito_skill.mapping import ConfigProblem, resolve  # pydantic: only if needed
+
             try:
                 found = resolve(cwd) if cwd else None
             except (ConfigProblem, OSError):

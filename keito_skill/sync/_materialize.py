@@ -15,8 +15,8 @@ from typing import Any
 from keito_skill.keito._metadata import fit_metadata
 from keito_skill.ledger import FAILED, FINAL, HELD, PENDING, Ledger, RecordRow, SessionRow
 from keito_skill.mapping import ConfigProblem, Mapping, RepoConfig, resolve
-from keito_skill.recorder import restore
-from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary, summarize
+from keito_skill.summaries import compute, summary_for
+from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary
 from keito_skill.sync._payloads import expense, money, refresh_expense, short_reason, time_entry
 from keito_skill.transcripts import parse_session
 
@@ -26,10 +26,7 @@ MAPPED, UNMAPPED, BROKEN, DISABLED, EMPTY = "mapped", "unmapped", "broken", "dis
 
 def summary_of(row: SessionRow) -> SessionSummary | None:
     """The session's summary from its stored checkpoints (no file is read)."""
-    states = restore(row.checkpoints)
-    if not states:
-        return None
-    return summarize(list(states.values()), list(states))
+    return compute(row)
 
 
 def _reparse(ledger: Ledger, row: SessionRow, idle_seconds: int) -> SessionRow:
@@ -113,9 +110,10 @@ def materialize(
         return _set_status(ledger, row, DISABLED, f"{mapping.config_path}: tracking disabled")
     if config.idle_seconds != row.idle_seconds:
         row = _reparse(ledger, row, config.idle_seconds)
-    summary = summary_of(row)
+    summary = summary_for(ledger, row)
     if summary is None or not summary.days:
         return _set_status(ledger, row, EMPTY, "nothing recorded yet")
+    stored = summary.model_dump_json()  # as computed: the identity below is the row's
     if summary.session_id != row.session_id:
         # The identity is the ledger's key, the id the agent reports for the file (hooks,
         # backfill and watch all key by it), never the first id inside the transcript: a
@@ -149,7 +147,7 @@ def materialize(
             "UPDATE sessions SET dirty = 0, close_pending = 0, summary = ?, mapping_status = ?,"
             " mapping_detail = ?, project_id = ?, task_id = ? WHERE agent = ? AND session_id = ?",
             (
-                summary.model_dump_json(),
+                stored,
                 MAPPED,
                 where,
                 config.project_id,
@@ -440,7 +438,7 @@ def _set_status(ledger: Ledger, row: SessionRow, status: str, detail: str) -> st
         # could not be sent, in case their repo was mapped since): its stored summary is
         # current, and summarising thousands of them again on every prompt cost seconds.
         return status
-    summary = summary_of(row)
+    summary = summary_for(ledger, row)
     with ledger.write() as db:
         db.execute(
             "UPDATE sessions SET mapping_status = ?, mapping_detail = ?, summary = ?,"
