@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from keito_skill.errors import ConfigError, TranscriptError
 from keito_skill.ledger import Ledger, SessionRow, skill_home
 from keito_skill.recorder import record, restore
+from keito_skill.summaries import StoredSummary, key_at, summaries
 from keito_skill.transcripts import (
     DEFAULT_IDLE_SECONDS,
     discover,
@@ -165,7 +166,9 @@ def parse_job(job: dict[str, Any]) -> dict[str, Any]:
         "checkpoints": {str(p): s.to_dict() for p, s in zip(paths, states, strict=True)}
         if keep
         else {},
-        "summary": summary,  # pickled whole: cheaper than dumping and validating it again
+        # As the ledger stores it: a string crosses the process boundary far cheaper than
+        # a pickled model, and is stored as it is (keito_skill.summaries).
+        "summary": summary.model_dump_json(),
         "idle_seconds": idle,
         "cwd": states[0].cwd,
         "bytes_read": max(0, read),
@@ -227,7 +230,7 @@ class SessionResult:
     policy: Policy
     recorded: str  # new | updated | ended | override
     ended: bool
-    summary: Any | None  # SessionSummary
+    summary: StoredSummary | None
     bytes_read: int = 0
     error: str | None = None
 
@@ -457,7 +460,7 @@ def find_candidates(
     return found
 
 
-def _in_range(summary: Any, options: BackfillOptions) -> bool:
+def _in_range(summary: StoredSummary, options: BackfillOptions) -> bool:
     if options.since is None and options.until is None:
         return True
     for day in summary.days:
@@ -697,7 +700,8 @@ def _include_disabled(
 
 
 def _sort_key(result: SessionResult) -> tuple[str, str, str]:
-    started = result.summary.started_at.isoformat() if result.summary is not None else ""
+    first = result.summary.started_at if result.summary is not None else None
+    started = first.isoformat() if first is not None else ""
     return (started or "", result.agent, result.session_id)
 
 
@@ -707,13 +711,13 @@ def _quiet(candidate: Candidate, policy: Policy, options: BackfillOptions, now: 
     return now - candidate.mtime > threshold
 
 
-def _summary(checkpoints: dict[str, Any]) -> Any | None:
+def _summary(checkpoints: dict[str, Any]) -> StoredSummary | None:
     from keito_skill.summary import summarize
 
     states = restore(checkpoints)
     if not states:
         return None
-    return summarize(list(states.values()), list(states))
+    return StoredSummary.of(summarize(list(states.values()), list(states)))
 
 
 def _settle_parsed(
@@ -724,7 +728,7 @@ def _settle_parsed(
     ledger: Ledger | None,
 ) -> SessionResult | None:
     checkpoints: dict[str, Any] = parsed["checkpoints"]
-    summary = parsed["summary"]
+    summary = StoredSummary.from_json(parsed["summary"])
     if not _in_range(summary, options):
         return None
     cwd = parsed["cwd"] or (candidate.row.cwd if candidate.row else None)
@@ -773,6 +777,18 @@ def _settle_parsed(
     if saved and ledger.duplicates_found:
         # Some responses were copies of ones another file owns: shown as stored.
         result.summary = _summary(checkpoints) or result.summary
+    elif saved:  # what the worker computed is the summary of what was stored
+        ledger.store_summaries(
+            [
+                (
+                    candidate.agent,
+                    candidate.session_id,
+                    expected + 1,
+                    key_at(expected + 1),
+                    parsed["summary"],
+                )
+            ]
+        )
     if not saved:
         # A hook wrote this session while we parsed: redo it from the hook's checkpoint.
         try:
@@ -807,7 +823,7 @@ def _settle_unchanged(
     )
     if not finishing and not wants_override:
         return None
-    summary = _summary(row.checkpoints)
+    summary = summaries(None if options.dry_run else ledger, [row], wait=None)[0]
     if summary is None or not _in_range(summary, options):
         return None
     result = SessionResult(

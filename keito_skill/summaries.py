@@ -26,7 +26,7 @@ from datetime import date, datetime
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
-from keito_skill import __version__
+from keito_skill import __version__, _orjson
 from keito_skill.ledger import Ledger, SessionRow
 from keito_skill.recorder import restore
 from keito_skill.transcripts._state import CHECKPOINT_VERSION, TOKEN_FIELDS
@@ -40,6 +40,7 @@ __all__ = [
     "StoredSummary",
     "Usage",
     "is_fresh",
+    "key_at",
     "key_of",
     "stamp",
     "summaries",
@@ -77,9 +78,14 @@ def stamp() -> str:
     return f"{SUMMARY_FORMAT}.{CHECKPOINT_VERSION}.{__version__}.{_prices_mark()}.{zone}"
 
 
+def key_at(version: int) -> str:
+    """The key a summary of the checkpoints at ``version`` is stored under."""
+    return f"{version}:{stamp()}"
+
+
 def key_of(row: SessionRow) -> str:
     """The key a summary of ``row``'s current checkpoints is stored under."""
-    return f"{row.version}:{stamp()}"
+    return key_at(row.version)
 
 
 def is_fresh(row: SessionRow) -> bool:
@@ -114,6 +120,15 @@ class Usage:
     def model_dump(self) -> dict[str, Any]:
         """The figures as ``SessionSummary`` dumps them."""
         return dict(self.data)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the ``TokenCounts`` (or stored usage) with the same figures."""
+        dump = getattr(other, "model_dump", None)
+        if not callable(dump):
+            return NotImplemented
+        return bool(self.model_dump() == dump())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable figures, like the model's
 
 
 _USAGE_FIELDS = frozenset((*TOKEN_FIELDS, "cost_usd"))
@@ -195,6 +210,12 @@ class StoredSummary:
     @cached_property
     def days(self) -> list[Day]:
         return [Day(d) for d in self.data.get("days") or []]
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> StoredSummary:
+        """From the JSON ``SessionSummary.model_dump_json`` wrote."""
+        fast = _orjson.load()
+        return cls(fast.loads(text) if fast is not None else json.loads(text))
 
     @classmethod
     def of(cls, summary: SessionSummary) -> StoredSummary:
