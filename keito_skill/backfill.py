@@ -612,7 +612,7 @@ def parse_stream(
             futures[executor.submit(parse_batch, jobs)] = batch
         progress.start(report.files, total)  # after the fork: no progress thread in workers
         for future in as_completed(futures):
-            batch = futures[future]
+            batch = futures.pop(future)  # its results are not kept past their use
             try:
                 results = future.result()
             except Exception as exc:  # a worker died: report it, keep the rest
