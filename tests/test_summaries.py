@@ -53,7 +53,10 @@ def _poison(ledger: Ledger, session_id: str) -> None:
         day["totals"]["output_tokens"] = BOGUS
         for usage in day["models"].values():
             usage["output_tokens"] = BOGUS
-    ledger.set_session("claude-code", session_id, summary=bogus)
+    stored = ledger.store_summaries(
+        [("claude-code", session_id, row.version, key_of(row), json.dumps(bogus))]
+    )
+    assert stored == 1
 
 
 def test_a_session_that_grows_after_its_summary_was_stored_shows_the_new_figures(
