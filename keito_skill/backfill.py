@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 from keito_skill.billing import OVERRIDE, Decision, decide
 from keito_skill.errors import TranscriptError
 from keito_skill.ledger import Ledger, SessionRow, read_sessions, skill_home
-from keito_skill.recorder import record, restore, summarize_checkpoints
+from keito_skill.recorder import record, restore
+from keito_skill.summaries import StoredSummary, key_at, summaries
 from keito_skill.transcripts import (
     DEFAULT_IDLE_SECONDS,
     discover,
@@ -116,7 +117,9 @@ def parse_job(job: dict[str, Any]) -> dict[str, Any]:
         "checkpoints": {str(p): s.to_dict() for p, s in zip(paths, states, strict=True)}
         if keep
         else {},
-        "summary": summary,  # pickled whole: cheaper than dumping and validating it again
+        # As the ledger stores it: a string crosses the process boundary far cheaper than
+        # a pickled model, and is stored as it is (keito_skill.summaries).
+        "summary": summary.model_dump_json(),
         "idle_seconds": idle,
         "cwd": states[0].cwd,
         "bytes_read": max(0, read),
@@ -178,7 +181,7 @@ class SessionResult:
     policy: Decision
     recorded: str  # new | updated | ended | override
     ended: bool
-    summary: Any | None  # SessionSummary
+    summary: StoredSummary | None
     bytes_read: int = 0
     error: str | None = None
 
@@ -384,7 +387,7 @@ def find_candidates(
     return found
 
 
-def _in_range(summary: Any, options: BackfillOptions) -> bool:
+def _in_range(summary: StoredSummary, options: BackfillOptions) -> bool:
     if options.since is None and options.until is None:
         return True
     for day in summary.days:
@@ -536,7 +539,7 @@ def parse_stream(
             futures[executor.submit(parse_batch, jobs)] = batch
         progress.start(report.files, total)  # after the fork: no progress thread in workers
         for future in as_completed(futures):
-            batch = futures[future]
+            batch = futures.pop(future)  # its results are not kept past their use
             try:
                 results = future.result()
             except Exception as exc:  # a worker died: report it, keep the rest
@@ -617,14 +620,15 @@ def _include_disabled(
         row = ledger.session(candidate.agent, candidate.session_id)
         if row is None or row.mapping_status != "disabled":
             continue
-        summary = summarize_checkpoints(row.checkpoints)
+        summary = _summary(row.checkpoints)
         if summary is None or not _in_range(summary, options):
             continue
         ledger.reconsider_mapping(row.agent, row.session_id)
 
 
 def _sort_key(result: SessionResult) -> tuple[str, str, str]:
-    started = result.summary.started_at.isoformat() if result.summary is not None else ""
+    first = result.summary.started_at if result.summary is not None else None
+    started = first.isoformat() if first is not None else ""
     return (started or "", result.agent, result.session_id)
 
 
@@ -632,6 +636,15 @@ def _quiet(candidate: Candidate, policy: Decision, options: BackfillOptions, now
     """Finished: its files have not changed for longer than the session's idle threshold."""
     threshold = options.quiet_seconds or policy.idle_seconds or DEFAULT_IDLE_SECONDS
     return now - candidate.mtime > threshold
+
+
+def _summary(checkpoints: dict[str, Any]) -> StoredSummary | None:
+    from keito_skill.summary import summarize
+
+    states = restore(checkpoints)
+    if not states:
+        return None
+    return StoredSummary.of(summarize(list(states.values()), list(states)))
 
 
 def _settle_parsed(
@@ -642,7 +655,7 @@ def _settle_parsed(
     ledger: Ledger | None,
 ) -> SessionResult | None:
     checkpoints: dict[str, Any] = parsed["checkpoints"]
-    summary = parsed["summary"]
+    summary = StoredSummary.from_json(parsed["summary"])
     if not _in_range(summary, options):
         return None
     cwd = parsed["cwd"] or (candidate.row.cwd if candidate.row else None)
@@ -688,7 +701,19 @@ def _settle_parsed(
     )
     if saved and ledger.duplicates_found:
         # Some responses were copies of ones another file owns: shown as stored.
-        result.summary = summarize_checkpoints(checkpoints) or result.summary
+        result.summary = _summary(checkpoints) or result.summary
+    elif saved:  # what the worker computed is the summary of what was stored
+        ledger.store_summaries(
+            [
+                (
+                    candidate.agent,
+                    candidate.session_id,
+                    expected + 1,
+                    key_at(expected + 1),
+                    parsed["summary"],
+                )
+            ]
+        )
     if not saved:
         # A hook wrote this session while we parsed: redo it from the hook's checkpoint.
         try:
@@ -704,7 +729,7 @@ def _settle_parsed(
             result.error = str(exc)
         fresh_row = ledger.session(candidate.agent, candidate.session_id)
         if fresh_row is not None:
-            result.summary = summarize_checkpoints(fresh_row.checkpoints) or result.summary
+            result.summary = _summary(fresh_row.checkpoints) or result.summary
     return result
 
 
@@ -723,7 +748,7 @@ def _settle_unchanged(
     )
     if not finishing and not wants_override:
         return None
-    summary = summarize_checkpoints(row.checkpoints)
+    summary = summaries(None if options.dry_run else ledger, [row], wait=None)[0]
     if summary is None or not _in_range(summary, options):
         return None
     result = SessionResult(

@@ -39,7 +39,7 @@ from keito_skill.errors import LedgerError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -189,6 +189,9 @@ _ADDED_COLUMNS = (
     ("sessions", "override_project_id", "TEXT"),
     ("sessions", "override_task_id", "TEXT"),
     ("sessions", "offsets", "TEXT"),  # v3; NULL until the checkpoints are next saved
+    # v5: what the stored ``summary`` was computed from (see keito_skill.summaries); NULL:
+    # not known, so it is computed again before anything reads it.
+    ("sessions", "summary_key", "TEXT"),
 )
 
 
@@ -353,6 +356,8 @@ class SessionRow(_Row):
     # Set by ``backfill --project/--task``: used only while the session has no mapping.
     override_project_id: str | None = None
     override_task_id: str | None = None
+    # The checkpoint version (and code) ``summary`` was computed from: keito_skill.summaries.
+    summary_key: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SessionRow:
@@ -465,6 +470,7 @@ class Ledger:
         self.path = path or skill_home() / "ledger.sqlite3"
         self.duplicates_found = 0  # responses the last save_checkpoints found to be copies
         self._listed: str | None = None  # the sessions columns a listing reads
+        self._timeout = timeout
         try:
             if read_only:
                 self._db = _connect_read_only(self.path, timeout)
@@ -828,6 +834,52 @@ class Ledger:
             " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
         )
         self._update_session(agent, session_id, sql, status, detail, version)
+
+    def store_summaries(
+        self, summaries: list[tuple[str, str, int, str, str]], *, wait: float | None = None
+    ) -> int:
+        """Store computed summaries ``(agent, session_id, version, key, summary JSON)``, each
+        only if the session's checkpoints are still at ``version`` (a hook that wrote since
+        made it stale already). ``wait``: give up after this many seconds when another
+        process holds the ledger (a report's cache fill must not queue behind a sync); a
+        read-only ledger stores nothing. Returns how many were stored."""
+        if not summaries:
+            return 0
+        if wait is not None:
+            self._db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        try:
+            with self._write() as db:
+                before = db.total_changes
+                db.executemany(
+                    "UPDATE sessions SET summary = ?, summary_key = ?"
+                    " WHERE agent = ? AND session_id = ? AND version = ?",
+                    [
+                        (text, key, agent, sid, version)
+                        for agent, sid, version, key, text in summaries
+                    ],
+                )
+                return db.total_changes - before
+        except sqlite3.OperationalError:  # locked past ``wait``, read-only, disk full
+            return 0
+        finally:
+            if wait is not None:
+                self._db.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+
+    def response_owners(self, keys: list[str]) -> dict[str, tuple[str, int]]:
+        """Which file (path) and offset already bills each response key, for those the
+        ledger holds: a listing of transcripts it has not recorded yet counts each response
+        once, as the ledger does."""
+        owners: dict[str, tuple[str, int]] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for key, path, offset in self._db.execute(
+                "SELECT r.key, f.path, r.offset FROM responses r"
+                f" JOIN response_files f ON f.id = r.file WHERE r.key IN ({marks})",
+                chunk,
+            ):
+                owners[str(key)] = (str(path), int(offset))
+        return owners
 
     # -- records ----------------------------------------------------------------------
 

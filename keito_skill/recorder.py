@@ -9,15 +9,12 @@ parser only — this runs inside the agent's hooks.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from keito_skill import agents
 from keito_skill.errors import TranscriptError
 from keito_skill.ledger import Ledger, SessionRow
 from keito_skill.transcripts import ParseState, parse_session, side_files, skip_ahead
-
-if TYPE_CHECKING:
-    from keito_skill.summary import SessionSummary
 
 _ATTEMPTS = 8
 
@@ -31,17 +28,6 @@ def restore(checkpoints: dict[str, Any]) -> dict[str, ParseState]:
         except (ValueError, KeyError, TypeError, AttributeError):  # outdated or damaged
             continue
     return states
-
-
-def summarize_checkpoints(checkpoints: dict[str, Any]) -> SessionSummary | None:
-    """A session's summary from its stored checkpoints (no file is read): what sync bills,
-    backfill shows and report adds up; None when nothing usable is stored."""
-    from keito_skill.summary import summarize  # pydantic and prices: never in a hook
-
-    states = restore(checkpoints)
-    if not states:
-        return None
-    return summarize(list(states.values()), list(states))
 
 
 def record(

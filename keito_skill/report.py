@@ -1,21 +1,18 @@
 """``report``'s figures: hours, tokens and cost of recorded sessions, grouped as asked.
 
-Read from the ledger only (no network): each session's summary (:func:`summary_for`), the
-hours its time entries bill, and its repo's billing rules (:mod:`keito_skill.billing`) for
-what an account's rounding makes of them.
+Read from the ledger only (no network): each session's stored summary
+(:func:`keito_skill.summaries.summaries`), the hours its time entries bill, and its repo's
+billing rules (:mod:`keito_skill.billing`) for what an account's rounding makes of them.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from keito_skill.billing import RepoConfigs
-from keito_skill.ledger import Ledger, SessionRow
-from keito_skill.summary import TOKEN_FIELDS
-
-if TYPE_CHECKING:
-    from keito_skill.summary import SessionSummary
+from keito_skill.ledger import Ledger
+from keito_skill.summaries import TOKEN_FIELDS, summaries
 
 
 def report_rows(
@@ -57,7 +54,8 @@ def report_rows(
         return names.get(project_id)
 
     wanted = project.casefold() if project else None
-    for row in ledger.sessions():
+    listed = ledger.sessions()
+    for row, summary in zip(listed, summaries(ledger, listed), strict=True):
         if agent and row.agent != agent:
             continue
         if wanted is not None:
@@ -67,7 +65,6 @@ def report_rows(
                 continue
         elif by == "project":
             name_of(row.cwd, row.project_id or "")  # for the table: once per session
-        summary = summary_for(ledger, row)
         if summary is None:
             continue
         for day in summary.days:
@@ -133,14 +130,6 @@ def report_rows(
         group["cost_usd"] = round(group["cost_usd"], 6)
         rows.append(group)
     return rows
-
-
-def summary_for(ledger: Ledger, row: SessionRow) -> SessionSummary | None:
-    """The summary of a recorded session that report and status show: the one place to
-    change where it comes from (today: its stored checkpoints, summarised again)."""
-    from keito_skill.recorder import summarize_checkpoints
-
-    return summarize_checkpoints(row.checkpoints)
 
 
 def _rounded(payload: dict[str, Any], hours: float, configs: RepoConfigs) -> float:

@@ -97,14 +97,14 @@ def test_one_session_that_cannot_be_processed_does_not_hold_back_the_others(
     repo = make_repo(tmp_path / "repo", keito_server)
     bad, _ = _record_full(ledger, "claude-code", repo, tmp_path / "a")
     good, _ = _record_full(ledger, "codex", repo, tmp_path / "b")
-    real = _materialize.summary_of
+    real = _materialize.summary_for
 
-    def failing(row: object) -> object:
+    def failing(ledger: object, row: object, **kw: object) -> object:
         if getattr(row, "session_id", None) == bad:
             raise KeyError("a field we never saw")
-        return real(row)  # type: ignore[arg-type]
+        return real(ledger, row, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(_materialize, "summary_of", failing)
+    monkeypatch.setattr(_materialize, "summary_for", failing)
     report = sync_to(keito_server, ledger)
     assert [e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")] == [good]
     assert expense_tokens(remote(keito_server, "expenses"), good) == truth_totals("codex")
@@ -116,7 +116,7 @@ def test_one_session_that_cannot_be_processed_does_not_hold_back_the_others(
     )
     assert any(bad in e["message"] for e in ledger.recent_events(level="error"))
     # the cause gone (a fixed release), the next sync sends it
-    monkeypatch.setattr(_materialize, "summary_of", real)
+    monkeypatch.setattr(_materialize, "summary_for", real)
     sync_to(keito_server, ledger)
     sent = {e["metadata"]["session_id"] for e in remote(keito_server, "time_entries")}
     assert sent == {good, bad}
@@ -427,13 +427,13 @@ def test_sessions_that_cannot_be_sent_cost_one_look_per_sync(
     assert len(remote(keito_server, "time_entries")) == 1
 
     summaries: list[str] = []
-    real = _materialize.summary_of
+    real = _materialize.summary_for
 
-    def counting(row: Any) -> Any:
+    def counting(ledger: Any, row: Any, **kw: Any) -> Any:
         summaries.append(row.session_id)
-        return real(row)
+        return real(ledger, row, **kw)
 
-    monkeypatch.setattr(_materialize, "summary_of", counting)
+    monkeypatch.setattr(_materialize, "summary_for", counting)
     again = sync_to(keito_server, ledger)
     assert again.sessions == {"unmapped": 3}  # looked at once each, not once per pass
     assert summaries == []  # and not summarised again: nothing changed

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,15 +16,10 @@ from keito_skill.cli._output import (
     print_table,
 )
 from keito_skill.errors import TranscriptError
-from keito_skill.summary import SessionSummary, summarize
-from keito_skill.transcripts import (
-    AGENTS,
-    DEFAULT_IDLE_SECONDS,
-    dedupe_read,
-    discover,
-    main_file,
-    parse_session,
-)
+from keito_skill.transcripts import AGENTS, DEFAULT_IDLE_SECONDS, main_file, parse_session
+
+if TYPE_CHECKING:  # pydantic models: ``sessions`` lists what the ledger stored without them
+    from keito_skill.summary import SessionSummary
 
 agent_option = click.option(
     "--agent",
@@ -58,6 +52,8 @@ def parse(path: Path, agent: str | None, as_json: bool, idle_minutes: int) -> No
         raise TranscriptError(f"no such file: {path}")
     if path.is_dir():
         raise TranscriptError(f"{path} is a directory, not a transcript file")
+    from keito_skill.summary import summarize
+
     path = main_file(agent, path)  # a 2.0.x subagent file: its session
     states, paths = parse_session(path, agent=agent, idle_seconds=idle_minutes * 60)
     summary = summarize(states, [str(p) for p in paths])
@@ -142,36 +138,18 @@ def sessions(
     idle_minutes: int,
 ) -> None:
     """List every session found in the agents' transcript directories, newest first."""
+    from keito_skill.listing import list_sessions
+
     note_missing_dirs(roots)
-    since_day: date | None = since.date() if since else None
-    until_day: date | None = until.date() if until else None
-    found: list[SessionSummary] = []
-    owners: dict[str, tuple[str, int]] = {}  # each response counted once over the listing
-    for found_agent, main, sides in discover(agent, roots=roots):
-        if since_day is not None:
-            try:
-                if date.fromtimestamp(main.stat().st_mtime) < since_day:
-                    continue
-            except OSError:
-                continue
-        try:
-            states, paths = parse_session(
-                main, agent=found_agent, sides=sides, idle_seconds=idle_minutes * 60
-            )
-        except TranscriptError:
-            continue
-        dedupe_read(states, [str(p) for p in paths], owners)
-        summary = summarize(states, [str(p) for p in paths])
-        if summary.ended_at is None:
-            continue
-        if since_day and summary.ended_at.date() < since_day:
-            continue
-        if until_day and summary.started_at and summary.started_at.date() > until_day:
-            continue
-        found.append(summary)
-    found.sort(key=lambda s: s.ended_at or s.started_at, reverse=True)  # type: ignore[arg-type,return-value]
+    found = list_sessions(
+        agent,
+        since=since.date() if since else None,
+        until=until.date() if until else None,
+        roots=roots,
+        idle_seconds=idle_minutes * 60,
+    )
     if as_json:
-        emit_json({"sessions": [summary_json(s) for s in found]})
+        emit_json({"sessions": [s.data for s in found]})
         return
     if not found:
         click.echo("No sessions found" + (" in that range." if since or until else "."))

@@ -4,7 +4,8 @@ Only httpx and pydantic are imported here: the hook path imports this package an
 stay fast. Everything not re-exported below is internal.
 """
 
-from keito_skill.keito._client import KeitoClient
+from typing import TYPE_CHECKING, Any
+
 from keito_skill.keito._credentials import (
     DEFAULT_API_URL,
     Credentials,
@@ -32,19 +33,56 @@ from keito_skill.keito._errors import (
     MetadataTooLargeError,
 )
 from keito_skill.keito._metadata import METADATA_LIMIT, fit_metadata, metadata_size
-from keito_skill.keito._models import (
-    Client,
-    Expense,
-    ExpenseCategory,
-    ExpenseCreate,
-    IdName,
-    Project,
-    Task,
-    TimeEntry,
-    TimeEntryCreate,
-    TimeEntryUpdate,
-    User,
-)
+
+if TYPE_CHECKING:
+    from keito_skill.keito._client import KeitoClient
+    from keito_skill.keito._models import (
+        Client,
+        Expense,
+        ExpenseCategory,
+        ExpenseCreate,
+        IdName,
+        Project,
+        Task,
+        TimeEntry,
+        TimeEntryCreate,
+        TimeEntryUpdate,
+        User,
+    )
+
+# The client and its models need httpx and pydantic (~0.2 s to import): loaded when first
+# named, so ``status`` and ``auth status`` (credentials only) never pay for them.
+_LAZY = {
+    "KeitoClient": "_client",
+    **dict.fromkeys(
+        (
+            "Client",
+            "Expense",
+            "ExpenseCategory",
+            "ExpenseCreate",
+            "IdName",
+            "Project",
+            "Task",
+            "TimeEntry",
+            "TimeEntryCreate",
+            "TimeEntryUpdate",
+            "User",
+        ),
+        "_models",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_API_URL",

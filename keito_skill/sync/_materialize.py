@@ -16,7 +16,7 @@ from keito_skill.billing import BROKEN, RepoConfigs, decide_for
 from keito_skill.keito._metadata import fit_metadata
 from keito_skill.ledger import FAILED, FINAL, HELD, PENDING, Ledger, RecordRow, SessionRow
 from keito_skill.mapping import Mapping, RepoConfig
-from keito_skill.recorder import summarize_checkpoints
+from keito_skill.summaries import compute, summary_for
 from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary
 from keito_skill.sync._daily import REPO_AGENT
 from keito_skill.sync._payloads import expense, money, refresh_expense, short_reason, time_entry
@@ -28,7 +28,7 @@ MAPPED, EMPTY = "mapped", "empty"
 
 def summary_of(row: SessionRow) -> SessionSummary | None:
     """The session's summary from its stored checkpoints (no file is read)."""
-    return summarize_checkpoints(row.checkpoints)
+    return compute(row)
 
 
 def _reparse(ledger: Ledger, row: SessionRow, idle_seconds: int) -> SessionRow:
@@ -95,9 +95,10 @@ def materialize(
     config = mapping.config
     if config.idle_seconds != row.idle_seconds:
         row = _reparse(ledger, row, config.idle_seconds)
-    summary = summary_of(row)
+    summary = summary_for(ledger, row)
     if summary is None or not summary.days:
         return _set_status(ledger, row, EMPTY, "nothing recorded yet")
+    stored = summary.model_dump_json()  # as computed: the identity below is the row's
     if summary.session_id != row.session_id:
         # The identity is the ledger's key, the id the agent reports for the file (hooks,
         # backfill and watch all key by it), never the first id inside the transcript: a
@@ -128,7 +129,7 @@ def materialize(
             row.session_id,
             status=MAPPED,
             detail=where,
-            summary=summary.model_dump_json(),
+            summary=stored,
             project_id=config.project_id,
             task_id=config.task_id,
         )
@@ -367,7 +368,7 @@ def _set_status(ledger: Ledger, row: SessionRow, status: str, detail: str) -> st
         # could not be sent, in case their repo was mapped since): its stored summary is
         # current, and summarising thousands of them again on every prompt cost seconds.
         return status
-    summary = summary_of(row)
+    summary = summary_for(ledger, row)
     ledger.save_unbilled(
         row.agent,
         row.session_id,

@@ -1,0 +1,310 @@
+"""Session summaries as the ledger stores them: computed once per checkpoint, then read.
+
+Summarising a session from its checkpoints (time spans, prices) costs about a quarter of a
+millisecond; ``report`` on a few thousand sessions did it for every one, every time. So
+the summary is stored in the ledger (``sessions.summary``) with the key it was computed
+under (``sessions.summary_key``): the session's checkpoint version, which every
+``save_checkpoints`` moves, and what else the figures depend on (this code's format, the
+checkpoint format, the price table, the local time zone that splits days). A summary whose
+key is not the session's current one is stale: it is never used, but computed again (and
+stored) by the first reader. Hooks store none: they must not import pydantic or prices.
+
+Two views of the same stored summary:
+
+* :func:`summaries` (report, sessions): a light :class:`StoredSummary` per row, read from
+  the stored JSON without validating it again (the JSON is what ``SessionSummary`` wrote);
+* :func:`summary_for` (sync, backfill: what gets billed): the validated ``SessionSummary``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any
+
+from keito_skill import __version__, _orjson
+from keito_skill.ledger import Ledger, SessionRow
+from keito_skill.recorder import restore
+from keito_skill.transcripts._state import CHECKPOINT_VERSION, TOKEN_FIELDS
+
+if TYPE_CHECKING:
+    from keito_skill.summary import SessionSummary
+
+__all__ = [
+    "TOKEN_FIELDS",
+    "Day",
+    "StoredSummary",
+    "Usage",
+    "is_fresh",
+    "key_at",
+    "key_of",
+    "stamp",
+    "summaries",
+    "summary_for",
+]
+
+# Bump when ``summarize`` changes what it computes from the same checkpoints.
+SUMMARY_FORMAT = 1
+# How long a report waits for the ledger to store what it computed (another process
+# writing): storing is only a saving, never worth a wait.
+_REPORT_WAIT = 0.2
+
+
+@lru_cache(maxsize=1)
+def _prices_mark() -> str:
+    """Changes when the installed price table does (its package directory is rewritten)."""
+    from importlib.util import find_spec
+
+    try:
+        spec = find_spec("genai_prices")
+    except (ImportError, ValueError):
+        return "-"
+    if spec is None or spec.origin is None:
+        return "-"
+    try:
+        return str(os.stat(os.path.dirname(spec.origin)).st_mtime_ns)
+    except OSError:
+        return "-"
+
+
+def stamp() -> str:
+    """What a summary depends on besides the checkpoints (read per call: a test or a
+    long-running process may change the time zone)."""
+    zone = f"{time.timezone}/{time.altzone}/{'/'.join(time.tzname)}"
+    return f"{SUMMARY_FORMAT}.{CHECKPOINT_VERSION}.{__version__}.{_prices_mark()}.{zone}"
+
+
+def key_at(version: int) -> str:
+    """The key a summary of the checkpoints at ``version`` is stored under."""
+    return f"{version}:{stamp()}"
+
+
+def key_of(row: SessionRow) -> str:
+    """The key a summary of ``row``'s current checkpoints is stored under."""
+    return key_at(row.version)
+
+
+def is_fresh(row: SessionRow) -> bool:
+    """True when the stored summary was computed from the row's current checkpoints."""
+    return row.summary_key == key_of(row) and isinstance(row.summary, dict)
+
+
+class Usage:
+    """Tokens (and cost, per model) of a stored summary: ``TokenCounts`` / ``ModelUsage``."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _USAGE_FIELDS:  # a token count, or the cost (None: not priced)
+            return self.data.get(name, 0 if name != "cost_usd" else None)
+        raise AttributeError(name)
+
+    @property
+    def total(self) -> int:
+        """All tokens processed (reasoning is already inside output)."""
+        get = self.data.get
+        return int(
+            get("input_tokens", 0)
+            + get("cache_creation_input_tokens", 0)
+            + get("cache_read_input_tokens", 0)
+            + get("output_tokens", 0)
+        )
+
+    def model_dump(self) -> dict[str, Any]:
+        """The figures as ``SessionSummary`` dumps them."""
+        return dict(self.data)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to the ``TokenCounts`` (or stored usage) with the same figures."""
+        dump = getattr(other, "model_dump", None)
+        if not callable(dump):
+            return NotImplemented
+        return bool(self.model_dump() == dump())
+
+    __hash__ = None  # type: ignore[assignment]  # mutable figures, like the model's
+
+
+_USAGE_FIELDS = frozenset((*TOKEN_FIELDS, "cost_usd"))
+
+
+def _moment(text: Any) -> datetime | None:
+    return datetime.fromisoformat(text) if isinstance(text, str) else None
+
+
+class Day:
+    """One local calendar day of a stored summary (``DaySlice``)."""
+
+    __slots__ = ("active_seconds", "cost_usd", "data", "date", "wall_seconds")
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.date = date.fromisoformat(data["date"])
+        self.active_seconds: float = data.get("active_seconds") or 0.0
+        self.wall_seconds: float = data.get("wall_seconds") or 0.0
+        self.cost_usd: float | None = data.get("cost_usd")
+
+    @property
+    def models(self) -> dict[str, Usage]:
+        return {m: Usage(u) for m, u in (self.data.get("models") or {}).items()}
+
+    @property
+    def totals(self) -> Usage:
+        return Usage(self.data.get("totals") or {})
+
+    @property
+    def started_at(self) -> datetime | None:
+        return _moment(self.data.get("started_at"))
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return _moment(self.data.get("ended_at"))
+
+    @property
+    def turns(self) -> int:
+        return int(self.data.get("turns") or 0)
+
+    @property
+    def tool_calls(self) -> int:
+        return int(self.data.get("tool_calls") or 0)
+
+
+class StoredSummary:
+    """A session's summary as stored (the JSON ``SessionSummary`` dumps), with the
+    attributes reports read; ``data`` is the JSON itself (what ``sessions --json`` prints)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _PLAIN_FIELDS:  # read as stored
+            return self.data.get(name)
+        raise AttributeError(name)
+
+    @property
+    def active_seconds(self) -> float:
+        return float(self.data.get("active_seconds") or 0.0)
+
+    @property
+    def wall_seconds(self) -> float:
+        return float(self.data.get("wall_seconds") or 0.0)
+
+    @property
+    def started_at(self) -> datetime | None:
+        return _moment(self.data.get("started_at"))
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return _moment(self.data.get("ended_at"))
+
+    @property
+    def totals(self) -> Usage:
+        return Usage(self.data.get("totals") or {})
+
+    @cached_property
+    def days(self) -> list[Day]:
+        return [Day(d) for d in self.data.get("days") or []]
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> StoredSummary:
+        """From the JSON ``SessionSummary.model_dump_json`` wrote."""
+        fast = _orjson.load()
+        return cls(fast.loads(text) if fast is not None else json.loads(text))
+
+    @classmethod
+    def of(cls, summary: SessionSummary) -> StoredSummary:
+        """The stored form of a freshly computed summary."""
+        return cls(summary.model_dump(mode="json"))
+
+
+# Fields of ``SessionSummary`` a stored one answers as they are.
+_PLAIN_FIELDS = frozenset(
+    (
+        "session_id",
+        "agent",
+        "agent_version",
+        "transcript_path",
+        "side_paths",
+        "idle_threshold_seconds",
+        "cost_usd",
+        "cost_source",
+        "unpriced_models",
+        "turns",
+        "tool_calls",
+        "cwd",
+        "git_branch",
+        "git_commit",
+        "first_prompt",
+        "last_assistant_message",
+        "skipped_lines",
+    )
+)
+
+
+def compute(row: SessionRow) -> SessionSummary | None:
+    """The session's summary from its stored checkpoints (no file is read)."""
+    from keito_skill.summary import summarize
+
+    states = restore(row.checkpoints)
+    if not states:
+        return None
+    return summarize(list(states.values()), list(states))
+
+
+def _remember(row: SessionRow, text: str) -> tuple[str, str, int, str, str]:
+    """What to store for ``row``; the row itself holds it from now on (a later reader in
+    this process finds it fresh)."""
+    key = key_of(row)
+    row.__dict__["summary"] = json.loads(text)
+    row.summary_key = key
+    return (row.agent, row.session_id, row.version, key, text)
+
+
+def summaries(
+    ledger: Ledger | None, rows: Sequence[SessionRow], *, wait: float | None = _REPORT_WAIT
+) -> list[StoredSummary | None]:
+    """A fresh summary for each row (None: nothing recorded yet): the stored one when its
+    key is current, else computed now and stored (in one write, given a ``ledger``; a
+    ledger that cannot be written stores nothing and loses nothing)."""
+    out: list[StoredSummary | None] = []
+    fresh: list[tuple[str, str, int, str, str]] = []
+    for row in rows:
+        if is_fresh(row):
+            assert row.summary is not None  # is_fresh checked it
+            out.append(StoredSummary(row.summary))
+            continue
+        summary = compute(row)
+        if summary is None:
+            out.append(None)
+            continue
+        fresh.append(_remember(row, summary.model_dump_json()))
+        out.append(StoredSummary(row.summary or {}))
+    if ledger is not None:
+        ledger.store_summaries(fresh, wait=wait)
+    return out
+
+
+def summary_for(
+    ledger: Ledger | None, row: SessionRow, *, wait: float | None = None
+) -> SessionSummary | None:
+    """The session's fresh ``SessionSummary`` (what is billed): the stored one when its
+    key is current, else computed now and stored."""
+    from pydantic import ValidationError
+
+    from keito_skill.summary import SessionSummary
+
+    if is_fresh(row):
+        try:
+            return SessionSummary.model_validate(row.summary)
+        except ValidationError:  # edited or damaged: computed again below
+            pass
+    summary = compute(row)
+    if summary is not None and ledger is not None:
+        ledger.store_summaries([_remember(row, summary.model_dump_json())], wait=wait)
+    return summary
