@@ -449,6 +449,10 @@ def test_fit_metadata_always_fits_and_keeps_keys(
     meta: dict[str, Any], session: str, limit: int
 ) -> None:
     meta = {**meta, "session_id": session}
+    if metadata_size({"session_id": session}) > limit:  # e.g. 64 escaped 4-byte characters
+        with pytest.raises(MetadataTooLargeError):  # never sent cut or over the limit
+            fit_metadata(meta, limit=limit, keep=["session_id"])
+        return
     fitted = fit_metadata(meta, limit=limit, keep=["session_id"])
     assert metadata_size(fitted) <= limit
     assert fitted["session_id"] == session
