@@ -74,14 +74,6 @@ def open_regular(path: str | os.PathLike[str]) -> io.FileIO:
     return io.FileIO(open_fd(path), "rb", closefd=True)
 
 
-def is_regular(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` (followed through symlinks) is a regular file."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except (OSError, ValueError):
-        return False
-
-
 def read_small(path: str | os.PathLike[str], limit: int = 64 * 1024) -> bytes:
     """At most ``limit`` bytes of the regular file ``path``; longer files raise ``OSError``."""
     fd = open_fd(path)

@@ -33,7 +33,7 @@ from keito_skill.transcripts import DEFAULT_IDLE_SECONDS
 
 if TYPE_CHECKING:
     from keito_skill.ledger import SessionRow
-    from keito_skill.mapping import Billing, ConfigProblem, Mapping, RepoConfig
+    from keito_skill.mapping import Billing, ConfigProblem, RepoConfig, RepoMapping
 
 MAPPED, OVERRIDE, UNMAPPED = "mapped", "override", "unmapped"
 BROKEN, DISABLED = "broken", "disabled"
@@ -41,7 +41,7 @@ BROKEN, DISABLED = "broken", "disabled"
 OVERRIDE_DETAIL = "override (backfill --project/--task)"
 
 
-def repo_config(cwd: str | Path | None) -> Mapping | ConfigProblem | None:
+def repo_config(cwd: str | Path | None) -> RepoMapping | ConfigProblem | None:
     """The repo config that applies in ``cwd``: loaded, the problem with it, or None.
 
     The one place a config's errors are handled: every :class:`ConfigError` and every
@@ -69,19 +69,19 @@ class RepoConfigs:
     repositories, and one pass (a sync, a report) reads each config once."""
 
     def __init__(self) -> None:
-        self._found: dict[str | None, Mapping | ConfigProblem | None] = {}
+        self._found: dict[str | None, RepoMapping | ConfigProblem | None] = {}
 
-    def get(self, cwd: str | None) -> Mapping | ConfigProblem | None:
+    def get(self, cwd: str | None) -> RepoMapping | ConfigProblem | None:
         if cwd not in self._found:
             self._found[cwd] = repo_config(cwd)
         return self._found[cwd]
 
     def billing(self, cwd: str | None) -> Billing | None:
         """The repo's ``billing`` rules, or None (no config, or a broken one)."""
-        from keito_skill.mapping import Mapping
+        from keito_skill.mapping import RepoMapping
 
         found = self.get(cwd)
-        return found.config.billing if isinstance(found, Mapping) else None
+        return found.config.billing if isinstance(found, RepoMapping) else None
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class Decision:
     detail: str
     repo: str | None  # the repository root (the cwd when there is no config)
     idle_seconds: int  # the repo's idle threshold (the default without a config)
-    mapping: Mapping | None = None  # set only when billable
+    mapping: RepoMapping | None = None  # set only when billable
 
     @property
     def billable(self) -> bool:
@@ -123,7 +123,7 @@ def decide(
     """The :class:`Decision` for a session started in ``cwd``; ``override_*``: the project
     and task ``backfill --project/--task`` gave it (used only without a mapping of its own).
     """
-    from keito_skill.mapping import ConfigProblem, Mapping, RepoConfig
+    from keito_skill.mapping import ConfigProblem, RepoConfig, RepoMapping
 
     found = configs.get(cwd) if configs is not None else repo_config(cwd)
     if isinstance(found, ConfigProblem):
@@ -144,7 +144,7 @@ def decide(
     ids = {"project_id": override_project_id, "task_id": override_task_id}
     config = base.model_copy(update=ids)
     root = found.repo_root if found is not None else Path(cwd or ".")
-    mapping = Mapping(config_path=root / ".keito" / "config.yml", repo_root=root, config=config)
+    mapping = RepoMapping(config_path=root / ".keito" / "config.yml", repo_root=root, config=config)
     return Decision(OVERRIDE, OVERRIDE_DETAIL, repo, config.idle_seconds, mapping)
 
 

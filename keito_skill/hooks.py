@@ -115,17 +115,20 @@ def git_head(cwd: str | None) -> tuple[str | None, str | None]:
     """
     if not cwd:
         return None, None
-    here = Path(cwd)
+    from keito_skill._repo import git_root
+
     try:
-        for folder in (here, *here.parents):
-            dot_git = folder / ".git"
-            if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
-                text = _small(dot_git).strip()
-                if not text.startswith("gitdir:"):
-                    return None, None
-                dot_git = (folder / text.split(":", 1)[1].strip()).resolve()
-            if dot_git.is_dir():
-                return _read_head(dot_git)
+        folder = git_root(Path(cwd))
+        if folder is None:
+            return None, None
+        dot_git = folder / ".git"
+        if dot_git.is_file():  # a worktree or submodule: "gitdir: <path>"
+            text = _small(dot_git).strip()
+            if not text.startswith("gitdir:"):
+                return None, None
+            dot_git = (folder / text.split(":", 1)[1].strip()).resolve()
+        if dot_git.is_dir():
+            return _read_head(dot_git)
     except (OSError, ValueError):
         return None, None
     return None, None

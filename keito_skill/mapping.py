@@ -18,8 +18,10 @@ Design choices, and why:
 * A key left empty (``billing:`` with nothing under it) means its default: hand-edited
   files often contain such stubs and refusing them would help nobody.
 
-This module sits on the hook path, so it imports only PyYAML (the C loader when present)
-and pydantic.
+The hooks never import this module (they only record; sync decides what to bill). Sync,
+``status``, ``watch`` and ``backfill`` read a config per repository, so reading uses
+PyYAML's C loader when present; ruamel.yaml, which keeps comments, is imported only to
+edit a file (``init``, ``disable``, ``enable``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from keito_skill._files import atomic_write_text
+from keito_skill._repo import up_to_git_root
 from keito_skill._safeio import read_small
 from keito_skill._words import counted
 from keito_skill.errors import ConfigError
@@ -53,9 +56,9 @@ __all__ = [
     "AgentTracking",
     "Billing",
     "ConfigProblem",
-    "Mapping",
     "Notes",
     "RepoConfig",
+    "RepoMapping",
     "find_config",
     "load_config",
     "resolve",
@@ -287,8 +290,11 @@ class ConfigProblem(ConfigError):
 
 
 @dataclass(frozen=True)
-class Mapping:
-    """A loaded config: where it came from, what it says, and what was ignored in it."""
+class RepoMapping:
+    """A loaded config: where it came from, what it says, and what was ignored in it.
+
+    (Not ``Mapping``: that name is ``collections.abc.Mapping`` everywhere else.)
+    """
 
     config_path: Path
     repo_root: Path
@@ -323,11 +329,11 @@ def find_config(cwd: str | Path) -> Path | None:
     while not start.is_dir() and start.parent != start:
         start = start.parent
     home = _home()
-    for directory in (start, *start.parents):
+    for directory in up_to_git_root(start):
         candidate = directory / CONFIG_DIR / CONFIG_NAME
         if candidate.is_file():
             return candidate
-        if (directory / ".git").exists() or directory == home:
+        if directory == home:
             return None
     return None
 
@@ -459,7 +465,7 @@ def _validation_problem(path: Path, root: yaml.Node, exc: ValidationError) -> Co
     return ConfigProblem(path, line, message)
 
 
-def load_config(path: Path) -> Mapping:
+def load_config(path: Path) -> RepoMapping:
     """Read and validate one config file.
 
     Raises :class:`ConfigProblem` for an unreadable, empty or non-mapping file, a YAML
@@ -486,7 +492,7 @@ def load_config(path: Path) -> Mapping:
             f"this keito-skill understands ({CONFIG_VERSION}); settings it does not know "
             "are ignored"
         )
-    return Mapping(
+    return RepoMapping(
         config_path=path,
         repo_root=path.parent.parent,
         config=config,
@@ -494,18 +500,13 @@ def load_config(path: Path) -> Mapping:
     )
 
 
-def resolve(cwd: str | Path | None) -> Mapping | None:
+def resolve(cwd: str | Path | None) -> RepoMapping | None:
     """The mapping for a session in ``cwd`` (the process cwd when ``None``); ``None`` if none."""
     path = find_config(Path.cwd() if cwd is None else cwd)
     return load_config(path) if path is not None else None
 
 
 # ---- writing ------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` in one step so a hook reading it never sees half a file."""
-    atomic_write_text(path, text)
 
 
 class OutsideRepository(ConfigError):
@@ -585,7 +586,7 @@ def write_config(repo_root: Path, config: RepoConfig) -> Path:
         data["metadata"] = metadata
     path = _inside_repo(repo_root, repo_root / CONFIG_DIR / CONFIG_NAME)
     _inside_repo(repo_root, repo_root / ".gitignore")  # refused before anything is written
-    _atomic_write(path, _HEADER + _dump(data))
+    atomic_write_text(path, _HEADER + _dump(data))
     _ignore_in_git(repo_root)
     return path
 
@@ -656,8 +657,8 @@ def set_enabled(path: Path, enabled: bool) -> None:
     if edited is not None:
         try:
             if yaml.load(edited, Loader=_Loader) == expected:
-                _atomic_write(path, edited)
+                atomic_write_text(path, edited)
                 return
         except yaml.YAMLError:
             pass
-    _atomic_write(path, _dump(expected))
+    atomic_write_text(path, _dump(expected))

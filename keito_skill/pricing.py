@@ -133,11 +133,6 @@ def _base_rates(model: str) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal
     return r_in, r_cw, r_cw1h, r_cr, r_out
 
 
-def is_known(model: str) -> bool:
-    """Whether genai-prices can price ``model``."""
-    return _rates(model) is not None
-
-
 def price_vector(
     model: str,
     vector: tuple[int, ...] | list[int],

@@ -140,9 +140,9 @@ def _rounded(payload: dict[str, Any], hours: float, configs: RepoConfigs) -> flo
 def _project_name(found: object, project_id: str) -> str | None:
     """The name ``init`` wrote beside ``project_id`` in the session's repo config, if any
     (the ledger keeps ids only; a repo moved or deleted since leaves just the id)."""
-    from keito_skill.mapping import Mapping
+    from keito_skill.mapping import RepoMapping
 
-    if not isinstance(found, Mapping) or found.config.project_id != project_id:
+    if not isinstance(found, RepoMapping) or found.config.project_id != project_id:
         return None
     return found.config.project_name
 

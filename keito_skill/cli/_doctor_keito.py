@@ -256,10 +256,10 @@ def keito_checks(cwd: Path) -> list[Check]:
         KeitoError,
         load_credentials,
     )
-    from keito_skill.mapping import Mapping
+    from keito_skill.mapping import RepoMapping
 
     found = repo_config(cwd)
-    if not isinstance(found, Mapping):
+    if not isinstance(found, RepoMapping):
         found = None  # a broken config: the mapping check reports it
     try:
         creds = load_credentials()

@@ -102,17 +102,14 @@ def resume(session_id: str | None) -> None:
 
 
 def _set_repo(enabled: bool) -> Path:
+    from keito_skill._repo import git_root
     from keito_skill.mapping import RepoConfig, find_config, set_enabled, write_config
 
     config = find_config(Path.cwd())
     if config is not None:
         set_enabled(config, enabled)
         return config
-    root = Path.cwd()
-    for folder in (root, *root.parents):
-        if (folder / ".git").exists():
-            root = folder
-            break
+    root = git_root(Path.cwd()) or Path.cwd()
     return write_config(root, RepoConfig.model_validate({"agent_tracking": {"enabled": enabled}}))
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import click
 
+from keito_skill._repo import git_root
 from keito_skill.cli._picking import (
     InitError,
     Item,
@@ -62,10 +63,7 @@ def repo_root(cwd: Path) -> Path:
         out = None
     if out is not None and out.returncode == 0 and out.stdout.strip():
         return Path(out.stdout.strip())
-    for directory in (cwd, *cwd.parents):  # git missing: look for the marker ourselves
-        if (directory / ".git").exists():
-            return directory
-    return cwd
+    return git_root(cwd) or cwd  # git missing: look for the marker ourselves
 
 
 CATEGORY_HINT = (

@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from keito_skill._files import atomic_write_text as _atomic_write_text
+from keito_skill._files import atomic_write_text
 from keito_skill.errors import KeitoSkillError
 
 __all__ = [
     "BACKUP_SUFFIX",
     "HookSpec",
     "SettingsFileError",
-    "atomic_write_text",
     "is_our_command",
     "merge_hooks",
     "our_handlers",
@@ -121,22 +120,10 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def atomic_write_text(path: Path, text: str, *, backup: bool = True) -> Path | None:
-    """Replace ``path`` with ``text`` atomically; returns the backup path if one was made."""
-    return _atomic_write_text(path, text, backup_suffix=BACKUP_SUFFIX if backup else None)
-
-
 def write_json(path: Path, data: Mapping[str, Any]) -> Path | None:
     """Write ``data`` as indented JSON (atomic, with a backup); returns the backup path."""
-    return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def _groups(doc: dict[str, Any], event: str) -> list[Any]:
-    hooks = doc.get("hooks")
-    if not isinstance(hooks, dict):
-        return []
-    groups = hooks.get(event)
-    return groups if isinstance(groups, list) else []
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return atomic_write_text(path, text, backup_suffix=BACKUP_SUFFIX)
 
 
 def our_handlers(doc: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:

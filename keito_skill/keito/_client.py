@@ -450,13 +450,3 @@ class KeitoClient:
         """The user the API key belongs to; the cheapest call to verify credentials."""
         path = "/api/v2/users/me"
         return self._parse(User, self._json("GET", path), path)
-
-    def own_user_id(self) -> str | None:
-        """:attr:`user_id`, asking ``/users/me`` the first time; ``None`` if it cannot
-        be had (listings then go un-narrowed, which is slower but still correct)."""
-        if self.user_id is None:
-            try:
-                self.user_id = self.me().id
-            except (KeitoError, ValidationError):
-                return None
-        return self.user_id

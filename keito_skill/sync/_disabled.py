@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from keito_skill._repo import git_root
 from keito_skill.ledger import Ledger, SessionRow
 from keito_skill.mapping import find_config
 
@@ -27,10 +28,7 @@ def _root(cwd: Path) -> Path:
     config = find_config(cwd)
     if config is not None:
         return config.parent.parent
-    for folder in (cwd, *cwd.parents):
-        if (folder / ".git").exists():
-            return folder
-    return cwd
+    return git_root(cwd) or cwd
 
 
 def _inside(child: str | None, root: Path) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from keito_skill.billing import BROKEN, RepoConfigs, decide_for
 from keito_skill.keito._metadata import fit_metadata
 from keito_skill.ledger import FAILED, FINAL, HELD, PENDING, Ledger, RecordRow, SessionRow
-from keito_skill.mapping import Mapping, RepoConfig
+from keito_skill.mapping import RepoConfig, RepoMapping
 from keito_skill.summaries import compute, summary_for
 from keito_skill.summary import TOKEN_FIELDS, DaySlice, SessionSummary
 from keito_skill.sync._daily import REPO_AGENT
@@ -140,7 +140,7 @@ def _close_segment(
     ledger: Ledger,
     row: SessionRow,
     summary: SessionSummary,
-    mapping: Mapping,
+    mapping: RepoMapping,
     segment: int,
     carried: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
@@ -170,7 +170,7 @@ def _close_segment(
             ledger.put_record(row.agent, row.session_id, "expense", key, spent, body, held=held)
 
 
-def _no_category(mapping: Mapping) -> str | None:
+def _no_category(mapping: RepoMapping) -> str | None:
     """Why expenses must wait: no category to file them under (ids are per account)."""
     if mapping.config.expense_category_id:
         return None
@@ -180,7 +180,9 @@ def _no_category(mapping: Mapping) -> str | None:
     )
 
 
-def _refresh_unsent_expenses(ledger: Ledger, records: list[RecordRow], mapping: Mapping) -> None:
+def _refresh_unsent_expenses(
+    ledger: Ledger, records: list[RecordRow], mapping: RepoMapping
+) -> None:
     """Expenses not in Keito yet follow the current config: a category set since, a
     project fixed after Keito refused the old one (a retry sends the new payload)."""
     held = _no_category(mapping)

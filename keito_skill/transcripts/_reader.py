@@ -135,6 +135,3 @@ def decode(line: bytes | bytearray) -> dict[str, Any] | None:
         if may_hold_half_pairs(line):
             value = whole_characters(value)
     return value if isinstance(value, dict) else None
-
-
-Feed = Callable[[dict[str, Any]], None]

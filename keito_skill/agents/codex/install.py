@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from keito_skill._files import atomic_write_text
 from keito_skill.agents._hooks import hook_command, save
 from keito_skill.agents._protocol import AgentChange, InstallContext
 from keito_skill.agents.codex.config_toml import InlineTrustError, without_trust
@@ -37,8 +38,8 @@ from keito_skill.agents.codex.trust import (
 )
 from keito_skill.install import bundle
 from keito_skill.install._jsonfile import (
+    BACKUP_SUFFIX,
     HookSpec,
-    atomic_write_text,
     is_our_command,
     merge_hooks,
     our_handlers,
@@ -97,7 +98,7 @@ def record_codex(codex_bin: str) -> None:
     """Remember the codex executable install used (see :func:`find_codex`)."""
     record = skill_home() / CODEX_RECORD
     record.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(record, f"{Path(codex_bin).absolute()}\n", backup=False)
+    atomic_write_text(record, f"{Path(codex_bin).absolute()}\n")
 
 
 def hook_specs(bin_path: Path) -> list[HookSpec]:
@@ -313,5 +314,5 @@ def forget_trust(config_path: Path, keys: list[str]) -> list[str]:
             f"cannot remove keito-skill's hook trust from {config_path} without changing "
             "other settings; remove the [hooks.state] entries by hand"
         )
-    atomic_write_text(config_path, edited)
+    atomic_write_text(config_path, edited, backup_suffix=BACKUP_SUFFIX)
     return present
