@@ -1,7 +1,8 @@
 """Client for the Keito v2 REST API (time entries, expenses, projects, tasks, users).
 
-Only httpx and pydantic are imported here: the hook path imports this package and must
-stay fast. Everything not re-exported below is internal.
+The hooks never import this package (a hook never touches the network); the background
+sync each hook may start does, so it imports only httpx and pydantic. Everything not
+re-exported below is internal.
 """
 
 from typing import TYPE_CHECKING, Any
