@@ -10,7 +10,7 @@ import datetime as dt
 import email.utils
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -284,6 +284,36 @@ def test_post_is_not_retried_on_500(client: KeitoClient, keito_server: KeitoServ
     with pytest.raises(KeitoServerError):
         client.create_time_entry(entry_body(keito_server))
     assert keito_server.count("POST", ENTRIES) == 1
+
+
+def test_hooks_see_every_attempt_and_answer_then_go_away(
+    client: KeitoClient, keito_server: KeitoServer
+) -> None:
+    """Issue 18: sync paces its workers through this public hook, not the httpx internals."""
+    keito_server.add_fault(status=429, retry_after="0", count=2, method="GET")
+    seen: list[object] = []
+
+    def on_response(status: int, headers: Mapping[str, str]) -> None:
+        seen.append((status, headers.get("Retry-After")))
+
+    with client.hooked(before_request=lambda: seen.append("send"), on_response=on_response):
+        assert client.me().id == "usr_demo"
+    # Every attempt, the transport's own retries included, as the server logged them.
+    assert [r["status"] for r in keito_server.requests()] == [429, 429, 200]
+    assert seen == ["send", (429, "0"), "send", (429, "0"), "send", (200, None)]
+    client.me()  # outside the block: nothing is called any more
+    assert len(seen) == 6
+
+
+def test_a_blocking_before_request_holds_the_request_back(
+    client: KeitoClient, keito_server: KeitoServer
+) -> None:
+    """What the pacer relies on: nothing reaches the server until the hook returns."""
+    logged: list[int] = []
+    with client.hooked(before_request=lambda: logged.append(len(keito_server.requests()))):
+        client.me()
+        client.list_projects()
+    assert logged == [0, 1]  # the server had seen only the earlier calls each time
 
 
 def test_retry_after_is_honoured(client: KeitoClient, keito_server: KeitoServer) -> None:

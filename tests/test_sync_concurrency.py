@@ -94,6 +94,10 @@ def test_a_429_holds_every_worker_back_for_retry_after(
 ) -> None:
     ids = _sessions(ledger, keito_server, tmp_path, 8)
     keito_server.add_fault(method="POST", path=EXPENSES, status=429, retry_after="1", count=1)
+    # Every other POST is slow enough that the other workers still have sessions to send
+    # during the pause (on a fast server they were all done before it began, so the check
+    # below held even with no pacing at all).
+    keito_server.add_fault(method="POST", latency=0.2, count=None)
     keito_server.clear_requests()
     report = sync_to(keito_server, ledger)
     assert report.sent.aborted is None and report.sent.failed == 0

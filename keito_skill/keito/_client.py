@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from enum import Enum
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -23,7 +24,7 @@ from keito_skill.keito._errors import (
     KeitoServerError,
     KeitoValidationError,
 )
-from keito_skill.keito._http import Transport
+from keito_skill.keito._http import BeforeRequest, Hooks, OnResponse, Transport
 from keito_skill.keito._metadata import METADATA_LIMIT, fit_metadata, metadata_size
 from keito_skill.keito._models import (
     Client,
@@ -169,6 +170,27 @@ class KeitoClient:
     def close(self) -> None:
         """Release the connection pool."""
         self._http.close()
+
+    @contextmanager
+    def hooked(
+        self,
+        *,
+        before_request: BeforeRequest | None = None,
+        on_response: OnResponse | None = None,
+    ) -> Iterator[None]:
+        """Within the block, call ``before_request()`` before every HTTP attempt and
+        ``on_response(status, headers)`` with every answer, the transport's own retries
+        included (sync paces its workers with them: a 429 holds everyone back).
+
+        Hooks from several blocks (nested, or on other threads) all run; each block removes
+        its own on the way out, also when the block raises.
+        """
+        hooks = Hooks(before_request=before_request, on_response=on_response)
+        self._http.add_hooks(hooks)
+        try:
+            yield
+        finally:
+            self._http.remove_hooks(hooks)
 
     def __enter__(self) -> KeitoClient:
         return self

@@ -12,6 +12,9 @@ The retry rules are where billing data gets duplicated or lost, so they are stri
 * Waits grow exponentially with jitter; a ``Retry-After`` header is honoured. A hint of
   zero or less (``Retry-After: 0`` or ``-5``) is no hint: retrying at once would spend
   the whole budget in a few milliseconds, so the normal backoff applies instead.
+
+Callers that pace several requests together (sync's workers share one rate limit) add
+:class:`Hooks`: called before every attempt and with every answer, retries included.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -50,6 +54,24 @@ MAX_BACKOFF = 30.0
 MAX_RETRY_AFTER = 120.0
 # A change to one record: ``PATCH``/``DELETE /api/v2/<resource>/<id>``.
 _RECORD_PATH = re.compile(r"^/api/v2/[a-z_]+/[^/]+$")
+
+
+BeforeRequest = Callable[[], None]
+OnResponse = Callable[[int, Mapping[str, str]], None]
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """What a caller wants to hear of each HTTP attempt (a retry is an attempt too).
+
+    ``before_request()`` runs before the request goes out and may block (a pacer waits
+    there); ``on_response(status, headers)`` runs with every answer, before the retry
+    policy looks at it. Both run on the thread that sends; an exception in either ends
+    that request (it is a bug of the caller's, not an answer from Keito).
+    """
+
+    before_request: BeforeRequest | None = None
+    on_response: OnResponse | None = None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -141,6 +163,8 @@ class Transport:
         self._max_retries = max(0, max_retries)
         self._backoff_base = max(0.0, backoff_base)
         self._sleep = sleep
+        # Replaced whole, never changed in place: sending threads read it without a lock.
+        self._hooks: tuple[Hooks, ...] = ()
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout),
@@ -154,6 +178,14 @@ class Transport:
 
     def close(self) -> None:
         self._client.close()
+
+    def add_hooks(self, hooks: Hooks) -> None:
+        """Call ``hooks`` around every attempt from now on (until :meth:`remove_hooks`)."""
+        self._hooks = (*self._hooks, hooks)
+
+    def remove_hooks(self, hooks: Hooks) -> None:
+        """Stop calling ``hooks`` (added with :meth:`add_hooks`); unknown ones are ignored."""
+        self._hooks = tuple(h for h in self._hooks if h is not hooks)
 
     def _backoff(self, attempt: int) -> float:
         """Exponential wait with jitter in [50%, 100%] of the step, capped."""
@@ -173,6 +205,10 @@ class Transport:
         idempotent = method in IDEMPOTENT
         attempt = 0
         while True:
+            hooks = self._hooks
+            for hook in hooks:
+                if hook.before_request is not None:
+                    hook.before_request()
             try:
                 response = self._client.request(method, path, params=params, json=json)
             except httpx.InvalidURL as exc:
@@ -218,6 +254,9 @@ class Transport:
                     path=path,
                 ) from None
 
+            for hook in hooks:
+                if hook.on_response is not None:
+                    hook.on_response(response.status_code, response.headers)
             if response.is_success:
                 return response
             status = response.status_code

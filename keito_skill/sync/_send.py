@@ -27,7 +27,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -223,41 +223,22 @@ class _Pacer:
 def _paced(client: KeitoClient, pacer: _Pacer) -> Iterator[None]:
     """Make every request of ``client`` wait for ``pacer``, and feed it 429s as they come.
 
-    Hooks into the transport's httpx client (its request/response event hooks), so the
-    transport's own retries are paced too. A client without one is left alone.
+    Through the client's public hooks (:meth:`KeitoClient.hooked`), which also see the
+    transport's own retries, so those are paced too.
     """
-    transport = getattr(client, "_http", None)
-    http = getattr(transport, "_client", None)
-    hooks = getattr(http, "event_hooks", None)
-    if http is None or not isinstance(hooks, dict):
-        yield
-        return
 
-    def before(_request: Any) -> None:
-        pacer.wait()
-
-    def after(response: Any) -> None:
-        status = getattr(response, "status_code", 200)
+    def after(status: int, headers: Mapping[str, str]) -> None:
         if status not in (429, 503):
             return
-        hinted = parse_retry_after(response.headers.get("retry-after"))
+        hinted = parse_retry_after(headers.get("retry-after"))
         if hinted is None:
             if status == 429:
                 pacer.hold(DEFAULT_RATE_PAUSE)
         elif hinted <= MAX_RETRY_AFTER:
             pacer.hold(hinted)
 
-    hooks.setdefault("request", []).append(before)
-    hooks.setdefault("response", []).append(after)
-    http.event_hooks = hooks
-    try:
+    with client.hooked(before_request=pacer.wait, on_response=after):
         yield
-    finally:
-        current = http.event_hooks
-        for name, hook in (("request", before), ("response", after)):
-            if hook in current.get(name, []):
-                current[name].remove(hook)
-        http.event_hooks = current
 
 
 class _LedgerDesk:
