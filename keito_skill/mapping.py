@@ -569,14 +569,8 @@ def _ignore_in_git(repo_root: Path) -> None:
         handle.write(f"{separator}{CONFIG_RELPATH}\n")
 
 
-def write_config(repo_root: Path, config: RepoConfig) -> Path:
-    """Write ``<repo_root>/.keito/config.yml`` and keep it out of git; returns its path.
-
-    Every setting is written, defaults included, so the file documents what can be
-    changed; unset ids (``None``) are left out rather than written as ``null``. The order
-    is the model's field order. The write is atomic (temporary file + ``os.replace``).
-    """
-    repo_root = Path(repo_root)
+def _written(config: RepoConfig) -> dict[str, Any]:
+    """What :func:`write_config` writes: every setting, unset ones (``None``) left out."""
     data = config.model_dump(mode="json")
     for section in ("agent_tracking", "billing", "notes"):
         data[section] = _without_nones(data[section])
@@ -584,9 +578,69 @@ def write_config(repo_root: Path, config: RepoConfig) -> Path:
     data = _without_nones(data)
     if metadata:
         data["metadata"] = metadata
+    return data
+
+
+def _merge(target: dict[str, Any], data: dict[str, Any], model: type[BaseModel] | None) -> None:
+    """Make ``target`` (the user's file, as ruamel loaded it) say ``data``, in place.
+
+    Values already equal are not touched (their quoting and comments stay); changed ones
+    are replaced where they are; missing ones are appended. A setting of ``model`` that
+    ``data`` leaves out (an id now unset) is removed; keys ``model`` does not know are the
+    user's (or a newer keito-skill's) and stay. ``model`` None: a free mapping
+    (``metadata``), which ``data`` states whole.
+    """
+    for key, value in data.items():
+        current = target.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            field = model.model_fields.get(key) if model is not None else None
+            _merge(current, value, _section_model(field.annotation) if field else None)
+        elif key not in target or current != value or type(current) is not type(value):
+            target[key] = value
+    for key in list(target):
+        if key not in data and (model is None or key in model.model_fields):
+            del target[key]
+
+
+def _edited_config(path: Path, config: RepoConfig, data: dict[str, Any]) -> str | None:
+    """The existing file changed to say ``config``, its comments and layout kept; None when
+    that cannot be done. Checked after the edit: the text must read back as exactly
+    ``config`` (as :func:`load_config` reads it), else it is not used."""
+    from keito_skill._yamledit import round_trip
+
+    try:
+        text = _read(path)
+    except ConfigProblem:
+        return None
+    edited = round_trip(text, lambda document: _merge(document, data, RepoConfig))
+    if edited is None:
+        return None
+    try:
+        _, loaded = _compose(path, edited)
+        if isinstance(loaded, dict) and RepoConfig.model_validate(loaded) == config:
+            return edited
+    except (ConfigProblem, ValidationError):
+        pass
+    return None
+
+
+def write_config(repo_root: Path, config: RepoConfig) -> Path:
+    """Write ``<repo_root>/.keito/config.yml`` and keep it out of git; returns its path.
+
+    Every setting is written, defaults included, so the file documents what can be
+    changed; unset ids (``None``) are left out rather than written as ``null``. A new
+    file follows the model's field order. An existing file is edited in place (ruamel.yaml,
+    :mod:`keito_skill._yamledit`): the user's comments, key order, layout and keys we do
+    not know survive, and settings it lacks are appended; if the edited text would not
+    read back as exactly ``config``, the file is rewritten instead. The write is atomic
+    (temporary file + ``os.replace``).
+    """
+    repo_root = Path(repo_root)
+    data = _written(config)
     path = _inside_repo(repo_root, repo_root / CONFIG_DIR / CONFIG_NAME)
     _inside_repo(repo_root, repo_root / ".gitignore")  # refused before anything is written
-    atomic_write_text(path, _HEADER + _dump(data))
+    edited = _edited_config(path, config, data) if path.is_file() else None
+    atomic_write_text(path, edited if edited is not None else _HEADER + _dump(data))
     _ignore_in_git(repo_root)
     return path
 
@@ -630,9 +684,10 @@ def set_enabled(path: Path, enabled: bool) -> None:
     """Set ``agent_tracking.enabled`` (``keito-skill disable`` / ``enable``).
 
     Tries a targeted text edit first: only the ``enabled`` value changes (or one line is
-    added), so comments, order and quoting survive. The edit is accepted only if the
-    edited file parses to exactly the expected data. Otherwise (flow-style blocks, an
-    empty ``agent_tracking:``, anchors and the like) the file is rewritten from its
+    added), so comments, order and quoting survive byte for byte. Otherwise (flow-style
+    blocks, an empty ``agent_tracking:``, anchors and the like) ruamel.yaml edits the file
+    keeping comments, order and layout. Each edit is accepted only if the edited file
+    parses to exactly the expected data; if neither is, the file is rewritten from its
     parsed data: keys, values and order are kept, **comments and formatting are lost**.
     The rest of the file is not validated, so a file broken elsewhere can still be
     disabled; a YAML syntax error or a non-mapping ``agent_tracking`` is a
@@ -653,12 +708,28 @@ def set_enabled(path: Path, enabled: bool) -> None:
         )
     expected = {**data, "agent_tracking": {**section, "enabled": enabled}}
 
+    def enable(document: dict[str, Any]) -> None:
+        if isinstance(document.get("agent_tracking"), dict):
+            document["agent_tracking"]["enabled"] = enabled
+        else:  # absent or empty
+            document["agent_tracking"] = {"enabled": enabled}
+
     edited = _edited_in_place(text, node, enabled)
-    if edited is not None:
-        try:
-            if yaml.load(edited, Loader=_Loader) == expected:
-                atomic_write_text(path, edited)
-                return
-        except yaml.YAMLError:
-            pass
+    if not _reads_as(edited, expected):
+        from keito_skill._yamledit import round_trip
+
+        edited = round_trip(text, enable)
+    if edited is not None and _reads_as(edited, expected):
+        atomic_write_text(path, edited)
+        return
     atomic_write_text(path, _dump(expected))
+
+
+def _reads_as(text: str | None, expected: dict[str, Any]) -> bool:
+    """The check after an edit: ``text`` parses to exactly ``expected``."""
+    if text is None:
+        return False
+    try:
+        return bool(yaml.load(text, Loader=_Loader) == expected)
+    except yaml.YAMLError:
+        return False

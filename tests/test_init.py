@@ -6,6 +6,7 @@ The dev server seeds one client, project and task (``Demo Client`` / ``Demo Proj
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,38 @@ def test_ids_work_and_other_settings_are_kept(
     assert config.billing.idle_minutes == 9
     assert config.metadata == {"team": "blue"}
     assert config.expense_category_id == "cat_other"
+
+
+def test_init_keeps_the_users_comments_and_key_order(
+    tmp_path: Path, env: dict[str, str], keito_server: KeitoServer
+) -> None:
+    """Issue 18: ``init`` rewrote an existing file from its data; the comments were lost."""
+    repo = _repo(tmp_path / "repo")
+    (repo / ".keito").mkdir()
+    path = repo / ".keito" / "config.yml"
+    path.write_text(
+        "# Acme: billed per the 2026 contract\n"
+        "task_id: tsk_old      # set by hand\n"
+        "project_id: prj_old\n"
+        "billing:\n"
+        "    # the contract says ten minutes\n"
+        "    idle_minutes: 10\n"
+        "version: 1\n"
+    )
+    proc = cli(
+        "init", "--project", keito_server.project_id, "--task", keito_server.task_id,
+        "--cwd", str(repo), env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = path.read_text()
+    assert text.startswith("# Acme: billed per the 2026 contract\n")
+    assert re.search(rf"^task_id: {keito_server.task_id} +# set by hand$", text, re.MULTILINE)
+    assert "billing:\n    # the contract says ten minutes\n    idle_minutes: 10\n" in text
+    data = yaml.safe_load(text)
+    assert list(data)[:4] == ["task_id", "project_id", "billing", "version"]
+    config = load_config(path).config
+    assert (config.project_id, config.task_id) == (keito_server.project_id, keito_server.task_id)
+    assert config.project_name == "Demo Project" and config.billing.idle_minutes == 10
 
 
 def test_outside_git_the_directory_itself_is_mapped(

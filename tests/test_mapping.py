@@ -590,6 +590,60 @@ def test_write_config_respects_existing_ignore_of_the_directory(tmp_path: Path) 
     assert (repo / ".gitignore").read_text(encoding="utf-8") == "/.keito/\n"
 
 
+def test_write_config_edits_an_existing_file_keeping_comments_and_order(tmp_path: Path) -> None:
+    """Issue 18: the file is the user's; rewriting it from its data lost their comments."""
+    repo = git_init(tmp_path / "repo")
+    text = (
+        "# Acme's mapping, kept by hand\n"
+        "task_id: tsk_1        # the task we bill\n"
+        "project_id: 'prj_1'\n"
+        "client_id: cli_1\n"
+        "\n"
+        "billing:\n"
+        "    # as the contract says\n"
+        "    idle_minutes: 9\n"
+        "our_note: keep me   # a key keito-skill does not know\n"
+    )
+    path = put_config(repo, text)
+    config = load_config(path).config.model_copy(
+        update={"task_id": "tsk_2", "client_id": None, "metadata": {"team": "web"}}
+    )
+
+    assert write_config(repo, config) == path
+
+    written = path.read_text(encoding="utf-8")
+    for kept in (
+        "# Acme's mapping, kept by hand\n",
+        "task_id: tsk_2        # the task we bill\n",
+        "project_id: 'prj_1'\n",  # an unchanged value keeps its quoting
+        "\nbilling:\n    # as the contract says\n    idle_minutes: 9\n",  # and its indent
+        "our_note: keep me   # a key keito-skill does not know\n",
+    ):
+        assert kept in written, (kept, written)
+    data = yaml.safe_load(written)
+    # The user's order first; what the file lacked is appended; an unset id is removed.
+    assert list(data)[:4] == ["task_id", "project_id", "billing", "our_note"]
+    assert "client_id" not in data
+    assert list(data)[4:] == ["version", "agent_tracking", "notes", "metadata"]
+    assert list(data["billing"]) == ["idle_minutes", "duration", "granularity"]
+    loaded = load_config(path)
+    assert loaded.config == config
+    assert loaded.warnings == (f"{path}:9: unknown key 'our_note' ignored",)
+
+
+def test_write_config_rewrites_a_file_that_cannot_be_edited(tmp_path: Path) -> None:
+    """The safety net: a file ruamel.yaml refuses (a duplicate key) is rewritten whole."""
+    repo = git_init(tmp_path / "repo")
+    path = put_config(repo, "# lost\nproject_id: prj_0\nproject_id: prj_1\ntask_id: tsk_1\n")
+    config = full_config()
+
+    write_config(repo, config)
+
+    written = path.read_text(encoding="utf-8")
+    assert "# lost" not in written and written.startswith("# Keito mapping")
+    assert load_config(path).config == config
+
+
 # ---- set_enabled --------------------------------------------------------------------
 
 
@@ -638,10 +692,35 @@ def test_set_enabled_adds_missing_block(tmp_path: Path) -> None:
 
 
 def test_set_enabled_falls_back_to_round_trip(tmp_path: Path) -> None:
+    """Where the one-line text edit cannot be made, ruamel.yaml's round trip is used: since
+    issue 18 the comment survives it (PyYAML's round trip, before, lost it)."""
     path = put_config(
         tmp_path,
-        "# comment is lost\nproject_id: prj_1\ntask_id: tsk_1\n"
+        "# comment is kept\nproject_id: prj_1\ntask_id: tsk_1\n"
         "agent_tracking: {draft: true}\nextra: [1, 2]\n",
+    )
+
+    set_enabled(path, False)
+
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("# comment is kept\n")
+    assert "agent_tracking: {draft: true, enabled: false}\n" in text  # flow style kept
+    assert yaml.safe_load(text) == {
+        "project_id": "prj_1",
+        "task_id": "tsk_1",
+        "agent_tracking": {"draft": True, "enabled": False},
+        "extra": [1, 2],
+    }
+    assert list(yaml.safe_load(text)) == ["project_id", "task_id", "agent_tracking", "extra"]
+
+
+def test_set_enabled_rewrites_what_no_edit_can_keep(tmp_path: Path) -> None:
+    """A duplicate key (PyYAML takes the last; ruamel.yaml refuses) in a flow block: the
+    last resort is a rewrite from the parsed data, comments lost, values and order kept."""
+    path = put_config(
+        tmp_path,
+        "# comment is lost\nproject_id: prj_0\nproject_id: prj_1\ntask_id: tsk_1\n"
+        "agent_tracking: {draft: true}\n",
     )
 
     set_enabled(path, False)
@@ -652,9 +731,7 @@ def test_set_enabled_falls_back_to_round_trip(tmp_path: Path) -> None:
         "project_id": "prj_1",
         "task_id": "tsk_1",
         "agent_tracking": {"draft": True, "enabled": False},
-        "extra": [1, 2],
     }
-    assert list(yaml.safe_load(text)) == ["project_id", "task_id", "agent_tracking", "extra"]
 
 
 def test_set_enabled_on_empty_block(tmp_path: Path) -> None:
