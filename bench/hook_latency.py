@@ -9,20 +9,32 @@ but not in the median), then ``runs`` timed ``stop`` calls each after appending 
 then ``runs`` timed ``session-start`` calls. Wall time of the whole process, as the agent
 sees it, through the ``keito-skill`` console script; the detached sync is switched off
 (``KEITO_SKILL_NO_BACKGROUND_SYNC=1``) so its CPU does not land on the next call.
+
+Besides the time, each call's work: the bytes the hook process read (Linux's
+``/proc/<pid>/io`` ``rchar``: every ``read``, files, pipes and the ledger alike, taken when
+the process has exited but before it is reaped). Imports, the payload and the ledger cost
+the same for both sizes, so a hook that honours its checkpoint reads about as much on the
+100 MB session as on the 1 MB one; one that re-read the transcript would read 99 MB more.
+That difference, unlike a ratio of wall times on a shared machine, cannot flake, and it is
+what ``tests/test_bench_small.py`` asserts on.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from bench._common import ROOT, Run, check, clean_env, console_script, run
+from bench._common import ROOT, Run, check, clean_env, console_script
 from bench.corpus import Corpus, SessionTruth
 
 TARGET_SESSION = "b3ec0000-0000-4000-8000-00000000be0c"
@@ -99,11 +111,55 @@ def build(corpus: Corpus, out_dir: Path, sizes: list[int], runs: int) -> dict[st
     return {"transcripts": made, "turns": turns}
 
 
-def _hook(event: str, payload: dict[str, Any], env: dict[str, str]) -> Run:
-    result = run(
+def _read_bytes(pid: int) -> int | None:
+    """``rchar`` of an exited, not yet reaped process (None where /proc has no io file)."""
+    try:
+        text = Path(f"/proc/{pid}/io").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    return None
+
+
+@dataclass
+class HookRun(Run):
+    """A hook call: its wall time, and how many bytes the process read."""
+
+    read_bytes: int | None = None
+
+
+def _collect(stream: IO[bytes], into: list[bytes]) -> None:
+    into.append(stream.read())
+
+
+def _hook(event: str, payload: dict[str, Any], env: dict[str, str]) -> HookRun:
+    """One hook call as the agent makes it; its time, and its bytes read (see above)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
         [*console_script(), "hook", event, "--agent", AGENT],
         env=env,
-        stdin=json.dumps(payload),
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    errors: list[bytes] = []
+    drain = threading.Thread(target=_collect, args=(proc.stderr, errors))
+    drain.start()
+    proc.stdin.write(json.dumps(payload).encode())
+    proc.stdin.close()
+    out = proc.stdout.read()
+    drain.join()
+    # Wait for the exit without reaping, so /proc/<pid>/io still holds the final count.
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    seconds = time.perf_counter() - started
+    read = _read_bytes(proc.pid)
+    code = proc.wait()
+    result = HookRun(
+        seconds, code, out.decode(errors="replace"), b"".join(errors).decode(), read_bytes=read
     )
     check(result, f"hook {event}")
     if result.stdout:
@@ -125,6 +181,16 @@ def _stats(samples: list[float]) -> dict[str, float]:
 def _events(home: Path) -> list[str]:
     with sqlite3.connect(home / "ledger.sqlite3") as db:
         return [row[0] for row in db.execute("SELECT message FROM events WHERE level = 'error'")]
+
+
+def _offset(home: Path, transcript: Path) -> int:
+    """How far the ledger's checkpoint has read ``transcript``."""
+    with sqlite3.connect(home / "ledger.sqlite3") as db:
+        row = db.execute(
+            "SELECT checkpoints FROM sessions WHERE session_id = ?", (TARGET_SESSION,)
+        ).fetchone()
+    state = json.loads(row[0]).get(str(transcript), {}) if row and row[0] else {}
+    return int(state.get("offset", 0))
 
 
 def _checkpoint_bytes(home: Path) -> int:
@@ -186,12 +252,23 @@ def measure(corpus: Corpus, work: Path, *, sizes: list[int], runs: int) -> dict[
         base_bytes = transcript.stat().st_size
         _hook("session-start", start_payload, env)
         first = _hook("stop", payload, env)
+        # On a busy machine the first read may stop at the hook's deadline; later calls
+        # read on. Catch up first, so every measured call starts from the file's end.
+        catch_up = [first]
+        while _offset(home, transcript) < base_bytes and len(catch_up) < 100:
+            catch_up.append(_hook("stop", payload, env))
+        if _offset(home, transcript) < base_bytes:
+            raise RuntimeError("the hooks never caught up with the transcript")
         stops: list[float] = []
+        stop_reads: list[int | None] = []
         for turn in turns:
             with transcript.open("a") as handle:
                 handle.write(turn)
-            stops.append(_hook("stop", payload, env).seconds)
-        starts = [_hook("session-start", start_payload, env).seconds for _ in range(runs)]
+            call = _hook("stop", payload, env)
+            stops.append(call.seconds)
+            stop_reads.append(call.read_bytes)
+        start_calls = [_hook("session-start", start_payload, env) for _ in range(runs)]
+        starts = [call.seconds for call in start_calls]
         errors = _events(home)
         if errors:
             raise RuntimeError(f"hook logged errors: {errors[:3]}")
@@ -201,6 +278,10 @@ def measure(corpus: Corpus, work: Path, *, sizes: list[int], runs: int) -> dict[
             "first_stop_s": round(first.seconds, 3),
             "stop": _stats(stops),
             "session_start": _stats(starts),
+            "first_stop_calls": len(catch_up),
+            "first_stop_read_bytes": _sum_bytes([c.read_bytes for c in catch_up]),
+            "stop_read_bytes": _median_bytes(stop_reads),
+            "session_start_read_bytes": _median_bytes([c.read_bytes for c in start_calls]),
             "checkpoint_bytes": _checkpoint_bytes(home),
         }
         if size == max(sizes):
@@ -211,7 +292,23 @@ def measure(corpus: Corpus, work: Path, *, sizes: list[int], runs: int) -> dict[
             results["sizes"][big][event]["median_ms"] / results["sizes"][small][event]["median_ms"],
             2,
         )
+        # Work, not time: how many more bytes a call read on the big session (None where
+        # the system does not count them).
+        reads = [results["sizes"][size][f"{event}_read_bytes"] for size in (big, small)]
+        results[f"{event}_read_growth_bytes"] = None if None in reads else reads[0] - reads[1]
+    results["transcript_growth_bytes"] = (
+        results["sizes"][big]["transcript_bytes"] - results["sizes"][small]["transcript_bytes"]
+    )
     return results
+
+
+def _sum_bytes(samples: list[int | None]) -> int | None:
+    return None if None in samples else sum(s for s in samples if s is not None)
+
+
+def _median_bytes(samples: list[int | None]) -> int | None:
+    known = [s for s in samples if s is not None]
+    return int(statistics.median(known)) if known and len(known) == len(samples) else None
 
 
 if __name__ == "__main__":  # pragma: no cover - manual use

@@ -22,10 +22,11 @@ pytestmark = pytest.mark.bench
 CORPUS_BYTES = 30_000_000
 HOOK_DONOR_BYTES = 230_000_000
 HOOK_RUNS = 10
-# Gross-regression bounds (today on 2 cores: ~4.5x, ~6.6x, ~1.03x; see bench/README.md).
+# Gross-regression bounds (today on 2 cores: ~4.5x, ~6.6x; see bench/README.md).
 MAX_OURS_OVER_CCUSAGE = 15.0
 MIN_FIRST_OVER_SECOND = 3.0
-MAX_HOOK_GROWTH = 2.0
+# Extra bytes a hook may read on the 100 MB session, as a share of the extra 99 MB: 1%.
+MAX_HOOK_READ_GROWTH = 0.01
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +104,20 @@ def test_side_by_side_with_ccusage(
     assert measured["ratios"]["ours_cold_over_ccusage"] <= MAX_OURS_OVER_CCUSAGE, measured["ratios"]
 
 
-def test_hook_latency_does_not_grow_with_the_transcript(hooks: dict[str, Any]) -> None:
-    assert hooks["stop_growth"] <= MAX_HOOK_GROWTH, hooks
-    assert hooks["session_start_growth"] <= MAX_HOOK_GROWTH, hooks
+def test_hook_work_does_not_grow_with_the_transcript(hooks: dict[str, Any]) -> None:
+    """A hook reads only the new bytes: on a 100 MB session it reads about what it reads on
+    a 1 MB one (bytes read by the process, not wall time: a ratio of times on a shared
+    machine failed here once in four; the times are reported by ``bench/run.py``)."""
+    if hooks["stop_read_growth_bytes"] is None:
+        pytest.skip("this system does not count a process's bytes read (/proc/<pid>/io)")
+    growth = hooks["transcript_growth_bytes"]
+    assert growth > 90_000_000, hooks  # the sizes are what the bound below assumes
+    assert hooks["stop_read_growth_bytes"] <= MAX_HOOK_READ_GROWTH * growth, hooks
+    assert hooks["session_start_read_growth_bytes"] <= MAX_HOOK_READ_GROWTH * growth, hooks
+    # The measure sees a transcript's bytes: the first stop (or stops, when the first hit
+    # the hook's deadline) read the whole 100 MB.
+    big = max(hooks["sizes"].values(), key=lambda size: size["transcript_bytes"])
+    assert big["first_stop_read_bytes"] >= big["transcript_bytes"], hooks
 
 
 def test_hook_imports_nothing_heavy(hooks: dict[str, Any]) -> None:
