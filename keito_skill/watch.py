@@ -111,6 +111,9 @@ class Watcher:
 
     ``quiet_seconds`` overrides every session's idle threshold (``--idle-minutes``, or the
     hidden ``--idle-seconds`` tests use); otherwise each session's repo decides.
+    ``clock`` is the wall clock (``time.time``) every "now" here is read from (quiet
+    sessions, the sync debounce, the heartbeat), as backfill's ``options.now``: a test
+    moves it forward instead of sleeping.
     """
 
     def __init__(
@@ -123,8 +126,10 @@ class Watcher:
         sync_delay: float = 10.0,
         log: Log | None = None,
         state_path: Path | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.ledger = ledger
+        self.clock = clock
         self.agent_roots = roots
         self.roots = watch_paths(roots)
         self.quiet_seconds = quiet_seconds
@@ -225,7 +230,7 @@ class Watcher:
                 with self._lock:
                     self._pending.add((agent, main))  # not lost: tried again next round
         self.finalize_idle()
-        if self._sync_due is not None and time.time() >= self._sync_due and not self.stop.is_set():
+        if self._sync_due is not None and self.clock() >= self._sync_due and not self.stop.is_set():
             self._sync_now()
         self._heartbeat()
 
@@ -295,7 +300,7 @@ class Watcher:
 
     def finalize_idle(self) -> None:
         """End every open session whose transcript and hooks have been quiet long enough."""
-        now = time.time()
+        now = self.clock()
         for row in self.ledger.open_sessions():
             if self.stop.is_set():
                 return
@@ -338,7 +343,7 @@ class Watcher:
         """Debounce: sync ``sync_delay`` after the last change, at most a minute late."""
         if self.sync is None:
             return
-        now = time.time()
+        now = self.clock()
         if self._first_change is None:
             self._first_change = now
         self._sync_due = min(now + self.sync_delay, self._first_change + max(60.0, self.sync_delay))
@@ -445,7 +450,7 @@ class Watcher:
 
     def _heartbeat(self, *, force: bool = False) -> None:
         """Remember when we last looked, so a restart catches up on what it missed."""
-        now = time.time()
+        now = self.clock()
         if not force and now - self._beat < _HEARTBEAT_SECONDS:
             return
         self._beat = now

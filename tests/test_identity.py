@@ -144,16 +144,18 @@ def test_a_fork_through_watch_keeps_its_own_identity(
     base = tmp_path / "agents"
     parent, parent_path, child, child_path = _fork(agent, _folder(base, agent), repo)
     logged: list[str] = []
+    ahead = [0.0]  # the watcher's clock runs this far ahead of the real one
     watcher = Watcher(
         ledger,
         roots={"claude-code": [base / "claude"], "codex": [base / "codex"]},
         quiet_seconds=1,
         log=logged.append,
+        clock=lambda: time.time() + ahead[0],
     )
     for path in (parent_path, child_path):
         watcher.notify(str(path))
     watcher.step()  # recorded
-    time.sleep(1.2)
+    ahead[0] = 60.0  # a minute later, for the watcher
     watcher.step()  # quiet for longer than its idle time: ended
     assert {row.session_id for row in ledger.sessions()} == {parent, child}, logged
     sync_to(keito_server, ledger)

@@ -229,26 +229,31 @@ def test_session_ended_idle_that_grows_again_is_reopened(home: Path, tmp_path: P
     full = path.read_text().replace(FIXTURE_CWD, str(repo))
     first, _ = split_at_first_end("claude-code", full)
     path.write_text(first)
+    ahead = [0.0]  # the watcher's clock runs this far ahead of the real one
     with Ledger() as ledger:
         watcher = Watcher(
-            ledger, roots={"claude-code": [claude_root], "codex": []}, quiet_seconds=0.3
+            ledger,
+            roots={"claude-code": [claude_root], "codex": []},
+            quiet_seconds=0.3,
+            clock=lambda: time.time() + ahead[0],
         )
         watcher.notify(str(path))
         watcher.step()
         row = ledger.session("claude-code", session_id)
         assert row is not None and not row.ended and row.cwd == str(repo)
-        time.sleep(0.4)
+        ahead[0] = 60.0  # a minute later, for the watcher: quiet for longer than 0.3 s
         watcher.step()
         row = ledger.session("claude-code", session_id)
         assert row is not None and (row.ended, row.end_reason) == (True, "idle")
         run_sync(ledger, None)  # segment 1 is expensed
 
-        path.write_text(full)
+        path.write_text(full)  # the pause is over: the transcript grows, at the watcher's now
+        os.utime(path, (watcher.clock(), watcher.clock()))
         watcher.notify(str(path))
         watcher.step()
         row = ledger.session("claude-code", session_id)
         assert row is not None and not row.ended  # reopened
-        time.sleep(0.4)
+        ahead[0] = 120.0
         watcher.step()
         run_sync(ledger, None)
         expenses = ledger.records(kind="expense")
