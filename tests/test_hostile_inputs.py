@@ -141,21 +141,32 @@ def test_watch_stops_on_sigterm_with_a_fifo_in_the_agents_dir(
     project = claude / "projects" / "-work-repo"
     project.mkdir(parents=True)
     env = skill_env(tmp_path / "home", None, keito_config_dir)
-    watch = subprocess.Popen(
-        [sys.executable, "-m", "keito_skill", "watch", "--no-sync", "--claude-dir", str(claude),
-         "--codex-dir", str(tmp_path / "codex")],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    log = tmp_path / "watch.log"
+    with log.open("wb") as sink:
+        watch = subprocess.Popen(
+            [sys.executable, "-m", "keito_skill", "watch", "--no-sync", "--claude-dir",
+             str(claude), "--codex-dir", str(tmp_path / "codex")],
+            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=sink,
+        )  # fmt: skip
+
+    def logged(text: bytes) -> None:  # polled, with a deadline only against a hang
+        deadline = time.monotonic() + HANG
+        while text not in log.read_bytes():
+            assert watch.poll() is None, log.read_bytes()
+            assert time.monotonic() < deadline, f"watch never logged {text!r}"
+            time.sleep(0.05)
+
     try:
-        time.sleep(2.0)  # watching
+        logged(b"watching")
         os.mkfifo(project / "2d3a1b2c-0000-4000-8000-000000000000.jsonl")
         (project / "3d3a1b2c-0000-4000-8000-000000000000.jsonl").symlink_to("/dev/zero")
-        time.sleep(3.0)
+        logged(b"not a regular file")  # it met them; now it must sit still
         cpu = _cpu_seconds(watch.pid)
-        time.sleep(3.0)
+        time.sleep(3.0)  # the window the CPU is measured over, not a wait for anything
         spent = _cpu_seconds(watch.pid) - cpu
         watch.send_signal(signal.SIGTERM)
-        _, err = watch.communicate(timeout=HANG)
+        watch.wait(timeout=HANG)
+        err = log.read_bytes()
     finally:
         if watch.poll() is None:
             watch.kill()

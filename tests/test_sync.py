@@ -220,7 +220,12 @@ def test_sync_killed_between_sent_and_marked_sent(
             time.sleep(0.02)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        time.sleep(2.5)  # the server finishes the write it received
+        while not any(  # the server finishes the write it received (answers nobody)
+            r["method"] == "POST" and r["path"] == path and r["status"] is not None
+            for r in keito_server.requests()
+        ):
+            assert time.monotonic() < deadline + 30, "the server never finished the write"
+            time.sleep(0.05)
     result = cli("sync", "--json", env=env)
     assert result.returncode == 0, result.stderr
     assert len(remote(keito_server, "time_entries")) == 1

@@ -195,7 +195,14 @@ def test_once_ends_a_hook_recorded_session_and_catches_up_hookless_ones(
     env = skill_env(home, keito_server, keito_config_dir)
     args = ["watch", "--once", "--claude-dir", str(claude_root), "--codex-dir", str(codex_root)]
     args += ["--idle-seconds", "1"]
-    time.sleep(1.1)  # the hook's write is now older than the idle threshold too
+    with Ledger() as ledger:
+        hooked = ledger.session("claude-code", session_id)
+    assert hooked is not None
+    _wait_for(
+        lambda: time.time() > hooked.updated_at + 1.05,
+        30,
+        "the hook's write to be older than the idle threshold too",
+    )
     done = cli(*args, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "first start: sessions written before now are not read here" in done.stderr
