@@ -171,6 +171,57 @@ def test_resumed_session_adds_a_segment_and_sums_to_truth(
     assert entries[0]["metadata"]["output_tokens"] == truth_totals(agent)["output_tokens"]
 
 
+def _costs(expenses: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """Money billed per (day, model), from expense bodies (sent, or still in a ledger)."""
+    billed: dict[tuple[str, str], float] = {}
+    for body in expenses:
+        key = (body["spent_date"], body["metadata"]["model"])
+        billed[key] = billed.get(key, 0.0) + body["total_cost"]
+    return billed
+
+
+@pytest.mark.parametrize("agent", AGENTS)
+def test_a_resumed_sessions_second_segment_bills_only_the_cost_not_yet_expensed(
+    agent: str, keito_server: KeitoServer, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Issue 18's missing test. Billing the whole session's cost again on resume is the worst
+    kind of bug (a client over-billed); the second segment carries, per day and model, what
+    the whole session costs minus what the first segment's expenses already billed."""
+    repo = make_repo(tmp_path / "repo", keito_server)
+    # What the whole session costs in one segment: the same transcript in its own ledger.
+    with Ledger(tmp_path / "whole" / "ledger.sqlite3") as whole:
+        other_id, other_path = copy_session(agent, tmp_path / "whole")
+        record(whole, agent, other_id, other_path, cwd=str(repo), end_reason="exit")
+        run_sync(whole, None)  # records made, nothing sent
+        one_segment = _costs([r.payload for r in whole.records("kind = 'expense'")])
+    assert one_segment and all(cost > 0 for cost in one_segment.values())
+
+    session_id, path = copy_session(agent, tmp_path / "t")
+    first, rest = split_at_first_end(agent, path.read_text())
+    path.write_text(first)
+    record(ledger, agent, session_id, path, cwd=str(repo), end_reason="exit")
+    sync_to(keito_server, ledger)
+    segment_1 = _costs(remote(keito_server, "expenses"))
+    assert 0 < sum(segment_1.values()) < sum(one_segment.values())
+
+    # The resume: same session id, more usage appended to the same transcript.
+    record(ledger, agent, session_id, path, cwd=str(repo), reopen=True)
+    path.write_text(first + rest)
+    record(ledger, agent, session_id, path, end_reason="exit")
+    sync_to(keito_server, ledger)
+    expenses = remote(keito_server, "expenses")
+    assert {e["metadata"]["session_id"] for e in expenses} == {session_id}
+    segment_2 = _costs([e for e in expenses if e["metadata"]["segment_number"] == 2])
+    assert segment_2, "the resume billed nothing"
+    for key, cost in segment_2.items():
+        assert cost == pytest.approx(one_segment[key] - segment_1.get(key, 0.0), abs=1e-6), key
+    assert sum(_costs(expenses).values()) == pytest.approx(sum(one_segment.values()), abs=1e-6)
+    # The time entry states the session's cost; the expenses add up to exactly that.
+    entries = remote(keito_server, "time_entries")
+    assert len(entries) == 1
+    assert entries[0]["metadata"]["cost_usd"] == pytest.approx(sum(one_segment.values()), abs=1e-4)
+
+
 def test_dropped_answer_after_commit_is_found_not_duplicated(
     keito_server: KeitoServer, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
