@@ -1,9 +1,11 @@
 """Writing a file in one step, for every file we change that someone else also reads.
 
-Agents read their settings and config files, hooks the repo's ``.keito/config.yml``
+Agents read their settings and config files, sync the repo's ``.keito/config.yml``
 at any moment: a crash or a concurrent read must never see half a file. The new text goes
-to a temporary file beside the target, is flushed to disk, takes the old file's
-permissions, and replaces it atomically; an optional backup keeps the previous version.
+to a temporary file beside the target (created 0600), is flushed to disk, takes the old
+file's permissions (or a fixed mode, for secrets), and replaces it atomically; an optional
+backup keeps the previous version. The one implementation: every file the skill rewrites
+goes through it.
 """
 
 from __future__ import annotations
@@ -16,19 +18,26 @@ from pathlib import Path
 
 
 def atomic_write_text(
-    path: Path, text: str, *, backup_suffix: str | None = None, new_mode: int = 0o644
+    path: Path,
+    text: str,
+    *,
+    backup_suffix: str | None = None,
+    new_mode: int = 0o644,
+    mode: int | None = None,
 ) -> Path | None:
     """Replace ``path`` with ``text``; returns the backup's path when one was made.
 
     ``backup_suffix`` copies an existing file to ``<name><suffix>`` first; ``new_mode`` is
-    the permission of a file that did not exist (an existing one keeps its own).
+    the permission of a file that did not exist (an existing one keeps its own); ``mode``
+    is the permission the file has after every write, whatever it had before (an API key:
+    the new file is never readable by others, not even while it replaces the old one).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     saved: Path | None = None
     try:
-        mode = path.stat().st_mode & 0o7777
+        kept = path.stat().st_mode & 0o7777
     except FileNotFoundError:
-        mode = new_mode
+        kept = new_mode
     else:
         if backup_suffix:
             saved = path.with_name(path.name + backup_suffix)
@@ -39,7 +48,7 @@ def atomic_write_text(
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, kept if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -31,6 +31,7 @@ from typing import Any
 
 from keito_skill import agents
 from keito_skill._diskerrors import classify
+from keito_skill._files import atomic_write_text
 from keito_skill._misses import drain as drain_missed
 from keito_skill._words import counted
 from keito_skill.backfill import OUR_END_REASONS
@@ -454,12 +455,9 @@ class Watcher:
         if not force and now - self._beat < _HEARTBEAT_SECONDS:
             return
         self._beat = now
-        try:
-            self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            temp = self.state_path.with_suffix(".tmp")
-            temp.write_text(json.dumps({"last_seen": now, "pid": os.getpid()}))
-            temp.chmod(0o600)  # like everything under KEITO_SKILL_HOME
-            temp.replace(self.state_path)
+        try:  # 0600 like everything under KEITO_SKILL_HOME
+            state = json.dumps({"last_seen": now, "pid": os.getpid()})
+            atomic_write_text(self.state_path, state, mode=0o600)
         except OSError:
             pass
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Final
 
 from keito_skill import __version__
+from keito_skill._files import atomic_write_text
 from keito_skill.errors import KeitoSkillError
 from keito_skill.install import _created
 from keito_skill.ledger import skill_home
@@ -103,11 +104,7 @@ def resolve_bin(override: str | Path | None = None) -> Path:
 def record_bin(path: Path) -> Path:
     """Remember ``path`` for the plugin hook wrapper; returns the record file."""
     record = skill_home() / BIN_RECORD
-    record.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{BIN_RECORD}.", dir=record.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(f"{path}\n")
-    os.replace(tmp, record)
+    atomic_write_text(record, f"{path}\n", mode=0o600)  # 0600 like the skill home's files
     return record
 
 

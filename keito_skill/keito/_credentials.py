@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -224,14 +223,7 @@ def save_credentials(
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if os.name == "posix":
         os.chmod(path.parent, 0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".config.", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:  # mkstemp creates it 0600
-            fh.write(_dump_toml(cfg))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if os.name == "posix":
-        os.chmod(path, 0o600)
+    from keito_skill._files import atomic_write_text
+
+    atomic_write_text(path, _dump_toml(cfg), mode=0o600)
     return path
