@@ -1,8 +1,8 @@
-"""The small benchmark as a regression test: ratios only, never absolute times.
+"""The small benchmark as a regression test: ratios and work done, never absolute times.
 
-Fails only on gross regressions (a checkpoint no longer honoured, a hook whose cost grows
-with the transcript, a heavy import on the hook path, ccusage suddenly far ahead, tokens
-that stop matching). Deselect with ``-m "not bench"``; ~1 minute on 2 cores. When npm or
+Fails only on gross regressions (a checkpoint no longer honoured, a hook that reads more
+as the transcript grows, a heavy import on the hook path, ccusage suddenly far ahead,
+tokens that stop matching). Deselect with ``-m "not bench"``; ~1 minute on 2 cores. When npm or
 the registry is unavailable the ccusage comparison is skipped with the reason; our own
 second-run and hook-growth checks still run.
 """
