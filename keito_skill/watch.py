@@ -44,6 +44,9 @@ from keito_skill.transcripts import discover as discover_sessions
 ORIGIN = "watch"
 END_REASON = "idle"
 _HEARTBEAT_SECONDS = 30.0
+# watchdog's events for a file opened, or closed without a write: our own reading makes
+# them, so following them would read again, forever (a FIFO never records, and spun a CPU).
+_READ_ONLY_EVENTS = frozenset({"opened", "closed_no_write"})
 _CONFIG_TTL = 60.0
 
 Log = Callable[[str], None]
@@ -422,6 +425,8 @@ class Watcher:
 
         class _Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
+                if event.event_type in _READ_ONLY_EVENTS:
+                    return  # someone read the file (we do, to record it): nothing new
                 if event.is_directory:
                     if event.event_type == "created":
                         for path in Path(os.fsdecode(event.src_path)).rglob("*.jsonl"):
