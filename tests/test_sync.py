@@ -193,7 +193,7 @@ def test_a_resumed_sessions_second_segment_bills_only_the_cost_not_yet_expensed(
         other_id, other_path = copy_session(agent, tmp_path / "whole")
         record(whole, agent, other_id, other_path, cwd=str(repo), end_reason="exit")
         run_sync(whole, None)  # records made, nothing sent
-        one_segment = _costs([r.payload for r in whole.records("kind = 'expense'")])
+        one_segment = _costs([r.payload for r in whole.records(kind="expense")])
     assert one_segment and all(cost > 0 for cost in one_segment.values())
 
     session_id, path = copy_session(agent, tmp_path / "t")
