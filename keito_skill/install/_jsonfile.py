@@ -39,6 +39,7 @@ __all__ = [
     "merge_hooks",
     "our_handlers",
     "read_json",
+    "read_json_prepared",
     "remove_hooks",
     "write_json",
 ]
@@ -101,23 +102,33 @@ def read_json(path: Path) -> dict[str, Any]:
     Anything else that is not a JSON object is an error: rewriting it would destroy the
     user's settings.
     """
+    return read_json_prepared(path, None)[0]
+
+
+def read_json_prepared(
+    path: Path, prepare: Callable[[str], str] | None
+) -> tuple[dict[str, Any], bool]:
+    """:func:`read_json` after ``prepare`` (e.g. removing comments) turned the file's
+    text into plain JSON, and whether it changed anything: what writing the object back
+    would lose."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return {}
+        return {}, False
     except (OSError, UnicodeDecodeError) as exc:
         raise SettingsFileError(f"cannot read {path}: {exc}") from None
     if not text.strip():
-        return {}
+        return {}, False
+    bare = prepare(text) if prepare is not None else text
     try:
-        data = json.loads(text)
+        data = json.loads(bare)
     except ValueError as exc:
         raise SettingsFileError(
             f"{path} is not valid JSON ({exc}); fix it and run the command again"
         ) from None
     if not isinstance(data, dict):
         raise SettingsFileError(f"{path} must hold a JSON object, not {type(data).__name__}")
-    return data
+    return data, bare != text
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> Path | None:

@@ -20,7 +20,6 @@ as ``settings.json.keito-skill.bak`` and the change says so).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +28,9 @@ from typing import Any, Final
 from keito_skill.agents.gemini_cli import paths
 from keito_skill.install._jsonfile import (
     HookSpec,
-    SettingsFileError,
     merge_hooks,
     our_handlers,
+    read_json_prepared,
     remove_hooks,
     write_json,
 )
@@ -98,24 +97,7 @@ def read_settings(path: Path) -> tuple[dict[str, Any], bool]:
     Anything that is not a JSON object (after comments are removed) is an error: writing
     over it would lose the user's settings.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}, False
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsFileError(f"cannot read {path}: {exc}") from None
-    if not text.strip():
-        return {}, False
-    bare = paths.strip_comments(text)
-    try:
-        data = json.loads(bare)
-    except ValueError as exc:
-        raise SettingsFileError(
-            f"{path} is not valid JSON ({exc}); fix it and run the command again"
-        ) from None
-    if not isinstance(data, dict):
-        raise SettingsFileError(f"{path} must hold a JSON object, not {type(data).__name__}")
-    return data, bare != text
+    return read_json_prepared(path, paths.strip_comments)
 
 
 def missing_events(settings: Mapping[str, object]) -> list[str]:
