@@ -16,7 +16,7 @@ from typing import Any
 
 from keito_skill.agents._protocol import AgentChange, Check
 
-__all__ = ["check_hooks_file", "hook_command", "save"]
+__all__ = ["check_hooks_file", "hook_command", "missing_binaries", "save"]
 
 
 def hook_command(bin_path: Path, event_arg: str, agent: str) -> str:
@@ -54,7 +54,7 @@ def _executable(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
-def _hook_binaries(handlers: dict[str, list[dict[str, Any]]]) -> list[str]:
+def missing_binaries(handlers: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Executables our hooks point at that do not exist (an old or moved install)."""
     missing: list[str] = []
     for items in handlers.values():
@@ -93,7 +93,7 @@ def check_hooks_file(
     missing = [event for event in events if event not in handlers]
     if missing:
         return Check(name, False, f"missing {', '.join(missing)} in {path}", fix), handlers
-    gone = _hook_binaries(handlers)
+    gone = missing_binaries(handlers)
     if gone:
         detail = f"hooks run {', '.join(gone)}, which does not exist"
         return Check(name, False, detail, fix), handlers

@@ -8,13 +8,12 @@ Skipped when Gemini CLI is not on this machine (no ``gemini`` on PATH, no Gemini
 
 from __future__ import annotations
 
-import os
-import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keito_skill.agents._hooks import missing_binaries
 from keito_skill.agents.gemini_cli import install, paths
 
 __all__ = ["Result", "checks", "present"]
@@ -39,20 +38,6 @@ def present() -> bool:
     return shutil.which("gemini") is not None or paths.gemini_dir().is_dir()
 
 
-def _gone(handlers: dict[str, list[dict[str, Any]]]) -> list[str]:
-    missing: list[str] = []
-    for items in handlers.values():
-        for handler in items:
-            try:
-                first = shlex.split(str(handler.get("command", "")))[0]
-            except (ValueError, IndexError):
-                continue
-            runnable = os.path.isfile(first) and os.access(first, os.X_OK)
-            if os.path.isabs(first) and not runnable and first not in missing:
-                missing.append(first)
-    return missing
-
-
 def _hooks(doc: dict[str, Any], path: Path) -> Result:
     from keito_skill.install._jsonfile import our_handlers
 
@@ -64,7 +49,7 @@ def _hooks(doc: dict[str, Any], path: Path) -> Result:
     missing = install.missing_events(doc)
     if missing:
         return Result(NAME, False, f"missing {', '.join(missing)} in {path}", FIX)
-    gone = _gone(handlers)
+    gone = missing_binaries(handlers)
     if gone:
         return Result(NAME, False, f"hooks run {', '.join(gone)}, which does not exist", FIX)
     config = doc.get("hooksConfig")
