@@ -138,7 +138,26 @@ def _moment(text: Any) -> datetime | None:
     return datetime.fromisoformat(text) if isinstance(text, str) else None
 
 
-class Day:
+class _Stored:
+    """What a stored summary and each of its days read alike: the span and the totals."""
+
+    __slots__ = ()
+    data: dict[str, Any]
+
+    @property
+    def totals(self) -> Usage:
+        return Usage(self.data.get("totals") or {})
+
+    @property
+    def started_at(self) -> datetime | None:
+        return _moment(self.data.get("started_at"))
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return _moment(self.data.get("ended_at"))
+
+
+class Day(_Stored):
     """One local calendar day of a stored summary (``DaySlice``)."""
 
     __slots__ = ("active_seconds", "cost_usd", "data", "date", "wall_seconds")
@@ -155,18 +174,6 @@ class Day:
         return {m: Usage(u) for m, u in (self.data.get("models") or {}).items()}
 
     @property
-    def totals(self) -> Usage:
-        return Usage(self.data.get("totals") or {})
-
-    @property
-    def started_at(self) -> datetime | None:
-        return _moment(self.data.get("started_at"))
-
-    @property
-    def ended_at(self) -> datetime | None:
-        return _moment(self.data.get("ended_at"))
-
-    @property
     def turns(self) -> int:
         return int(self.data.get("turns") or 0)
 
@@ -175,7 +182,7 @@ class Day:
         return int(self.data.get("tool_calls") or 0)
 
 
-class StoredSummary:
+class StoredSummary(_Stored):
     """A session's summary as stored (the JSON ``SessionSummary`` dumps), with the
     attributes reports read; ``data`` is the JSON itself (what ``sessions --json`` prints)."""
 
@@ -194,18 +201,6 @@ class StoredSummary:
     @property
     def wall_seconds(self) -> float:
         return float(self.data.get("wall_seconds") or 0.0)
-
-    @property
-    def started_at(self) -> datetime | None:
-        return _moment(self.data.get("started_at"))
-
-    @property
-    def ended_at(self) -> datetime | None:
-        return _moment(self.data.get("ended_at"))
-
-    @property
-    def totals(self) -> Usage:
-        return Usage(self.data.get("totals") or {})
 
     @cached_property
     def days(self) -> list[Day]:
