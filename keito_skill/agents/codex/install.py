@@ -34,6 +34,7 @@ from keito_skill.agents.codex.trust import (
     CodexTrustError,
     HookInfo,
     list_hooks,
+    read_config,
     trust_hooks,
 )
 from keito_skill.install import bundle
@@ -274,16 +275,7 @@ def forget_trust(config_path: Path, keys: list[str]) -> list[str]:
     exactly those entries, or nothing is written (:class:`CodexConfigEditError`). Atomic,
     with a backup. Returns the keys removed.
     """
-    try:
-        text = config_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CodexConfigEditError(f"cannot read {config_path}: {exc}") from None
-    try:
-        original = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CodexConfigEditError(f"{config_path} is not valid TOML: {exc}") from None
+    text, original = read_config(config_path)
     hooks = original.get("hooks")
     state = hooks.get("state") if isinstance(hooks, dict) else None
     present = [k for k in keys if isinstance(state, dict) and k in state]

@@ -45,6 +45,7 @@ __all__ = [
     "HookInfo",
     "HooksListing",
     "list_hooks",
+    "read_config",
     "read_hooks_listing",
     "set_trusted_hashes",
     "trust_hooks",
@@ -396,6 +397,24 @@ def set_trusted_hashes(text: str, trust: Mapping[str, str]) -> str:
     return edited
 
 
+def read_config(config_path: Path) -> tuple[str, dict[str, Any]]:
+    """``config.toml``'s text and what it parses to; ``("", {})`` when it is missing.
+
+    Both trust edits start here, so they refuse the same unreadable or invalid file with
+    the same :class:`CodexConfigEditError`.
+    """
+    try:
+        text = config_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return "", {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CodexConfigEditError(f"cannot read {config_path}: {exc}") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CodexConfigEditError(f"{config_path} is not valid TOML: {exc}") from None
+
+
 def write_trusted_hashes(config_path: Path, trust: Mapping[str, str]) -> list[str]:
     """Apply :func:`set_trusted_hashes` to ``config_path``; returns the keys it changed.
 
@@ -403,15 +422,7 @@ def write_trusted_hashes(config_path: Path, trust: Mapping[str, str]) -> list[st
     previous content as ``<name>.keito-skill.bak`` and the file's permission bits. No
     change, no write.
     """
-    config_path = Path(config_path)
-    try:
-        text = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CodexConfigEditError(f"cannot read {config_path}: {exc}") from exc
-    try:
-        before = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CodexConfigEditError(f"{config_path} is not valid TOML: {exc}") from exc
+    text, before = read_config(Path(config_path))
     edited = set_trusted_hashes(text, trust)
     if edited == text:
         return []
