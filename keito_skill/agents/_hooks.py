@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from keito_skill.agents._protocol import AgentChange, Check
 
-__all__ = ["check_hooks_file", "hook_command", "missing_binaries", "save"]
+__all__ = ["check_hooks_file", "hook_command", "missing_binaries", "missing_events", "save"]
 
 
 def hook_command(bin_path: Path, event_arg: str, agent: str) -> str:
     """``<abs>/keito-skill hook <event> --agent <agent>``, quoted for the shell."""
     return f"{shlex.quote(str(bin_path))} hook {event_arg} --agent {agent}"
+
+
+def missing_events(doc: Mapping[str, object], events: Iterable[str]) -> list[str]:
+    """Those of ``events`` that have no handler of ours in the hooks document ``doc``."""
+    from keito_skill.install._jsonfile import our_handlers
+
+    found = our_handlers(doc)
+    return [event for event in events if event not in found]
 
 
 def _has_content(doc: dict[str, Any]) -> bool:

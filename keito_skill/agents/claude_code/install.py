@@ -18,7 +18,6 @@ from keito_skill.install import bundle
 from keito_skill.install._jsonfile import (
     HookSpec,
     merge_hooks,
-    our_handlers,
     read_json,
     remove_hooks,
 )
@@ -29,7 +28,6 @@ __all__ = [
     "HOOK_TIMEOUT",
     "hook_specs",
     "install",
-    "missing_events",
     "uninstall",
 ]
 
@@ -44,12 +42,6 @@ def hook_specs(bin_path: Path) -> list[HookSpec]:
         HookSpec(event, hook_command(bin_path, arg, AGENT), HOOK_TIMEOUT)
         for event, arg in EVENTS.items()
     ]
-
-
-def missing_events(settings: Mapping[str, object]) -> list[str]:
-    """Events among :data:`EVENTS` that have no handler of ours."""
-    found = our_handlers(settings)
-    return [event for event in EVENTS if event not in found]
 
 
 def install(bin_path: Path, env: Mapping[str, str] | None = None) -> AgentChange:

@@ -43,7 +43,6 @@ from keito_skill.install._jsonfile import (
     HookSpec,
     is_our_command,
     merge_hooks,
-    our_handlers,
     read_json,
     remove_hooks,
 )
@@ -58,7 +57,6 @@ __all__ = [
     "forget_trust",
     "hook_specs",
     "install",
-    "missing_events",
     "our_hook_infos",
     "record_codex",
     "trust",
@@ -108,12 +106,6 @@ def hook_specs(bin_path: Path) -> list[HookSpec]:
         HookSpec(event, hook_command(bin_path, arg, AGENT), TIMEOUTS[event])
         for event, arg in EVENTS.items()
     ]
-
-
-def missing_events(hooks_doc: Mapping[str, object]) -> list[str]:
-    """Events among :data:`EVENTS` that have no handler of ours."""
-    found = our_handlers(hooks_doc)
-    return [event for event in EVENTS if event not in found]
 
 
 def _same_file(a: str | Path, b: Path) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from keito_skill.agents._hooks import missing_binaries
+from keito_skill.agents._hooks import missing_binaries, missing_events
 from keito_skill.agents.gemini_cli import install, paths
 
 __all__ = ["Result", "checks", "present"]
@@ -46,7 +46,7 @@ def _hooks(doc: dict[str, Any], path: Path) -> Result:
         if not present():
             return Result(NAME, True, "Gemini CLI not found here; skipped")
         return Result(NAME, False, f"no keito-skill hooks in {path}", FIX)
-    missing = install.missing_events(doc)
+    missing = missing_events(doc, install.EVENTS)
     if missing:
         return Result(NAME, False, f"missing {', '.join(missing)} in {path}", FIX)
     gone = missing_binaries(handlers)

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from keito_skill.agents._hooks import hook_command
 from keito_skill.agents.gemini_cli import paths
 from keito_skill.install._jsonfile import (
     HookSpec,
     merge_hooks,
-    our_handlers,
     read_json_prepared,
     remove_hooks,
     write_json,
@@ -44,7 +44,6 @@ __all__ = [
     "Edit",
     "hook_specs",
     "install",
-    "missing_events",
     "our_telemetry",
     "read_settings",
     "uninstall",
@@ -77,16 +76,10 @@ class Edit:
     notes: list[str] = field(default_factory=list)
 
 
-def _quote(path: Path) -> str:
-    import shlex
-
-    return shlex.quote(str(path))
-
-
 def hook_specs(bin_path: Path) -> list[HookSpec]:
     """Our three handlers (timeout in milliseconds, as Gemini CLI reads it)."""
     return [
-        _NamedSpec(event, f"{_quote(bin_path)} hook {arg} --agent {AGENT}", HOOK_TIMEOUT_MS)
+        _NamedSpec(event, hook_command(bin_path, arg, AGENT), HOOK_TIMEOUT_MS)
         for event, arg in EVENTS.items()
     ]
 
@@ -98,12 +91,6 @@ def read_settings(path: Path) -> tuple[dict[str, Any], bool]:
     over it would lose the user's settings.
     """
     return read_json_prepared(path, paths.strip_comments)
-
-
-def missing_events(settings: Mapping[str, object]) -> list[str]:
-    """Events among :data:`EVENTS` that have no handler of ours."""
-    found = our_handlers(settings)
-    return [event for event in EVENTS if event not in found]
 
 
 def our_telemetry(gemini_dir: Path) -> dict[str, Any]:
