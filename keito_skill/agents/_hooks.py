@@ -12,11 +12,21 @@ import os
 import shlex
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keito_skill.agents._protocol import AgentChange, Check
 
-__all__ = ["check_hooks_file", "hook_command", "missing_binaries", "missing_events", "save"]
+if TYPE_CHECKING:
+    from keito_skill.install._jsonfile import HookSpec
+
+__all__ = [
+    "add_hooks",
+    "check_hooks_file",
+    "hook_command",
+    "missing_binaries",
+    "missing_events",
+    "save",
+]
 
 
 def hook_command(bin_path: Path, event_arg: str, agent: str) -> str:
@@ -56,6 +66,14 @@ def save(
     if after != before or (create and not path.exists()):
         change.backup = write_json(path, after)
         change.hooks_changed = True
+
+
+def add_hooks(change: AgentChange, specs: list[HookSpec]) -> None:
+    """Merge ``specs`` into ``change.hooks_file`` (created when missing; idempotent)."""
+    from keito_skill.install._jsonfile import merge_hooks, read_json
+
+    before = read_json(change.hooks_file)
+    save(change, before, merge_hooks(before, specs), create=True)
 
 
 def _executable(path: str) -> bool:

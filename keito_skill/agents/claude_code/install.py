@@ -11,13 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from keito_skill.agents._hooks import hook_command, save
+from keito_skill.agents._hooks import add_hooks, hook_command, save
 from keito_skill.agents._protocol import AgentChange
 from keito_skill.agents.claude_code.paths import config_dir, settings_path
 from keito_skill.install import bundle
 from keito_skill.install._jsonfile import (
     HookSpec,
-    merge_hooks,
     read_json,
     remove_hooks,
 )
@@ -49,8 +48,7 @@ def install(bin_path: Path, env: Mapping[str, str] | None = None) -> AgentChange
     path = settings_path(env)
     change = AgentChange(AGENT, path)
     change.skill_dir = bundle.install_skill(config_dir(env) / "skills", agent_metadata=False)
-    before = read_json(path)
-    save(change, before, merge_hooks(before, hook_specs(bin_path)), create=True)
+    add_hooks(change, hook_specs(bin_path))
     return change
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from keito_skill._files import atomic_write_text
-from keito_skill.agents._hooks import hook_command, save
+from keito_skill.agents._hooks import add_hooks, hook_command, save
 from keito_skill.agents._protocol import AgentChange, InstallContext
 from keito_skill.agents.codex.config_toml import InlineTrustError, without_trust
 from keito_skill.agents.codex.paths import codex_home, config_path, hooks_path
@@ -42,7 +42,6 @@ from keito_skill.install._jsonfile import (
     BACKUP_SUFFIX,
     HookSpec,
     is_our_command,
-    merge_hooks,
     read_json,
     remove_hooks,
 )
@@ -154,8 +153,7 @@ def install(bin_path: Path, env: Mapping[str, str] | None = None) -> AgentChange
     change.skill_dir = bundle.install_skill(
         codex_home(env) / "skills", agent_metadata=True
     )  # agents/openai.yaml
-    before = read_json(path)
-    save(change, before, merge_hooks(before, hook_specs(bin_path)), create=True)
+    add_hooks(change, hook_specs(bin_path))
     return change
 
 
