@@ -349,6 +349,10 @@ def _none() -> dict[str, Any] | None:
     return None
 
 
+_JSON_COLUMNS = ("checkpoints", "summary", "offsets")
+_FLAGS = ("ended", "close_pending", "paused", "dirty")
+
+
 class SessionRow(_Row):
     agent: str
     session_id: str
@@ -390,10 +394,10 @@ class SessionRow(_Row):
     def from_dict(cls, data: dict[str, Any]) -> SessionRow:
         """A row from its columns (JSON ones still encoded; ``checkpoints`` may be absent,
         with a ``_fetch_checkpoints`` callable to read it)."""
-        for column in ("checkpoints", "summary", "offsets"):
+        for column in _JSON_COLUMNS:
             if column in data:
                 data[f"_raw_{column}"] = data.pop(column)
-        for flag in ("ended", "close_pending", "paused", "dirty"):
+        for flag in _FLAGS:
             data[flag] = bool(data[flag])
         return cls(**data)
 
@@ -501,6 +505,10 @@ def read_sessions(path: Path) -> list[SessionRow]:
         return []
     finally:
         db.close()
+
+
+def _newest_first(row: SessionRow) -> float:
+    return -row.updated_at
 
 
 class Ledger:
@@ -642,6 +650,13 @@ class Ledger:
         """Sessions that cannot be billed until their mapping is fixed (unmapped, broken)."""
         return self._listing("mapping_status IN ('unmapped', 'broken')")
 
+    def count_sessions_not_sent(self) -> int:
+        """How many :meth:`sessions_not_sent` lists, without listing them."""
+        found = self._db.execute(
+            "SELECT COUNT(*) FROM sessions WHERE mapping_status IN ('unmapped', 'broken')"
+        ).fetchone()
+        return int(found[0])
+
     def open_sessions(self) -> list[SessionRow]:
         """Sessions not ended yet, newest first."""
         return self._listing("ended = 0")
@@ -684,16 +699,24 @@ class Ledger:
             self._listed = ", ".join(_session_columns(self._db))
         cursor = self._db.cursor()
         cursor.row_factory = None  # plain tuples: much cheaper than sqlite3.Row here
-        cursor.execute(
-            f"SELECT {self._listed} FROM sessions WHERE {where} ORDER BY updated_at DESC", params
-        )
+        # Sorted here, not by SQLite: its sort copies every row, summaries and all.
+        cursor.execute(f"SELECT {self._listed} FROM sessions WHERE {where}", params)
         names = [d[0] for d in cursor.description]
+        # SessionRow.from_dict, unrolled: thousands of rows per listing
+        keys = [f"_raw_{n}" if n in _JSON_COLUMNS else n for n in names]
+        flags = [(i, keys[i]) for i, n in enumerate(names) if n in _FLAGS]
+        agent, session_id = names.index("agent"), names.index("session_id")
+        fetch, make = self._checkpoints_text, object.__new__
         rows = []
         for values in cursor:
-            data = dict(zip(names, values, strict=True))
-            key = (data["agent"], data["session_id"])
-            data["_fetch_checkpoints"] = partial(self._checkpoints_text, *key)
-            rows.append(SessionRow.from_dict(data))
+            data = dict(zip(keys, values, strict=True))
+            for index, flag in flags:
+                data[flag] = bool(values[index])
+            data["_fetch_checkpoints"] = partial(fetch, values[agent], values[session_id])
+            row = make(SessionRow)
+            row.__dict__ = data
+            rows.append(row)
+        rows.sort(key=_newest_first)
         return rows
 
     def _checkpoints_text(self, agent: str, session_id: str) -> str | None:
