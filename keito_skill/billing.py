@@ -49,10 +49,18 @@ def repo_config(cwd: str | Path | None) -> RepoMapping | ConfigProblem | None:
     a :class:`~keito_skill.mapping.ConfigProblem` naming the file, so every caller sees a
     broken config the same way and none of them crashes on one.
     """
-    from keito_skill.mapping import ConfigProblem, resolve
+    from keito_skill._configpath import find_config
 
     if not cwd:
         return None
+    try:
+        path = find_config(cwd)
+    except OSError:
+        path = Path(cwd)  # let loading name what cannot be read, as it always did
+    if path is None:
+        return None  # no config: the pydantic module is not even imported
+    from keito_skill.mapping import ConfigProblem, resolve
+
     try:
         return resolve(cwd)
     except ConfigProblem as problem:
@@ -78,9 +86,11 @@ class RepoConfigs:
 
     def billing(self, cwd: str | None) -> Billing | None:
         """The repo's ``billing`` rules, or None (no config, or a broken one)."""
+        found = self.get(cwd)
+        if found is None:
+            return None  # without importing the pydantic module
         from keito_skill.mapping import RepoMapping
 
-        found = self.get(cwd)
         return found.config.billing if isinstance(found, RepoMapping) else None
 
 

@@ -5,12 +5,15 @@ may be down, two agents may end at once, the machine may die mid-write), so reco
 sending are two steps. Hooks write here, durably and fast; ``sync`` reads from here and
 sends to Keito, safely repeatable.
 
-* ``sessions``: every session seen — where its transcript is, the parse checkpoints, the
-  last summary, whether it ended, and how it maps to a Keito project.
+* ``sessions``: every session seen — where its transcript is, the last summary, whether
+  it ended, and how it maps to a Keito project.
 * ``records``: every record to send — a time entry per session-day (key: the date) or an
   expense per usage segment (key: ``<date>/<model>/<start>-<end>``, the cumulative tokens
   it carries; ``<segment>/<date>/<model>`` before) — with the payload wanted,
   what was last confirmed sent, the remote id and the sync state.
+* ``session_checkpoints``: each session's parse checkpoints (since schema v6), apart from
+  its ``sessions`` row: they are most of a ledger's bytes, and every listing of sessions
+  (``report``, ``status``, ``sessions``, ``sync``) stepped through them in the same row.
 
 WAL mode and a busy timeout let many agent processes write at once; read-modify-write of a
 checkpoint is optimistic (a version number), so parsing never holds the write lock.
@@ -39,7 +42,7 @@ from keito_skill.errors import LedgerError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -61,6 +64,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     paused INTEGER NOT NULL DEFAULT 0,
     dirty INTEGER NOT NULL DEFAULT 1,
     version INTEGER NOT NULL DEFAULT 0,
+    -- before v6: the checkpoints (now in session_checkpoints), '{}' since: kept so that an
+    -- older keito-skill opening this file still writes where it expects to
     checkpoints TEXT NOT NULL DEFAULT '{}',
     offsets TEXT,
     summary TEXT,
@@ -70,6 +75,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     task_id TEXT,
     override_project_id TEXT,
     override_task_id TEXT,
+    PRIMARY KEY (agent, session_id)
+);
+CREATE TABLE IF NOT EXISTS session_checkpoints (
+    agent TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    checkpoints TEXT NOT NULL,
     PRIMARY KEY (agent, session_id)
 );
 CREATE TABLE IF NOT EXISTS records (
@@ -202,6 +213,18 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
+def _move_checkpoints(db: sqlite3.Connection) -> None:
+    """v6: the checkpoints leave the ``sessions`` rows for ``session_checkpoints``. Any
+    left in a row were written there after the last move (by an older keito-skill that
+    opened this file since), so they replace what the side table holds."""
+    db.execute(
+        "INSERT INTO session_checkpoints (agent, session_id, checkpoints)"
+        " SELECT agent, session_id, checkpoints FROM sessions WHERE checkpoints != '{}'"
+        " ON CONFLICT (agent, session_id) DO UPDATE SET checkpoints = excluded.checkpoints"
+    )
+    db.execute("UPDATE sessions SET checkpoints = '{}' WHERE checkpoints != '{}'")
+
+
 def payload_hash(payload: dict[str, Any]) -> str:
     import hashlib  # only sync hashes payloads; hooks never do
 
@@ -326,6 +349,10 @@ def _none() -> dict[str, Any] | None:
     return None
 
 
+_JSON_COLUMNS = ("checkpoints", "summary", "offsets")
+_FLAGS = ("ended", "close_pending", "paused", "dirty")
+
+
 class SessionRow(_Row):
     agent: str
     session_id: str
@@ -367,10 +394,10 @@ class SessionRow(_Row):
     def from_dict(cls, data: dict[str, Any]) -> SessionRow:
         """A row from its columns (JSON ones still encoded; ``checkpoints`` may be absent,
         with a ``_fetch_checkpoints`` callable to read it)."""
-        for column in ("checkpoints", "summary", "offsets"):
+        for column in _JSON_COLUMNS:
             if column in data:
                 data[f"_raw_{column}"] = data.pop(column)
-        for flag in ("ended", "close_pending", "paused", "dirty"):
+        for flag in _FLAGS:
             data[flag] = bool(data[flag])
         return cls(**data)
 
@@ -442,6 +469,16 @@ def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
         )
 
 
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+    return found.fetchone() is not None
+
+
+def _session_columns(db: sqlite3.Connection) -> list[str]:
+    """The ``sessions`` columns but the checkpoints (kept apart since schema v6)."""
+    return [r[1] for r in db.execute("PRAGMA table_info(sessions)") if r[1] != "checkpoints"]
+
+
 def read_sessions(path: Path) -> list[SessionRow]:
     """The sessions of the ledger at ``path``, read without writing anything (none when
     the file is absent or unreadable): a dry run must leave the ledger exactly as it found
@@ -454,11 +491,24 @@ def read_sessions(path: Path) -> list[SessionRow]:
         return []
     try:
         db.row_factory = sqlite3.Row
-        return [SessionRow.from_row(r) for r in db.execute("SELECT * FROM sessions")]
+        if _has_table(db, "session_checkpoints"):
+            names = _session_columns(db)
+            query = (
+                f"SELECT {', '.join('s.' + n for n in names)}, CASE WHEN s.checkpoints != '{{}}'"
+                " THEN s.checkpoints ELSE c.checkpoints END AS checkpoints FROM sessions s"
+                " LEFT JOIN session_checkpoints c USING (agent, session_id)"
+            )
+        else:  # schema 5 or older, not upgraded (nothing here writes)
+            query = "SELECT * FROM sessions"
+        return [SessionRow.from_row(r) for r in db.execute(query)]
     except sqlite3.Error:
         return []
     finally:
         db.close()
+
+
+def _newest_first(row: SessionRow) -> float:
+    return -row.updated_at
 
 
 class Ledger:
@@ -470,6 +520,8 @@ class Ledger:
         self.path = path or skill_home() / "ledger.sqlite3"
         self.duplicates_found = 0  # responses the last save_checkpoints found to be copies
         self._listed: str | None = None  # the sessions columns a listing reads
+        # where the checkpoints are: ``sessions`` only in an older ledger opened read-only
+        self._checkpoints_from = "session_checkpoints"
         self._timeout = timeout
         try:
             if read_only:
@@ -508,6 +560,8 @@ class Ledger:
         self._db.row_factory = sqlite3.Row
         self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         if read_only:
+            if not _has_table(self._db, "session_checkpoints"):  # older, not upgraded
+                self._checkpoints_from = "sessions"
             return
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")
@@ -517,6 +571,7 @@ class Ledger:
                     if statement.strip():
                         db.execute(statement)
                 _add_missing_columns(db)
+                _move_checkpoints(db)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         missing = sorted({"sessions", "records", "events"} - tables)
@@ -557,8 +612,19 @@ class Ledger:
     # -- sessions ---------------------------------------------------------------------
 
     def session(self, agent: str, session_id: str) -> SessionRow | None:
+        """One session, its checkpoints read with it (one statement: as of one moment)."""
+        if self._checkpoints_from == "sessions":  # an older ledger opened read-only
+            query = "SELECT * FROM sessions s"
+        else:
+            if self._listed is None:
+                self._listed = ", ".join(_session_columns(self._db))
+            columns = ", ".join(f"s.{name}" for name in self._listed.split(", "))
+            query = (
+                f"SELECT {columns}, COALESCE(c.checkpoints, '{{}}') AS checkpoints"
+                " FROM sessions s LEFT JOIN session_checkpoints c USING (agent, session_id)"
+            )
         row = self._db.execute(
-            "SELECT * FROM sessions WHERE agent = ? AND session_id = ?", (agent, session_id)
+            query + " WHERE s.agent = ? AND s.session_id = ?", (agent, session_id)
         ).fetchone()
         return SessionRow.from_row(row) if row else None
 
@@ -583,6 +649,13 @@ class Ledger:
     def sessions_not_sent(self) -> list[SessionRow]:
         """Sessions that cannot be billed until their mapping is fixed (unmapped, broken)."""
         return self._listing("mapping_status IN ('unmapped', 'broken')")
+
+    def count_sessions_not_sent(self) -> int:
+        """How many :meth:`sessions_not_sent` lists, without listing them."""
+        found = self._db.execute(
+            "SELECT COUNT(*) FROM sessions WHERE mapping_status IN ('unmapped', 'broken')"
+        ).fetchone()
+        return int(found[0])
 
     def open_sessions(self) -> list[SessionRow]:
         """Sessions not ended yet, newest first."""
@@ -623,25 +696,32 @@ class Ledger:
         of those with new bytes (the stored ``offsets`` tell which).
         """
         if self._listed is None:
-            names = [r[1] for r in self._db.execute("PRAGMA table_info(sessions)")]
-            self._listed = ", ".join(n for n in names if n != "checkpoints")
+            self._listed = ", ".join(_session_columns(self._db))
         cursor = self._db.cursor()
         cursor.row_factory = None  # plain tuples: much cheaper than sqlite3.Row here
-        cursor.execute(
-            f"SELECT {self._listed} FROM sessions WHERE {where} ORDER BY updated_at DESC", params
-        )
+        # Sorted here, not by SQLite: its sort copies every row, summaries and all.
+        cursor.execute(f"SELECT {self._listed} FROM sessions WHERE {where}", params)
         names = [d[0] for d in cursor.description]
+        # SessionRow.from_dict, unrolled: thousands of rows per listing
+        keys = [f"_raw_{n}" if n in _JSON_COLUMNS else n for n in names]
+        flags = [(i, keys[i]) for i, n in enumerate(names) if n in _FLAGS]
+        agent, session_id = names.index("agent"), names.index("session_id")
+        fetch, make = self._checkpoints_text, object.__new__
         rows = []
         for values in cursor:
-            data = dict(zip(names, values, strict=True))
-            key = (data["agent"], data["session_id"])
-            data["_fetch_checkpoints"] = partial(self._checkpoints_text, *key)
-            rows.append(SessionRow.from_dict(data))
+            data = dict(zip(keys, values, strict=True))
+            for index, flag in flags:
+                data[flag] = bool(values[index])
+            data["_fetch_checkpoints"] = partial(fetch, values[agent], values[session_id])
+            row = make(SessionRow)
+            row.__dict__ = data
+            rows.append(row)
+        rows.sort(key=_newest_first)
         return rows
 
     def _checkpoints_text(self, agent: str, session_id: str) -> str | None:
         found = self._db.execute(
-            "SELECT checkpoints FROM sessions WHERE agent = ? AND session_id = ?",
+            f"SELECT checkpoints FROM {self._checkpoints_from} WHERE agent = ? AND session_id = ?",
             (agent, session_id),
         ).fetchone()
         return str(found[0]) if found else None
@@ -718,7 +798,7 @@ class Ledger:
                     checkpoints, partial(claim_responses, db, agent, session_id)
                 )
             cursor = db.execute(
-                "UPDATE sessions SET checkpoints = ?, offsets = ?, version = version + 1,"
+                "UPDATE sessions SET offsets = ?, version = version + 1,"
                 " dirty = 1,"
                 " updated_at = ?, idle_seconds = COALESCE(?, idle_seconds),"
                 " ended = CASE WHEN ? THEN 1 ELSE ended END,"
@@ -727,7 +807,6 @@ class Ledger:
                 " close_pending = CASE WHEN ? THEN 1 ELSE close_pending END"
                 " WHERE agent = ? AND session_id = ? AND version = ?",
                 (
-                    _dumps(checkpoints),
                     _dumps({path: c.get("offset") for path, c in checkpoints.items()}),
                     now,
                     idle_seconds,
@@ -741,7 +820,15 @@ class Ledger:
                     expected_version,
                 ),
             )
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1:
+                return False
+            db.execute(
+                "INSERT INTO session_checkpoints (agent, session_id, checkpoints)"
+                " VALUES (?, ?, ?) ON CONFLICT (agent, session_id)"
+                " DO UPDATE SET checkpoints = excluded.checkpoints",
+                (agent, session_id, _dumps(checkpoints)),
+            )
+            return True
 
     def _update_session(self, agent: str, session_id: str, sql: str, *params: Any) -> None:
         """Run one of this class's ``UPDATE sessions SET ...`` on one session."""

@@ -44,8 +44,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from keito_skill._configpath import CONFIG_DIR, CONFIG_NAME, find_config
 from keito_skill._files import atomic_write_text
-from keito_skill._repo import up_to_git_root
 from keito_skill._safeio import read_small
 from keito_skill._words import counted
 from keito_skill.errors import ConfigError
@@ -66,8 +66,6 @@ __all__ = [
     "write_config",
 ]
 
-CONFIG_DIR: Final = ".keito"
-CONFIG_NAME: Final = "config.yml"
 CONFIG_RELPATH: Final = f"{CONFIG_DIR}/{CONFIG_NAME}"
 """Where the file lives relative to the repository root (also the .gitignore pattern)."""
 
@@ -302,40 +300,7 @@ class RepoMapping:
     warnings: tuple[str, ...] = ()
 
 
-# ---- finding ------------------------------------------------------------------------
-
-
-def _home() -> Path | None:
-    try:
-        return Path.home().resolve()
-    except (RuntimeError, OSError):  # no HOME and no passwd entry
-        return None
-
-
-def find_config(cwd: str | Path) -> Path | None:
-    """The ``.keito/config.yml`` that applies to a session started in ``cwd``, if any.
-
-    Looks in ``cwd`` and each parent, stopping after the first directory that contains
-    ``.git`` (a directory, or a file for worktrees and submodules): a config above the
-    git root belongs to something else. Outside any git checkout the walk stops at the
-    user's home (inclusive) or the filesystem root. A ``cwd`` that no longer exists (the
-    session may have deleted it) is walked from its nearest existing parent.
-    """
-    start = Path(cwd).expanduser()
-    try:
-        start = start.resolve()
-    except OSError:
-        start = start.absolute()
-    while not start.is_dir() and start.parent != start:
-        start = start.parent
-    home = _home()
-    for directory in up_to_git_root(start):
-        candidate = directory / CONFIG_DIR / CONFIG_NAME
-        if candidate.is_file():
-            return candidate
-        if directory == home:
-            return None
-    return None
+# ---- finding: find_config is in keito_skill._configpath (no pydantic there) ---------
 
 
 # ---- loading ------------------------------------------------------------------------

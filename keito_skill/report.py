@@ -67,24 +67,27 @@ def report_rows(
             name_of(row.cwd, row.project_id or "")  # for the table: once per session
         if summary is None:
             continue
+        rules = configs.billing(row.cwd)  # the session's, for each of its days
+        rounding = rules.rounding if rules is not None and rules.rounding_step() else None
         for day in summary.days:
             if (since and day.date < since) or (until and day.date > until):
                 continue
             spent = day.date.isoformat()
-            hours = billed.get((row.agent, row.session_id, spent), day.active_seconds / 3600.0)
-            rules = configs.billing(row.cwd)
-            if (row.agent, row.session_id, spent) in shares:
-                rounded = hours * shares[(row.agent, row.session_id, spent)]
+            entry = (row.agent, row.session_id, spent)
+            hours = billed.get(entry, day.active_seconds / 3600.0)
+            if entry in shares:
+                rounded = hours * shares[entry]
             else:
                 rounded = rules.rounded_hours(hours) if rules else hours
-            day_total = sum(u.total for u in day.models.values()) or 1
+            models = day.models
+            day_total = sum(u.total for u in models.values()) or 1
             parts: list[tuple[str, float, dict[str, Any]]] = []
             if by == "model":
-                for model, model_usage in day.models.items():
+                for model, model_usage in models.items():
                     parts.append(
                         (model, hours * model_usage.total / day_total, model_usage.model_dump())
                     )
-                if not day.models:
+                if not models:
                     parts.append(("(no model)", hours, {}))
             else:
                 key = {
@@ -111,8 +114,8 @@ def report_rows(
                 group["sessions"].add((row.agent, row.session_id))
                 group["hours"] += share
                 group["rounded_hours"] += rounded * (share / hours if hours else 1.0)
-                if rules is not None and rules.rounding_step():
-                    group["rounding"] = rules.rounding
+                if rounding is not None:
+                    group["rounding"] = rounding
                 for token in TOKEN_FIELDS:
                     group[token] += int(usage.get(token, 0))
                 if usage.get("cost_usd") is None and any(usage.get(t) for t in TOKEN_FIELDS):

@@ -88,9 +88,11 @@ def key_of(row: SessionRow) -> str:
     return key_at(row.version)
 
 
-def is_fresh(row: SessionRow) -> bool:
-    """True when the stored summary was computed from the row's current checkpoints."""
-    return row.summary_key == key_of(row) and isinstance(row.summary, dict)
+def is_fresh(row: SessionRow, current: str | None = None) -> bool:
+    """True when the stored summary was computed from the row's current checkpoints.
+    ``current``: :func:`stamp`, when the caller asks for many rows at once."""
+    key = f"{row.version}:{current}" if current is not None else key_of(row)
+    return row.summary_key == key and isinstance(row.summary, dict)
 
 
 class Usage:
@@ -269,8 +271,9 @@ def summaries(
     ledger that cannot be written stores nothing and loses nothing)."""
     out: list[StoredSummary | None] = []
     fresh: list[tuple[str, str, int, str, str]] = []
+    current = stamp()  # once, not per row
     for row in rows:
-        if is_fresh(row):
+        if is_fresh(row, current):
             assert row.summary is not None  # is_fresh checked it
             out.append(StoredSummary(row.summary))
             continue

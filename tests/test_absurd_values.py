@@ -116,7 +116,8 @@ def test_garbage_checkpoint_json_is_not_a_traceback(
     env = skill_env(tmp_path / "home", None, keito_config_dir)
     ledger = _ledger_with_a_session(tmp_path, env)
     with sqlite3.connect(ledger) as db:
-        db.execute("UPDATE sessions SET checkpoints = ?, offsets = ?, summary = ?", (garbage,) * 3)
+        db.execute("UPDATE session_checkpoints SET checkpoints = ?", (garbage,))
+        db.execute("UPDATE sessions SET offsets = ?, summary = ?", (garbage,) * 2)
     extra = ["--claude-dir", str(tmp_path / "t"), "--codex-dir", str(tmp_path / "t")]
     proc = cli(*command, *(extra if command[0] == "backfill" else []), env=env)
     assert "Traceback" not in proc.stderr, proc.stderr

@@ -104,6 +104,7 @@ def test_a_ledger_written_with_lone_halves_is_read_mended(tmp_path: Path) -> Non
     assert "\\ud83d" in legacy
     with sqlite3.connect(path) as db:
         db.execute("UPDATE sessions SET checkpoints = ?", (legacy,))
+        db.execute("PRAGMA user_version = 5")  # written by a ledger before schema v6
     with Ledger(path) as ledger:
         row = ledger.session("claude-code", "s1")
     assert row is not None

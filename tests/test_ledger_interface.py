@@ -82,3 +82,35 @@ def test_a_session_id_prefix_is_taken_literally(ledger: Ledger) -> None:
     assert [r.session_id for r in ledger.sessions_by_id_prefix("abc_")] == ["abc_1234"]
     assert [r.session_id for r in ledger.sessions_by_id_prefix("ab%")] == ["ab%c1234"]
     assert [r.session_id for r in ledger.sessions_by_id("abcx1234")] == ["abcx1234"]
+
+
+def test_sessions_not_sent_are_counted_as_listed(ledger: Ledger) -> None:
+    statuses = {"a": "unmapped", "b": "broken", "c": "mapped", "d": "disabled", "e": "new"}
+    for session_id, status in statuses.items():
+        ledger.touch_session("codex", session_id)
+        ledger.save_unbilled(
+            "codex", session_id, status=status, detail="why", summary=None, version=0
+        )
+    assert ledger.count_sessions_not_sent() == len(ledger.sessions_not_sent()) == 2
+    assert {r.session_id for r in ledger.sessions_not_sent()} == {"a", "b"}
+
+
+def test_a_listing_is_newest_first_and_reads_each_column(ledger: Ledger) -> None:
+    for session_id in ("old", "mid", "new"):
+        ledger.touch_session("codex", session_id, cwd=f"/{session_id}")
+        ledger.save_checkpoints("codex", session_id, {"/t": {"offset": 3}}, expected_version=0)
+    ledger.set_paused("codex", "mid", True)
+    listed = ledger.sessions()
+    assert [r.session_id for r in listed] == ["new", "mid", "old"]
+    assert [r.updated_at for r in listed] == sorted((r.updated_at for r in listed), reverse=True)
+    for row in listed:
+        single = ledger.session("codex", row.session_id)
+        assert single is not None
+        assert (row.cwd, row.paused, row.dirty, row.version) == (
+            single.cwd,
+            single.paused,
+            single.dirty,
+            single.version,
+        )
+        assert row.paused is (row.session_id == "mid") and row.dirty is True
+        assert row.offset_of("/t") == 3 and row.checkpoints == single.checkpoints

@@ -41,7 +41,7 @@ def sync(as_json: bool, retry_failed: bool, background: bool) -> None:
         if report.ran and not report.offline and not report.sent.aborted:
             # ``status`` shows only the problems since then as current.
             ledger.log_event("info", "sync", SYNC_COMPLETED)
-        unsent = 0 if background else len(ledger.sessions_not_sent())
+        unsent = 0 if background else ledger.count_sessions_not_sent()
     sent = report.sent
     log.info(
         "sync: ran=%s created=%d updated=%d existing=%d failed=%d aborted=%s offline=%s",
