@@ -1,10 +1,13 @@
-"""The small benchmark as a regression test: ratios and work done, never absolute times.
+"""The small benchmark as a regression test: work done and results, never times.
 
 Fails only on gross regressions (a checkpoint no longer honoured, a hook that reads more
-as the transcript grows, a heavy import on the hook path, ccusage suddenly far ahead,
-tokens that stop matching). Deselect with ``-m "not bench"``; ~1 minute on 2 cores. When npm or
-the registry is unavailable the ccusage comparison is skipped with the reason; our own
-second-run and hook-growth checks still run.
+as the transcript grows, a heavy import on the hook path, tokens that stop matching ours
+or ccusage's). The wall-time ratios it measures (ours against ccusage, first run against
+second) are reported by ``bench/run.py``, not asserted: on this 2-vCPU machine the cold
+ratio to ccusage moved from 2.1 to 7.8 between idle runs and reached 15.7 under load.
+Deselect with ``-m "not bench"``; ~1 minute on 2 cores. When npm or the registry is
+unavailable the ccusage comparison is skipped with the reason; our own second-run and
+hook-growth checks still run.
 """
 
 from __future__ import annotations
@@ -22,9 +25,6 @@ pytestmark = pytest.mark.bench
 CORPUS_BYTES = 30_000_000
 HOOK_DONOR_BYTES = 230_000_000
 HOOK_RUNS = 10
-# Gross-regression bounds (today on 2 cores: ~4.5x, ~6.6x; see bench/README.md).
-MAX_OURS_OVER_CCUSAGE = 15.0
-MIN_FIRST_OVER_SECOND = 3.0
 # Extra bytes a hook may read on the 100 MB session, as a share of the extra 99 MB: 1%.
 MAX_HOOK_READ_GROWTH = 0.01
 
@@ -50,12 +50,11 @@ def hooks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return hook_latency.measure(donor, work, sizes=[1_000_000, 100_000_000], runs=HOOK_RUNS)
 
 
-def test_second_run_reads_nothing_and_is_much_faster(measured: dict[str, Any]) -> None:
+def test_second_run_reads_nothing(measured: dict[str, Any]) -> None:
     record = measured["ours_record"]
     assert record["first_summary"]["bytes_read"] == measured["corpus"]["bytes"]
     assert record["second_summary"]["bytes_read"] == 0
     assert record["second_summary"]["sessions_unchanged"] == measured["corpus"]["sessions"]
-    assert measured["ratios"]["first_over_second"] >= MIN_FIRST_OVER_SECOND, measured["ratios"]
 
 
 def test_python_floor_reads_every_line(measured: dict[str, Any]) -> None:
@@ -101,7 +100,6 @@ def test_side_by_side_with_ccusage(
     # how its fields map to ours).
     assert theirs["missing_count"] == 0 and theirs["extra"] == []
     assert theirs["differing_count"] == 0, theirs["differing"]
-    assert measured["ratios"]["ours_cold_over_ccusage"] <= MAX_OURS_OVER_CCUSAGE, measured["ratios"]
 
 
 def test_hook_work_does_not_grow_with_the_transcript(hooks: dict[str, Any]) -> None:
