@@ -183,22 +183,25 @@ def _events(home: Path) -> list[str]:
         return [row[0] for row in db.execute("SELECT message FROM events WHERE level = 'error'")]
 
 
+def _checkpoints(home: Path) -> dict[str, Any]:
+    """The target session's checkpoints, through the ledger (read-only: the hooks own it)."""
+    from keito_skill.ledger import Ledger
+
+    ledger = Ledger(home / "ledger.sqlite3", read_only=True)
+    try:
+        row = ledger.session(AGENT, TARGET_SESSION)
+        return dict(row.checkpoints) if row is not None else {}
+    finally:
+        ledger.close()
+
+
 def _offset(home: Path, transcript: Path) -> int:
     """How far the ledger's checkpoint has read ``transcript``."""
-    with sqlite3.connect(home / "ledger.sqlite3") as db:
-        row = db.execute(
-            "SELECT checkpoints FROM sessions WHERE session_id = ?", (TARGET_SESSION,)
-        ).fetchone()
-    state = json.loads(row[0]).get(str(transcript), {}) if row and row[0] else {}
-    return int(state.get("offset", 0))
+    return int(_checkpoints(home).get(str(transcript), {}).get("offset", 0))
 
 
 def _checkpoint_bytes(home: Path) -> int:
-    with sqlite3.connect(home / "ledger.sqlite3") as db:
-        row = db.execute(
-            "SELECT length(checkpoints) FROM sessions WHERE session_id = ?", (TARGET_SESSION,)
-        ).fetchone()
-    return int(row[0]) if row else 0
+    return len(json.dumps(_checkpoints(home), separators=(",", ":")))
 
 
 def heavy_imports(payload: dict[str, Any], env: dict[str, str]) -> list[str]:
