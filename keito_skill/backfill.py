@@ -318,6 +318,19 @@ def _real(path: str | Path) -> str:
         return str(path)
 
 
+def _renamed(sides: list[Path], main: Path, path: Path) -> list[Path] | None:
+    """The side files found for ``main``, named from ``path`` (the same file reached by
+    another name: a relative or symlinked directory), as the ledger keys their checkpoints.
+    None when they cannot be renamed so (then they are looked up again from ``path``:
+    scanning the directory once per session made a listing quadratic)."""
+    if main.name != path.name or _real(main.parent) != _real(path.parent):
+        return None
+    try:
+        return [path.parent / side.relative_to(main.parent) for side in sides]
+    except ValueError:  # found elsewhere than below main's directory
+        return None
+
+
 def find_candidates(
     options: BackfillOptions,
     rows: Iterable[SessionRow],
@@ -366,7 +379,8 @@ def find_candidates(
                 and _real(row.transcript_path) == _real(main)
             ):
                 path = Path(row.transcript_path)  # the form the checkpoints are keyed by
-                sides = side_files(agent, path)
+                renamed = _renamed(sides, main, path)
+                sides = side_files(agent, path) if renamed is None else renamed
         session_id = row.session_id if row is not None else hook_id or session_id_for(agent, main)
         paths, sizes, mtime = [], [], 0.0
         for item in [path, *sides]:

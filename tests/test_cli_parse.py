@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.sessions_kit import cli, copy_session
+from tests.sessions_kit import ROOT, cli, copy_session
 from tests.transcript_data import CLAUDE_DIR, CLAUDE_TRANSCRIPT, CODEX_DIR, CODEX_TRANSCRIPT, truth
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith(("KEITO_", "CLAUDE_", "CODEX_"))}
@@ -112,6 +112,18 @@ def test_sessions_lists_both_agents_newest_first(tmp_path: Path) -> None:
         "sessions", "--claude-dir", str(claude), "--codex-dir", str(codex), "--json", env=ENV
     )
     assert len(json.loads(flags.stdout)["sessions"]) == 2
+    # Relative directories name the files as hooks and the ledger do: by absolute path.
+    relative = cli(
+        "sessions",
+        "--claude-dir",
+        os.path.relpath(claude, ROOT),
+        "--codex-dir",
+        os.path.relpath(codex, ROOT),
+        "--json",
+        env=ENV,
+    )
+    listed = json.loads(relative.stdout)["sessions"]
+    assert [s["transcript_path"] for s in listed] == [s["transcript_path"] for s in found]
     table = cli("sessions", env=env)
     assert "2 sessions" in table.stdout
     # Piped, the table is as wide as its contents: whole ids to pass to pause/parse.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -16,7 +17,9 @@ def transcript_dirs(command: F) -> F:
     """``--<Adapter.dir_option>`` for every agent: where to look instead of its defaults.
 
     The command receives them as ``roots``: agent name -> the directories given, ``~``
-    expanded (an agent not named is absent: its defaults apply).
+    expanded and made absolute (an agent not named is absent: its defaults apply). The
+    ledger keys sessions by the absolute paths hooks report; a relative directory would
+    name every file differently from what the ledger holds.
 
     A directory that does not exist is allowed (``watch`` follows it from when it appears;
     a script may name every agent's directory where only one agent is installed): the
@@ -31,7 +34,9 @@ def transcript_dirs(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = {a.name: kwargs.pop(_dir_param(a.name), ()) for a in adapters}
         kwargs["roots"] = {
-            name: [p.expanduser() for p in dirs] for name, dirs in given.items() if dirs
+            name: [Path(os.path.abspath(p.expanduser())) for p in dirs]
+            for name, dirs in given.items()
+            if dirs
         }
         return inner(*args, **kwargs)
 

@@ -123,7 +123,7 @@ def _print_usage(summary: SessionSummary) -> None:
     "--agent",
     type=click.Choice(AGENTS),
     default=None,
-    help="Only this agent's sessions (default: both agents').",
+    help="Only this agent's sessions (default: every agent's).",
 )
 @date_range("sessions active")
 @transcript_dirs
