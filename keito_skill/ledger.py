@@ -385,6 +385,9 @@ class SessionRow(_Row):
     override_task_id: str | None = None
     # The checkpoint version (and code) ``summary`` was computed from: keito_skill.summaries.
     summary_key: str | None = None
+    # ``(started_at, ended_at)`` of the stored summary, when listed with them (see
+    # ``Ledger.sessions``); None: not listed so, or no JSON object stored.
+    summary_span: tuple[str | None, str | None] | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SessionRow:
@@ -400,6 +403,16 @@ class SessionRow(_Row):
         for flag in _FLAGS:
             data[flag] = bool(data[flag])
         return cls(**data)
+
+    def summary_text(self) -> str | None:
+        """The stored summary as the JSON text the ledger holds (None: none stored), left
+        undecoded when nothing read it yet: a listing prints thousands of them as they are."""
+        if "summary" not in self.__dict__:
+            raw = self.__dict__.get("_raw_summary")
+            if raw is None or isinstance(raw, str):
+                return raw
+        value = self.summary
+        return json.dumps(value, separators=(",", ":")) if value is not None else None
 
     def offset_of(self, path: str) -> int | None:
         """How far the checkpoint of ``path`` has read, without decoding the checkpoints
@@ -472,6 +485,15 @@ def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
 def _has_table(db: sqlite3.Connection, name: str) -> bool:
     found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
     return found.fetchone() is not None
+
+
+# A stored summary's span, read by SQLite (see ``Ledger.sessions``): only from a JSON
+# object (``json_extract`` on damaged text would fail the whole listing).
+_SPAN_COLUMNS = "".join(
+    f", CASE WHEN json_valid(summary) AND json_type(summary) = 'object'"
+    f" THEN json_extract(summary, '$.{field}') END AS summary_{name}"
+    for field, name in (("started_at", "started"), ("ended_at", "ended"))
+)
 
 
 def _session_columns(db: sqlite3.Connection) -> list[str]:
@@ -628,9 +650,15 @@ class Ledger:
         ).fetchone()
         return SessionRow.from_row(row) if row else None
 
-    def sessions(self) -> list[SessionRow]:
-        """Every session, newest first."""
-        return self._listing("1")
+    def sessions(self, *, summary_spans: bool = False) -> list[SessionRow]:
+        """Every session, newest first.
+
+        ``summary_spans``: each row also gets ``summary_span``, the ``started_at`` and
+        ``ended_at`` its stored summary holds (read by SQLite from the same row, without
+        decoding the summary in Python; None when the stored text is not a JSON object), so
+        a listing can sort and filter thousands of summaries and print them as stored.
+        """
+        return self._listing("1", spans=summary_spans)
 
     def sessions_to_materialize(self) -> list[SessionRow]:
         """Sessions sync looks at: changed, asked to close, or not mapped yet (a mapping may
@@ -688,7 +716,9 @@ class Ledger:
         ).fetchone()
         return int(found[0]) if found else None
 
-    def _listing(self, where: str, params: tuple[Any, ...] = ()) -> list[SessionRow]:
+    def _listing(
+        self, where: str, params: tuple[Any, ...] = (), *, spans: bool = False
+    ) -> list[SessionRow]:
         """Sessions matching ``where`` (one of this class's own conditions), newest first.
 
         The checkpoints (most of a ledger's bytes) are left out of the listing and read per
@@ -700,8 +730,20 @@ class Ledger:
         cursor = self._db.cursor()
         cursor.row_factory = None  # plain tuples: much cheaper than sqlite3.Row here
         # Sorted here, not by SQLite: its sort copies every row, summaries and all.
-        cursor.execute(f"SELECT {self._listed} FROM sessions WHERE {where}", params)
+        selected = self._listed + (_SPAN_COLUMNS if spans else "")
+        try:
+            cursor.execute(f"SELECT {selected} FROM sessions WHERE {where}", params)
+        except sqlite3.OperationalError:
+            if not spans:
+                raise
+            # an SQLite built without JSON functions: rows without spans (decoded instead)
+            cursor.execute(f"SELECT {self._listed} FROM sessions WHERE {where}", params)
         names = [d[0] for d in cursor.description]
+        span = (
+            (names.index("summary_started"), names.index("summary_ended"))
+            if spans and ("summary_ended" in names)
+            else None
+        )
         # SessionRow.from_dict, unrolled: thousands of rows per listing
         keys = [f"_raw_{n}" if n in _JSON_COLUMNS else n for n in names]
         flags = [(i, keys[i]) for i, n in enumerate(names) if n in _FLAGS]
@@ -713,6 +755,9 @@ class Ledger:
             for index, flag in flags:
                 data[flag] = bool(values[index])
             data["_fetch_checkpoints"] = partial(fetch, values[agent], values[session_id])
+            if span is not None:
+                started, ended = data.pop("summary_started"), data.pop("summary_ended")
+                data["summary_span"] = (started, ended) if ended is not None else None
             row = make(SessionRow)
             row.__dict__ = data
             rows.append(row)

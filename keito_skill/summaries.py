@@ -137,7 +137,12 @@ _USAGE_FIELDS = frozenset((*TOKEN_FIELDS, "cost_usd"))
 
 
 def _moment(text: Any) -> datetime | None:
-    return datetime.fromisoformat(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:  # an edited ledger: shown without that time, not a traceback
+        return None
 
 
 class _Stored:
@@ -186,12 +191,41 @@ class Day(_Stored):
 
 class StoredSummary(_Stored):
     """A session's summary as stored (the JSON ``SessionSummary`` dumps), with the
-    attributes reports read; ``data`` is the JSON itself (what ``sessions --json`` prints)."""
+    attributes reports read; ``data`` is the JSON itself (what ``sessions --json`` prints).
+
+    One made by :meth:`unread` keeps the stored text (``text``) and decodes it only when a
+    figure is read: a listing sorts and filters by the span and prints the text as it is.
+    """
+
+    text: str | None = None  # the stored JSON text, for an unread one
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
 
+    @classmethod
+    def unread(cls, text: str, span: tuple[str | None, str | None]) -> StoredSummary:
+        """The stored ``text`` (a JSON object, as SQLite checked), whose ``started_at`` and
+        ``ended_at`` are ``span``."""
+        made = cls.__new__(cls)
+        made.__dict__.update(text=text, _span=span)
+        return made
+
+    @property
+    def started_at(self) -> datetime | None:
+        span = self.__dict__.get("_span")
+        return _moment(span[0]) if span is not None else super().started_at
+
+    @property
+    def ended_at(self) -> datetime | None:
+        span = self.__dict__.get("_span")
+        return _moment(span[1]) if span is not None else super().ended_at
+
     def __getattr__(self, name: str) -> Any:
+        if name == "data" and self.text is not None:  # an unread one's, decoded once asked
+            fast = _orjson.load()
+            loaded = fast.loads(self.text) if fast is not None else json.loads(self.text)
+            self.data = loaded if isinstance(loaded, dict) else {}
+            return self.data
         if name in _PLAIN_FIELDS:  # read as stored
             return self.data.get(name)
         raise AttributeError(name)
@@ -273,6 +307,11 @@ def summaries(
     fresh: list[tuple[str, str, int, str, str]] = []
     current = stamp()  # once, not per row
     for row in rows:
+        if row.summary_span is not None and row.summary_key == f"{row.version}:{current}":
+            text = row.summary_text()  # listed with its span: left as stored
+            if text is not None:
+                out.append(StoredSummary.unread(text, row.summary_span))
+                continue
         if is_fresh(row, current):
             assert row.summary is not None  # is_fresh checked it
             out.append(StoredSummary(row.summary))

@@ -106,6 +106,51 @@ def test_a_session_that_grows_after_its_summary_was_stored_shows_the_new_figures
         assert row.summary is not None and row.summary["totals"]["output_tokens"] == whole
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        '{"totals": {"output_tokens": 1',
+        "[1, 2]",
+        '"text"',
+        "",
+        '{"a": 1} x',
+    ],
+)
+def test_a_damaged_stored_summary_is_computed_again_and_never_printed(
+    home: Path, tmp_path: Path, keito_config_dir: Path, damage: str
+) -> None:
+    """``sessions --json`` prints stored summaries as their text: one that is not a JSON
+    object with an end (edited, cut short) must not reach the output, under a current key."""
+    claude = tmp_path / "claude"
+    transcript = claude / "projects" / "-home-dev-src-acme-api" / f"{CLAUDE_SESSION}.jsonl"
+    transcript.parent.mkdir(parents=True)
+    transcript.write_text(slowed(CLAUDE_TRANSCRIPT.read_text()))
+    env = skill_env(home, None, keito_config_dir)
+    with Ledger() as ledger:
+        record(ledger, "claude-code", CLAUDE_SESSION, transcript, cwd=FIXTURE_CWD)
+        row = ledger.session("claude-code", CLAUDE_SESSION)
+        assert row is not None
+        stored = ledger.store_summaries(
+            [("claude-code", CLAUDE_SESSION, row.version, key_of(row), damage)]
+        )
+        assert stored == 1
+    assert _sessions_output(env, claude) == [truth_totals("claude-code")["output_tokens"]]
+    if damage == "":  # an edited object with times that are not times: no traceback
+        with Ledger() as ledger:
+            row = ledger.session("claude-code", CLAUDE_SESSION)
+            assert row is not None
+            odd = '{"started_at": "soon", "ended_at": {"a": 1}, "session_id": "x"}'
+            ledger.store_summaries([("claude-code", CLAUDE_SESSION, row.version, key_of(row), odd)])
+        for args in (["--json"], []):
+            listed = cli("sessions", *args, "--claude-dir", str(claude), env=env)
+            assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+        assert json.loads(listed_json(env, claude)) is not None
+
+
+def listed_json(env: dict[str, str], claude: Path) -> str:
+    return cli("sessions", "--json", "--claude-dir", str(claude), env=env).stdout
+
+
 def test_a_summary_computed_before_a_hook_wrote_is_not_stored(
     ledger: Ledger, tmp_path: Path
 ) -> None:
@@ -192,3 +237,33 @@ def test_backfill_stores_what_summarising_the_stored_checkpoints_gives(
         computed = compute(row)
         assert computed is not None
         assert row.summary == json.loads(computed.model_dump_json()), row.session_id
+
+
+def test_without_sqlite_json_functions_a_listing_decodes_instead(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An SQLite built without JSON functions lists rows without spans; summaries are then
+    decoded as before, with the same figures."""
+    import keito_skill.ledger as ledger_module
+
+    transcript = tmp_path / f"{CLAUDE_SESSION}.jsonl"
+    transcript.write_text(slowed(CLAUDE_TRANSCRIPT.read_text()))
+    record(ledger, "claude-code", CLAUDE_SESSION, transcript, cwd=FIXTURE_CWD)
+    summaries(ledger, ledger.sessions())  # stored
+    [spanned] = ledger.sessions(summary_spans=True)
+    assert spanned.summary_span is not None
+    [as_text] = summaries(ledger, [spanned])
+    assert as_text is not None and as_text.text is not None  # printed as stored
+
+    monkeypatch.setattr(
+        ledger_module,
+        "_SPAN_COLUMNS",
+        ", no_json(summary) AS summary_started, NULL AS summary_ended",
+    )
+    [plain] = ledger.sessions(summary_spans=True)
+    assert plain.summary_span is None
+    [decoded] = summaries(ledger, [plain])
+    assert decoded is not None and decoded.text is None
+    assert decoded.data == json.loads(as_text.text)
+    assert decoded.ended_at == as_text.ended_at and decoded.ended_at is not None
+    assert decoded.totals.output_tokens == truth_totals("claude-code")["output_tokens"]

@@ -16,7 +16,15 @@ import orjson
 
 from keito_skill._words import counted
 
-__all__ = ["SendingBar", "counted", "emit_json", "human_seconds", "human_tokens", "print_table"]
+__all__ = [
+    "SendingBar",
+    "counted",
+    "emit_json",
+    "emit_json_list",
+    "human_seconds",
+    "human_tokens",
+    "print_table",
+]
 
 _ORJSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
@@ -31,6 +39,29 @@ def emit_json(data: Any) -> None:
         text = orjson.dumps(data, default=str, option=_ORJSON_OPTIONS)
     except TypeError:
         text = json.dumps(data, indent=2, default=str, ensure_ascii=False).encode()
+    _write(text)
+
+
+def emit_json_list(key: str, items: Sequence[Any]) -> None:
+    """Write ``{key: [items]}`` on stdout, one item per line.
+
+    A ``str`` item is a JSON text, written as it is: a listing of thousands of summaries
+    stored as JSON spent most of its time decoding them only to encode them again. Anything
+    else is encoded as :func:`emit_json` would (compactly).
+    """
+    parts = [item.encode() if isinstance(item, str) else _compact(item) for item in items]
+    head = b"{" + json.dumps(key).encode() + b": "
+    _write(head + (b"[\n" + b",\n".join(parts) + b"\n]}" if parts else b"[]}"))
+
+
+def _compact(data: Any) -> bytes:
+    try:
+        return orjson.dumps(data, default=str, option=_ORJSON_OPTIONS & ~orjson.OPT_INDENT_2)
+    except TypeError:
+        return json.dumps(data, default=str, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _write(text: bytes) -> None:
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None:  # a text-only stream (some test harnesses)
         sys.stdout.write(text.decode() + "\n")

@@ -11,6 +11,7 @@ from keito_skill.cli._options import date_range, note_missing_dirs, transcript_d
 from keito_skill.cli._output import (
     counted,
     emit_json,
+    emit_json_list,
     human_seconds,
     human_tokens,
     print_table,
@@ -149,7 +150,7 @@ def sessions(
         idle_seconds=idle_minutes * 60,
     )
     if as_json:
-        emit_json({"sessions": [s.data for s in found]})
+        emit_json_list("sessions", [s.text if s.text is not None else s.data for s in found])
         return
     if not found:
         click.echo("No sessions found" + (" in that range." if since or until else "."))
