@@ -29,11 +29,10 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keito_skill.billing import OVERRIDE, Decision, decide
+from keito_skill.billing import OVERRIDE, Decision, billed_seconds, decide
 from keito_skill.errors import TranscriptError
 from keito_skill.ledger import Ledger, SessionRow, read_sessions, skill_home
 from keito_skill.recorder import record, restore
@@ -49,7 +48,6 @@ from keito_skill.transcripts import (
 if TYPE_CHECKING:  # process pools are imported when one is started (~25 ms otherwise)
     from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
-    from keito_skill.mapping import RepoConfig
 
 ORIGIN = "backfill"
 END_REASON = "backfill"
@@ -162,14 +160,6 @@ class Candidate:
         )
 
 
-@lru_cache(maxsize=1)
-def _default_config() -> RepoConfig:
-    """The config a session without one is shown with (built once per process)."""
-    from keito_skill.mapping import RepoConfig
-
-    return RepoConfig()
-
-
 @dataclass
 class SessionResult:
     """One session a run recorded (or, in a dry run, would record)."""
@@ -189,10 +179,10 @@ class SessionResult:
         """One dict per session-day: what its time entry would carry."""
         if self.summary is None:
             return []
-        config = self.policy.config or _default_config()
+        config = self.policy.config
         rows = []
         for day in self.summary.days:
-            seconds, held = config.billed_seconds(day.active_seconds, day.wall_seconds)
+            seconds, held = billed_seconds(config, day.active_seconds, day.wall_seconds)
             rows.append(
                 {
                     "date": day.date.isoformat(),

@@ -123,6 +123,17 @@ class Decision:
         return self.mapping.config.task_id if self.mapping is not None else None
 
 
+def billed_seconds(
+    config: RepoConfig | None, active: float, wall: float
+) -> tuple[float, str | None]:
+    """Seconds to bill for one session-day and, when it must not be sent yet, why
+    (:meth:`RepoConfig.billed_seconds`). Without a config: the defaults' answer (the
+    active time, nothing held), given without importing the pydantic module for it."""
+    if config is None:
+        return active, None
+    return config.billed_seconds(active, wall)
+
+
 def decide(
     cwd: str | None,
     override_project_id: str | None = None,
@@ -133,9 +144,13 @@ def decide(
     """The :class:`Decision` for a session started in ``cwd``; ``override_*``: the project
     and task ``backfill --project/--task`` gave it (used only without a mapping of its own).
     """
+    found = configs.get(cwd) if configs is not None else repo_config(cwd)
+    if found is None and not (override_project_id and override_task_id):
+        # no config and no override: decided without importing the pydantic module
+        # (~0.15 s; a backfill's main process and each worker would pay it)
+        return Decision(UNMAPPED, "no .keito/config.yml", cwd, DEFAULT_IDLE_SECONDS)
     from keito_skill.mapping import ConfigProblem, RepoConfig, RepoMapping
 
-    found = configs.get(cwd) if configs is not None else repo_config(cwd)
     if isinstance(found, ConfigProblem):
         return Decision(BROKEN, str(found), cwd, DEFAULT_IDLE_SECONDS)
     repo = str(found.repo_root) if found is not None else cwd

@@ -65,3 +65,31 @@ def test_an_override_bills_with_the_repo_settings_and_says_so(tmp_path: Path) ->
     assert decision.idle_seconds == 7 * 60 and decision.repo == str(repo)
     outside = decide(str(tmp_path / "nowhere"))
     assert (outside.status, outside.detail) == ("unmapped", "no .keito/config.yml")
+
+
+@pytest.mark.parametrize(
+    ("active", "wall"), [(0.0, 0.0), (12.5, 90.0), (3600.0, 3600.0), (1e9, 2e9), (7.0, 3.0)]
+)
+def test_without_a_config_billed_seconds_are_the_default_configs(
+    active: float, wall: float
+) -> None:
+    """A session without a config is shown with the defaults' billed time, worked out
+    without the pydantic module: it must be exactly what a default config says."""
+    from keito_skill.billing import billed_seconds
+    from keito_skill.mapping import RepoConfig
+
+    assert billed_seconds(None, active, wall) == RepoConfig().billed_seconds(active, wall)
+
+
+def test_a_session_without_a_config_is_decided_without_the_config_module(tmp_path: Path) -> None:
+    """Deciding an unmapped session (most of a first backfill) needs no pydantic import."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from keito_skill.billing import decide, billed_seconds;"
+        f"d = decide({str(tmp_path)!r}); billed_seconds(d.config, 1.0, 2.0);"
+        "print(d.status, 'keito_skill.mapping' in sys.modules, 'pydantic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["unmapped", "False", "False"]
