@@ -192,10 +192,13 @@ def test_stdin_never_closed_does_not_hang(tmp_path: Path, keito_config_dir: Path
     proc.stdin.close()
 
 
-def test_the_hook_path_imports_nothing_heavy(tmp_path: Path, keito_config_dir: Path) -> None:
+@pytest.mark.parametrize("agent", ["claude-code", "codex"])
+def test_the_hook_path_imports_nothing_heavy(
+    tmp_path: Path, keito_config_dir: Path, agent: str
+) -> None:
     env = skill_env(tmp_path / "home", None, keito_config_dir)
     env["KEITO_SKILL_NO_BACKGROUND_SYNC"] = "1"
-    session_id, path = copy_session("claude-code", tmp_path / "t")
+    session_id, path = copy_session(agent, tmp_path / "t")
     payload = json.dumps({"session_id": session_id, "transcript_path": str(path), "cwd": "/tmp"})
     result = subprocess.run(
         [
@@ -207,7 +210,7 @@ def test_the_hook_path_imports_nothing_heavy(tmp_path: Path, keito_config_dir: P
             "hook",
             "stop",
             "--agent",
-            "claude-code",
+            agent,
         ],
         input=payload,
         capture_output=True,
@@ -219,7 +222,9 @@ def test_the_hook_path_imports_nothing_heavy(tmp_path: Path, keito_config_dir: P
     assert result.returncode == 0 and result.stdout == ""
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "keito_skill.recorder" in imported  # the hook did its work...
-    for heavy in ("click", "httpx", "rich", "pydantic", "genai_prices", "yaml", "orjson"):
+    heavy_ones = ("click", "httpx", "rich", "pydantic", "genai_prices", "yaml", "orjson")
+    # dataclasses loads inspect: several milliseconds of every prompt's hook
+    for heavy in (*heavy_ones, "dataclasses", "inspect", "logging"):
         assert heavy not in imported, f"{heavy} imported on the hook path"
 
 

@@ -9,10 +9,13 @@ use, so the hook path pays only for the agent it serves.
 from __future__ import annotations
 
 import importlib
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
-from keito_skill.agents._protocol import Adapter, AgentChange, Check, InstallContext, Parser
+from keito_skill.agents._protocol import Adapter, Parser
 from keito_skill.errors import KeitoSkillError
+
+if TYPE_CHECKING:
+    from keito_skill.agents._records import AgentChange, Check, InstallContext
 
 __all__ = [
     "ADAPTERS",
@@ -62,3 +65,16 @@ def label(name: str) -> str:
 def adapters() -> list[Adapter]:
     """Every registered adapter, in registry order."""
     return [adapter(name) for name in ADAPTERS]
+
+
+_RECORDS = frozenset(("AgentChange", "Check", "InstallContext"))
+
+
+def __getattr__(name: str) -> Any:
+    """``Check``, ``AgentChange`` and ``InstallContext``, loaded when first asked for (they
+    are dataclasses, which a hook process should not pay to import)."""
+    if name in _RECORDS:
+        from keito_skill.agents import _records
+
+        return getattr(_records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keito_skill.agents._protocol import AgentChange, Check
+from keito_skill.agents._records import AgentChange, Check
 
 if TYPE_CHECKING:
     from keito_skill.install._jsonfile import HookSpec

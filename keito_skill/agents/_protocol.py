@@ -13,15 +13,15 @@ modules inside the methods that need them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from keito_skill.agents._records import AgentChange, Check, InstallContext
     from keito_skill.transcripts._state import ParseState
 
-__all__ = ["Adapter", "AgentChange", "Check", "InstallContext", "Parser"]
+__all__ = ["Adapter", "Parser"]
 
 
 class Parser(Protocol):
@@ -36,44 +36,6 @@ class Parser(Protocol):
     def feed(self, obj: dict[str, Any]) -> None: ...
 
     def quick(self, buf: bytearray, start: int, end: int) -> bool: ...
-
-
-@dataclass
-class Check:
-    """One line of ``doctor``'s report: what was checked, whether it passed, and the fix."""
-
-    name: str
-    ok: bool
-    detail: str
-    fix: str | None = None
-
-
-@dataclass
-class AgentChange:
-    """What an install or uninstall did for one agent (for the command's report)."""
-
-    agent: str
-    hooks_file: Path
-    hooks_changed: bool = False
-    backup: Path | None = None
-    skill_dir: Path | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class InstallContext:
-    """What ``install`` / ``uninstall`` hand an adapter: the executable the hooks run, the
-    user's consent and the command's way of talking to the user."""
-
-    bin_path: Path
-    yes: bool = False
-    #: The ``--bin`` the user gave, repeated in any "finish with: ..." command printed.
-    bin_override: str | None = None
-    #: The agent's own executable (``--<adapter.bin_option>``), None for "find it on PATH".
-    agent_bin: str | None = None
-    interactive: bool = False
-    say: Callable[[str, str], None] = lambda agent, message: None
-    confirm: Callable[[str, bool], bool] = lambda question, default: False
 
 
 class Adapter(Protocol):

@@ -12,10 +12,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from keito_skill.agents._protocol import Adapter, AgentChange, Check, InstallContext, Parser
+from keito_skill.agents._protocol import Adapter, Parser
 from keito_skill.agents.claude_code import paths
 
 if TYPE_CHECKING:
+    from keito_skill.agents._records import AgentChange, Check, InstallContext
     from keito_skill.transcripts._state import ParseState
 
 __all__ = ["ADAPTER", "AGENT", "ClaudeCode"]

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from keito_skill.agents._hooks import check_hooks_file
-from keito_skill.agents._protocol import Check
+from keito_skill.agents._records import Check
 from keito_skill.agents.claude_code import install, paths
 
 __all__ = ["check", "plugin_installed"]

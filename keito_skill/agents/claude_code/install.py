@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Final
 
 from keito_skill.agents._hooks import add_hooks, hook_command, save
-from keito_skill.agents._protocol import AgentChange
+from keito_skill.agents._records import AgentChange
 from keito_skill.agents.claude_code.paths import config_dir, settings_path
 from keito_skill.install import bundle
 from keito_skill.install._jsonfile import (

@@ -7,7 +7,7 @@ import shlex
 from pathlib import Path
 
 from keito_skill.agents._hooks import check_hooks_file
-from keito_skill.agents._protocol import Check
+from keito_skill.agents._records import Check
 from keito_skill.agents.codex import install, paths
 
 __all__ = ["checks"]

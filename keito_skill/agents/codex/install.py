@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from keito_skill._files import atomic_write_text
 from keito_skill.agents._hooks import add_hooks, hook_command, save
-from keito_skill.agents._protocol import AgentChange, InstallContext
+from keito_skill.agents._records import AgentChange, InstallContext
 from keito_skill.agents.codex.config_toml import InlineTrustError, without_trust
 from keito_skill.agents.codex.paths import codex_home, config_path, hooks_path
 from keito_skill.agents.codex.trust import (

@@ -85,10 +85,11 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from keito_skill.agents._protocol import Adapter, AgentChange, Check, InstallContext, Parser
+from keito_skill.agents._protocol import Adapter, Parser
 from keito_skill.agents.gemini_cli import paths
 
 if TYPE_CHECKING:
+    from keito_skill.agents._records import AgentChange, Check, InstallContext
     from keito_skill.transcripts._state import ParseState
 
 __all__ = ["ADAPTER", "AGENT", "GeminiCli"]
@@ -202,6 +203,7 @@ class GeminiCli:
         late.after_hook(event, payload, row)
 
     def install(self, ctx: InstallContext) -> AgentChange:
+        from keito_skill.agents._records import AgentChange
         from keito_skill.agents.gemini_cli import install
         from keito_skill.install import bundle
 
@@ -215,6 +217,7 @@ class GeminiCli:
         return None
 
     def uninstall(self, ctx: InstallContext) -> AgentChange:
+        from keito_skill.agents._records import AgentChange
         from keito_skill.agents.gemini_cli import install
         from keito_skill.install import bundle
 
@@ -226,6 +229,7 @@ class GeminiCli:
         return [paths.settings_path()]
 
     def doctor(self, agent_bin: str | None = None) -> list[Check]:
+        from keito_skill.agents._records import Check
         from keito_skill.agents.gemini_cli import doctor
 
         return [Check(r.name, r.ok, r.detail, r.fix) for r in doctor.checks()]
