@@ -503,16 +503,22 @@ def _session_columns(db: sqlite3.Connection) -> list[str]:
 
 def read_sessions(path: Path) -> list[SessionRow]:
     """The sessions of the ledger at ``path``, read without writing anything (none when
-    the file is absent or unreadable): a dry run must leave the ledger exactly as it found
-    it, and opening :class:`Ledger` would create the file and its schema."""
+    there is no ledger yet): a dry run must leave the ledger exactly as it found it, and
+    opening :class:`Ledger` would create the file and its schema.
+
+    A ledger that is there but cannot be read raises :class:`LedgerError`, as the real run
+    would: read as empty, a dry run showed every session as new, as if nothing had been
+    recorded or sent."""
     if not path.exists():
         return []
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return []
+    except sqlite3.Error as exc:
+        raise ledger_error(path, exc) from None
     try:
         db.row_factory = sqlite3.Row
+        if not _has_table(db, "sessions"):  # created, never written (an empty file)
+            return []
         if _has_table(db, "session_checkpoints"):
             names = _session_columns(db)
             query = (
@@ -523,8 +529,8 @@ def read_sessions(path: Path) -> list[SessionRow]:
         else:  # schema 5 or older, not upgraded (nothing here writes)
             query = "SELECT * FROM sessions"
         return [SessionRow.from_row(r) for r in db.execute(query)]
-    except sqlite3.Error:
-        return []
+    except sqlite3.Error as exc:
+        raise ledger_error(path, exc) from None
     finally:
         db.close()
 

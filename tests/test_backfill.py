@@ -176,7 +176,7 @@ def test_a_damaged_ledger_is_one_clear_error_and_a_new_one_sends_nothing_twice(
     for leftover in home.glob("ledger.sqlite3-*"):  # the WAL: part of the old ledger
         leftover.unlink()
     ledger.write_bytes(b"\x00garbage" * 2000)  # a damaged file
-    for command in (["status"], ["sync"], ["report"], args):
+    for command in (["status"], ["sync"], ["report"], args, [*args, "--dry-run"]):
         broken = cli(*command, env=env)
         assert broken.returncode == 2, command
         assert broken.stderr.startswith(f"keito-skill: error: cannot use the ledger {ledger}")
@@ -727,3 +727,19 @@ def test_override_by_name_is_resolved_and_an_unknown_one_stops_the_run(
     assert kept.returncode == 0, kept.stderr
     assert "--project/--task not checked (no Keito credentials); used as ids" in kept.stderr
     assert json.loads(kept.stdout)["sessions"][0]["project_id"] == "p1"
+
+
+def test_a_dry_run_on_an_empty_ledger_file_lists_every_session(
+    home: Path, tmp_path: Path, keito_config_dir: Path
+) -> None:
+    """A ledger file that exists but was never written (an interrupted first start) is
+    empty, not damaged: the dry run lists what it would record."""
+    base = tmp_path / "agents"
+    place("codex", base, tmp_path / "repo")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "ledger.sqlite3").write_bytes(b"")
+    env = skill_env(home, None, keito_config_dir)
+    dry = cli("backfill", "--dry-run", "--json", "--codex-dir", str(base / "codex"), env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert [s["recorded"] for s in json.loads(dry.stdout)["sessions"]] == ["new"]
+    assert (home / "ledger.sqlite3").read_bytes() == b""  # a dry run writes nothing
