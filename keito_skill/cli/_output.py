@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Sequence
@@ -74,23 +75,114 @@ def _write(text: bytes) -> None:
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A table for people. Nothing in it is ever cut short: in a narrow terminal long values
     (session ids, paths) fold onto further lines, and into a pipe or a file the table is as
-    wide as its contents (rich would otherwise assume 80 columns and elide them)."""
+    wide as its contents (rich would otherwise assume 80 columns and elide them).
+
+    Cells are text, never rich markup: a directory named ``[/]`` once stopped ``sessions``
+    with a traceback, and ``[red]`` or ``:smile:`` in a value was rendered, not shown.
+    A table that needs no folding is drawn here, as rich draws it (the same characters; a
+    test holds the two equal): rich took 3.6 s to draw 3,374 sessions, ~1 ms a row.
+    """
     from rich.console import Console
-    from rich.table import Table
 
     cells = [["" if cell is None else str(cell) for cell in row] for row in rows]
-    table = Table(title=title, show_lines=False)
-    for index, column in enumerate(columns):
+    right = [
+        index > 0 and max((len(row[index]) for row in cells), default=0) <= _SHORT
+        for index in range(len(columns))
+    ]  # figures right, names and long text (ids, paths) left
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    console = Console(width=_UNBOUNDED if piped else None)
+    styled = console.color_system is not None  # rich writes styles only then
+    drawn = _drawn(title, list(columns), cells, right, console.width, styled)
+    if drawn is not None:
+        sys.stdout.write(drawn)
+        sys.stdout.flush()
+        return
+    console.print(_rich_table(title, list(columns), cells, right))
+
+
+def _rich_table(title: str, columns: list[str], cells: list[list[str]], right: list[bool]) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title, style="table.title"), show_lines=False)
+    for index, name in enumerate(columns):
+        column = Text(name)
         if index == 0:  # names (model, session, date) must never be cut short
-            table.add_column(column, justify="left", no_wrap=True, min_width=len(column))
-        elif max((len(row[index]) for row in cells), default=0) <= _SHORT:
+            table.add_column(column, justify="left", no_wrap=True, min_width=len(name))
+        elif right[index]:
             table.add_column(column, justify="right", overflow="fold")  # figures
         else:  # long text (ids, paths) gives way first when the terminal is narrow
             table.add_column(column, overflow="fold")
     for row in cells:
-        table.add_row(*row)
-    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
-    Console(width=_UNBOUNDED if piped else None).print(table)
+        table.add_row(*(Text(cell) for cell in row))
+    return table
+
+
+# Characters rich lays out in ways of its own (line breaks, tabs, control codes).
+_SPECIAL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_BOLD, _ITALIC, _RESET = "\x1b[1m", "\x1b[3m", "\x1b[0m"
+
+
+def _drawn(
+    title: str,
+    columns: list[str],
+    cells: list[list[str]],
+    right: list[bool],
+    width: int,
+    styled: bool,
+) -> str | None:
+    """The table as rich's default style draws it (heavy head, light body; on a terminal a
+    bold header and an italic title), or None when rich must lay it out: a value it would
+    fold to fit, a title wider than the table, a character it treats specially, a value
+    with spaces at an edge."""
+    from rich.cells import cell_len
+
+    if not title or not all(columns):  # not ours: rich's own rules for those
+        return None
+    if _SPECIAL.search("".join([title, *columns, *("".join(row) for row in cells)])):
+        return None
+    if any(v != v.strip() for v in (title, *columns)) or any(
+        c != c.strip() for row in cells for c in row
+    ):  # rich trims some edges and keeps others
+        return None
+    widths = [cell_len(column) for column in columns]
+    if 0 in widths:  # a header of zero-width characters: rich drops them
+        return None
+    widths[0] = max(widths[0], len(columns[0]))  # the first column's min_width (rich)
+    for row in cells:
+        for index, cell in enumerate(row):
+            size = cell_len(cell)
+            if size > widths[index]:
+                widths[index] = size
+            elif size == 0 and cell:
+                return None
+    total = sum(widths) + 3 * len(widths) + 1
+    if total > width or cell_len(title) > total:
+        return None
+
+    def line(values: list[str], edge: str, sep: str, bold: bool = False) -> str:
+        parts = []
+        for index, value in enumerate(values):
+            pad = " " * (widths[index] - cell_len(value))
+            text = pad + value if right[index] else value + pad
+            if bold:
+                parts.append(f"{_BOLD} {_RESET}{_BOLD}{text}{_RESET}{_BOLD} {_RESET}")
+            else:
+                parts.append(f" {text} ")
+        return edge + sep.join(parts) + edge + "\n"
+
+    def rule(left: str, fill: str, sep: str, end: str) -> str:
+        return left + sep.join(fill * (w + 2) for w in widths) + end + "\n"
+
+    space = total - cell_len(title)
+    heading = " " * (space // 2) + title + " " * (space - space // 2)
+    out = [f"{_ITALIC}{heading}{_RESET}\n" if styled else heading + "\n"]
+    out.append(rule("┏", "━", "┳", "┓"))
+    out.append(line(columns, "┃", "┃", bold=styled))
+    out.append(rule("┡", "━", "╇", "┩"))
+    out.extend(line(row, "│", "│") for row in cells)
+    out.append(rule("└", "─", "┴", "┘"))
+    return "".join(out)
 
 
 _UNBOUNDED = 100_000
