@@ -710,6 +710,21 @@ class Ledger:
         rows = self._listing("agent = ? AND transcript_path = ?", (agent, transcript_path))
         return rows[0] if rows else None
 
+    def sessions_with_incomplete_usage(self) -> list[tuple[str, str, str | None, str]]:
+        """``(agent, session_id, cwd, why)`` of each session whose stored summary says part
+        of its usage could not be read yet (``usage_incomplete``: billed less than it
+        used until the rest arrives), read by SQLite without decoding every summary. As of
+        each summary's last computation; none when this SQLite has no JSON functions."""
+        try:
+            found = self._db.execute(
+                "SELECT agent, session_id, cwd, json_extract(summary, '$.usage_incomplete')"
+                " FROM sessions WHERE json_valid(summary) AND json_type(summary) = 'object'"
+                " AND json_type(summary, '$.usage_incomplete') = 'text'"
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return sorted((str(a), str(s), c, str(w)) for a, s, c, w in found)
+
     def sessions_mapped_by(self, config_path: str) -> list[SessionRow]:
         """The sessions billed through the repo config at ``config_path``."""
         return self._listing("mapping_status = 'mapped' AND mapping_detail = ?", (config_path,))

@@ -97,6 +97,12 @@ def status_data(ledger: Ledger) -> dict[str, Any]:
             # Ended by watch/backfill when their transcript went quiet: no SessionEnd was
             # recorded (agent killed, hook missed, or the ledger could not be written).
             "ended_without_session_end": len(ended_late),
+            # Part of their usage not read yet (Gemini CLI's telemetry not written yet, or
+            # not configured): billed less than they used until it arrives.
+            "usage_incomplete": [
+                {"agent": agent, "session_id": sid, "cwd": cwd, "reason": why}
+                for agent, sid, cwd, why in ledger.sessions_with_incomplete_usage()
+            ],
         },
         "records": {
             "pending": counts.get("pending", 0) + counts.get("sending", 0),

@@ -131,6 +131,11 @@ def test_hooks_then_the_late_telemetry_bill_everything_once(
     assert cli("sync", env=env).returncode == 0
     before = expense_tokens(remote(keito_server, "expenses"), sid)
     assert before != _totals(gemini_truth(sid))  # the last router record is not in yet
+    # status says so: billed, but not with all its usage yet
+    status = json.loads(cli("status", "--json", env=env).stdout)
+    [short] = status["sessions"]["usage_incomplete"]
+    assert short["session_id"] == sid and "telemetry" in short["reason"]
+    assert "1 session billed without all their usage yet" in cli("status", env=env).stdout
 
     # The CLI exports the rest at exit; the late reader the hook would start records it.
     layout.telemetry.write_bytes(blob)
@@ -146,6 +151,8 @@ def test_hooks_then_the_late_telemetry_bill_everything_once(
     assert not list((tmp_path / "skill").glob("gemini-late-*"))  # its lock is cleaned up
     assert cli("sync", env=env).returncode == 0
     assert cli("sync", env=env).returncode == 0  # again: nothing new
+    status = json.loads(cli("status", "--json", env=env).stdout)
+    assert status["sessions"]["usage_incomplete"] == []
     expenses = remote(keito_server, "expenses")
     assert expense_tokens(expenses, sid) == _totals(gemini_truth(sid))
     assert {e["metadata"]["model"] for e in expenses} == {

@@ -144,6 +144,16 @@ def status(as_json: bool) -> None:
             f"{'':<10}{counted(len(data['resolved_problems']), 'earlier problem')} before the"
             f" last successful sync ({data['last_successful_sync']}); --json lists them"
         )
+    if s["usage_incomplete"]:
+        reasons = sorted({u["reason"] for u in s["usage_incomplete"]})
+        _labelled(
+            "Usage",
+            [
+                f"{counted(len(s['usage_incomplete']), 'session')} billed without all their"
+                " usage yet (--json lists them):",
+                *reasons[:3],
+            ],
+        )
     if s["ended_without_session_end"]:
         click.echo(
             f"{'':<10}{counted(s['ended_without_session_end'], 'session')} ended by watch or"
