@@ -40,7 +40,7 @@ from bench.corpus import Corpus, SessionTruth
 TARGET_SESSION = "b3ec0000-0000-4000-8000-00000000be0c"
 AGENT = "claude-code"
 # Modules the hook must not import: each costs tens of milliseconds or more.
-HEAVY = ("httpx", "httpcore", "rich", "pydantic", "click", "yaml", "anyio", "orjson")
+HEAVY = ("httpx", "httpcore", "rich", "pydantic", "click", "yaml", "anyio", "orjson", "dataclasses")
 HEAVY_OURS = ("keito_skill.pricing", "keito_skill.keito", "keito_skill.cli")
 
 
