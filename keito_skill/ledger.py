@@ -512,7 +512,7 @@ def read_sessions(path: Path) -> list[SessionRow]:
     if not path.exists():
         return []
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = _connect_read_only(path, 5.0)  # as Ledger.for_reading: a read-only directory too
     except sqlite3.Error as exc:
         raise ledger_error(path, exc) from None
     try:
@@ -711,14 +711,16 @@ class Ledger:
         return rows[0] if rows else None
 
     def sessions_with_incomplete_usage(self) -> list[tuple[str, str, str | None, str]]:
-        """``(agent, session_id, cwd, why)`` of each session whose stored summary says part
-        of its usage could not be read yet (``usage_incomplete``: billed less than it
-        used until the rest arrives), read by SQLite without decoding every summary. As of
-        each summary's last computation; none when this SQLite has no JSON functions."""
+        """``(agent, session_id, cwd, why)`` of each billed (mapped) session whose stored
+        summary says part of its usage could not be read yet (``usage_incomplete``: billed
+        less than it used until the rest arrives), read by SQLite without decoding every
+        summary. As of each summary's last computation (a sync stores them); none when this
+        SQLite has no JSON functions."""
         try:
             found = self._db.execute(
                 "SELECT agent, session_id, cwd, json_extract(summary, '$.usage_incomplete')"
-                " FROM sessions WHERE json_valid(summary) AND json_type(summary) = 'object'"
+                " FROM sessions WHERE mapping_status IN ('mapped', 'override')"
+                " AND json_valid(summary) AND json_type(summary) = 'object'"
                 " AND json_type(summary, '$.usage_incomplete') = 'text'"
             ).fetchall()
         except sqlite3.OperationalError:

@@ -294,6 +294,7 @@ def _remember(row: SessionRow, text: str) -> tuple[str, str, int, str, str]:
     key = key_of(row)
     row.__dict__["summary"] = json.loads(text)
     row.summary_key = key
+    row.summary_span = None  # read from the summary replaced: not this one's
     return (row.agent, row.session_id, row.version, key, text)
 
 

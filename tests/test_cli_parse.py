@@ -124,6 +124,13 @@ def test_sessions_lists_both_agents_newest_first(tmp_path: Path) -> None:
     )
     listed = json.loads(relative.stdout)["sessions"]
     assert [s["transcript_path"] for s in listed] == [s["transcript_path"] for s in found]
+    # ``..`` after a link is the link's parent, as the system reads it (not collapsed first)
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    shutil.copytree(claude, tmp_path / "real" / "moved")
+    (tmp_path / "lnk").symlink_to(tmp_path / "real" / "sub")
+    through = os.path.relpath(tmp_path / "lnk", ROOT) + "/../moved"  # tmp_path/moved: none
+    linked = cli("sessions", "--agent", "claude-code", "--claude-dir", through, "--json", env=ENV)
+    assert [s["session_id"] for s in json.loads(linked.stdout)["sessions"]] == [claude_id]
     table = cli("sessions", env=env)
     assert "2 sessions" in table.stdout
     # Piped, the table is as wide as its contents: whole ids to pass to pause/parse.

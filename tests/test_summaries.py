@@ -267,3 +267,30 @@ def test_without_sqlite_json_functions_a_listing_decodes_instead(
     assert decoded.data == json.loads(as_text.text)
     assert decoded.ended_at == as_text.ended_at and decoded.ended_at is not None
     assert decoded.totals.output_tokens == truth_totals("claude-code")["output_tokens"]
+
+
+def test_a_summary_computed_again_is_listed_with_its_own_times(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """A row listed with its stored summary's span, computed again because a hook moved its
+    checkpoints since: asked again (a directory listed twice), it must not pair the new
+    summary with the old summary's times (a session that went on would sort and filter by
+    when it used to end)."""
+    transcript = tmp_path / f"{CLAUDE_SESSION}.jsonl"
+    first, rest = split_at_first_end("claude-code", slowed(CLAUDE_TRANSCRIPT.read_text()))
+    transcript.write_text(first)
+    record(ledger, "claude-code", CLAUDE_SESSION, transcript, cwd=FIXTURE_CWD)
+    [early] = summaries(ledger, ledger.sessions())  # stored
+    assert early is not None
+    with transcript.open("a") as handle:
+        handle.write(rest)
+    record(ledger, "claude-code", CLAUDE_SESSION, transcript, cwd=FIXTURE_CWD)
+    [row] = ledger.sessions(summary_spans=True)
+    assert row.summary_span is not None  # the old summary's times, its key stale
+    [fresh] = summaries(ledger, [row])
+    [again] = summaries(ledger, [row])
+    assert fresh is not None and again is not None
+    assert fresh.ended_at is not None and early.ended_at is not None
+    assert fresh.ended_at > early.ended_at
+    assert again.ended_at == fresh.ended_at
+    assert again.totals.output_tokens == truth_totals("claude-code")["output_tokens"]

@@ -34,9 +34,7 @@ def transcript_dirs(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         given = {a.name: kwargs.pop(_dir_param(a.name), ()) for a in adapters}
         kwargs["roots"] = {
-            name: [Path(os.path.abspath(p.expanduser())) for p in dirs]
-            for name, dirs in given.items()
-            if dirs
+            name: [_absolute(p.expanduser()) for p in dirs] for name, dirs in given.items() if dirs
         }
         return inner(*args, **kwargs)
 
@@ -49,6 +47,15 @@ def transcript_dirs(command: F) -> F:
             help=adapter.dir_help,
         )(wrapper)
     return cast(F, wrapper)
+
+
+def _absolute(path: Path) -> Path:
+    """``path`` made absolute as the system reads it: ``..`` after a link is the link
+    target's parent, so a path holding ``..`` is resolved (links followed) rather than
+    collapsed first, as ``os.path.abspath`` would; any other keeps its links as named."""
+    if ".." in path.parts:
+        return Path(os.path.realpath(path))
+    return Path(os.path.abspath(path))
 
 
 def _dir_param(agent: str) -> str:

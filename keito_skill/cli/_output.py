@@ -92,7 +92,10 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
     console = Console(width=_UNBOUNDED if piped else None)
     styled = console.color_system is not None  # rich writes styles only then
-    drawn = _drawn(title, list(columns), cells, right, console.width, styled)
+    # Box characters need a UTF-8 stream (rich draws ASCII boxes otherwise), and a legacy
+    # Windows console takes styles through its own API, not escape codes.
+    plain = console.encoding.lower().startswith("utf") and not console.legacy_windows
+    drawn = _drawn(title, list(columns), cells, right, console.width, styled) if plain else None
     if drawn is not None:
         sys.stdout.write(drawn)
         sys.stdout.flush()
@@ -119,7 +122,7 @@ def _rich_table(title: str, columns: list[str], cells: list[list[str]], right: l
 
 
 # Characters rich lays out in ways of its own (line breaks, tabs, control codes).
-_SPECIAL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SPECIAL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _BOLD, _ITALIC, _RESET = "\x1b[1m", "\x1b[3m", "\x1b[0m"
 
 
