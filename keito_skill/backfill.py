@@ -347,6 +347,7 @@ def find_candidates(
         return by_real.get(_real(candidate))
 
     found: list[Candidate] = []
+    seen: set[tuple[int, int]] = set()  # (device, inode) of each main file taken
     for agent, main, sides in discover(options.agent, roots=options.roots):
         report.found += 1
         try:
@@ -354,6 +355,10 @@ def find_candidates(
         except OSError:
             report.skipped += 1
             continue
+        if (main_stat.st_dev, main_stat.st_ino) in seen:
+            report.found -= 1  # the same file again: a directory given twice, or via a link
+            continue
+        seen.add((main_stat.st_dev, main_stat.st_ino))
         if options.since and date.fromtimestamp(main_stat.st_mtime) < options.since:
             report.skipped += 1  # not written since then: it has no activity in range
             continue

@@ -646,6 +646,23 @@ def test_directories_reached_by_another_name_find_what_the_ledger_holds(
     assert (again.sessions, again.bytes_read) == ([], 0)
     assert again.unchanged == len(corpus.sessions)
     assert scans == []
+    # Both names at once: each session is found once, not once per name.
+    both = run_backfill(
+        BackfillOptions(
+            roots={
+                "claude-code": [corpus.claude_dir, link / "claude"],
+                "codex": [link / "codex", corpus.codex_dir],
+            },
+            workers=1,
+            dry_run=True,
+        ),
+        ledger,
+    )
+    assert (both.found, both.unchanged, both.sessions) == (
+        len(corpus.sessions),
+        len(corpus.sessions),
+        [],
+    )
 
 
 def test_a_hook_writing_during_the_parse_wins_and_nothing_doubles(
