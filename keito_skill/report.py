@@ -1,7 +1,7 @@
 """``report``'s figures: hours, tokens and cost of recorded sessions, grouped as asked.
 
-Read from the ledger only (no network): each session's stored summary
-(:func:`keito_skill.summaries.summaries`), the hours its time entries bill, and its repo's
+Read from the ledger only (no network): each session's stored summary's days
+(:func:`keito_skill.summaries.days_of`), the hours its time entries bill, and its repo's
 billing rules (:mod:`keito_skill.billing`) for what an account's rounding makes of them.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from keito_skill.billing import RepoConfigs
 from keito_skill.ledger import Ledger
-from keito_skill.summaries import TOKEN_FIELDS, summaries
+from keito_skill.summaries import TOKEN_FIELDS, days_of
 
 
 def report_rows(
@@ -54,8 +54,8 @@ def report_rows(
         return names.get(project_id)
 
     wanted = project.casefold() if project else None
-    listed = ledger.sessions()
-    for row, summary in zip(listed, summaries(ledger, listed), strict=True):
+    listed = ledger.sessions(summary_days=True)
+    for row, days in zip(listed, days_of(ledger, listed), strict=True):
         if agent and row.agent != agent:
             continue
         if wanted is not None:
@@ -65,11 +65,11 @@ def report_rows(
                 continue
         elif by == "project":
             name_of(row.cwd, row.project_id or "")  # for the table: once per session
-        if summary is None:
+        if days is None:
             continue
         rules = configs.billing(row.cwd)  # the session's, for each of its days
         rounding = rules.rounding if rules is not None and rules.rounding_step() else None
-        for day in summary.days:
+        for day in days:
             if (since and day.date < since) or (until and day.date > until):
                 continue
             spent = day.date.isoformat()

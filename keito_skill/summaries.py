@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ __all__ = [
     "Day",
     "StoredSummary",
     "Usage",
+    "days_of",
     "is_fresh",
     "key_at",
     "key_of",
@@ -295,6 +296,7 @@ def _remember(row: SessionRow, text: str) -> tuple[str, str, int, str, str]:
     row.__dict__["summary"] = json.loads(text)
     row.summary_key = key
     row.summary_span = None  # read from the summary replaced: not this one's
+    row.summary_days = None
     return (row.agent, row.session_id, row.version, key, text)
 
 
@@ -326,6 +328,50 @@ def summaries(
     if ledger is not None:
         ledger.store_summaries(fresh, wait=wait)
     return out
+
+
+def days_of(
+    ledger: Ledger | None, rows: Sequence[SessionRow], *, wait: float | None = _REPORT_WAIT
+) -> list[list[Day] | None]:
+    """Each row's :class:`Day` list (None: nothing recorded yet), as :func:`summaries`
+    gives them; rows listed with ``summary_days`` whose stored summary is current are
+    answered from those days alone (``report`` decoded 9 MB of summaries for 2 MB of days).
+    A stored summary whose days do not read (an edited ledger) is computed again."""
+    out: list[list[Day] | None] = [None] * len(rows)
+    rest: list[int] = []  # stale, or listed without days: answered by summaries()
+    current = stamp()
+    fast = _orjson.load()
+    for index, row in enumerate(rows):
+        text = row.summary_days
+        if text is not None and row.summary_key == f"{row.version}:{current}":
+            days = _read_days(fast.loads if fast is not None else json.loads, text)
+            if days is not None:
+                out[index] = days
+                continue
+        rest.append(index)
+    computed = summaries(ledger, [rows[i] for i in rest], wait=wait)
+    for index, summary in zip(rest, computed, strict=True):
+        if summary is None:
+            continue
+        days = _read_days(lambda data: data, summary.data.get("days"))
+        if days is None:  # stored, current, and damaged: from the checkpoints instead
+            fresh = compute(rows[index])
+            if fresh is not None and ledger is not None:
+                ledger.store_summaries([_remember(rows[index], fresh.model_dump_json())], wait=wait)
+            days = StoredSummary.of(fresh).days if fresh is not None else None
+        out[index] = days
+    return out
+
+
+def _read_days(decode: Callable[[Any], Any], raw: Any) -> list[Day] | None:
+    """The days a stored summary holds, or None when they do not read as days."""
+    try:
+        days = decode(raw)
+        if not isinstance(days, list):
+            return None
+        return [Day(day) for day in days]
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def summary_for(

@@ -31,7 +31,9 @@ BOGUS = 987_654_321  # an output figure no real session has: shows which summary
 
 
 def _report_output(env: dict[str, str]) -> int:
-    rows = json.loads(cli("report", "--json", env=env).stdout)["rows"]
+    done = cli("report", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["rows"]
     return sum(int(r["output_tokens"]) for r in rows)
 
 
@@ -114,13 +116,17 @@ def test_a_session_that_grows_after_its_summary_was_stored_shows_the_new_figures
         '"text"',
         "",
         '{"a": 1} x',
+        '{"days": [{"date": "not a date"}], "ended_at": "2026-11-21T22:00:00+00:00"}',
+        '{"days": {"date": "2026-11-21"}}',
+        '{"days": [7]}',
     ],
 )
 def test_a_damaged_stored_summary_is_computed_again_and_never_printed(
     home: Path, tmp_path: Path, keito_config_dir: Path, damage: str
 ) -> None:
-    """``sessions --json`` prints stored summaries as their text: one that is not a JSON
-    object with an end (edited, cut short) must not reach the output, under a current key."""
+    """``sessions --json`` prints stored summaries as their text and ``report`` reads only
+    their days: one that is not a JSON object, or whose days do not read (edited, cut
+    short), must be computed again, under a current key."""
     claude = tmp_path / "claude"
     transcript = claude / "projects" / "-home-dev-src-acme-api" / f"{CLAUDE_SESSION}.jsonl"
     transcript.parent.mkdir(parents=True)
@@ -134,7 +140,9 @@ def test_a_damaged_stored_summary_is_computed_again_and_never_printed(
             [("claude-code", CLAUDE_SESSION, row.version, key_of(row), damage)]
         )
         assert stored == 1
-    assert _sessions_output(env, claude) == [truth_totals("claude-code")["output_tokens"]]
+    whole = truth_totals("claude-code")["output_tokens"]
+    assert _report_output(env) == whole  # report reads only the stored days
+    assert _sessions_output(env, claude) == [whole]
     if damage == "":  # an edited object with times that are not times: no traceback
         with Ledger() as ledger:
             row = ledger.session("claude-code", CLAUDE_SESSION)
