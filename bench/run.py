@@ -231,7 +231,15 @@ def markdown(r: dict[str, Any]) -> str:
         )
     if "sync_single" in r:
         one = r["sync_single"]
-        row(f"| API calls, new one-day session | {one['count']}: {', '.join(one['calls'])} | ≤ 3 |")
+        once = one.get("once_per_key") or []
+        per_session = [c for c in one["calls"] if c not in once]
+        first = (
+            f"; the first sync with a key also asks {', '.join(once)} (remembered)" if once else ""
+        )
+        row(
+            f"| API calls, new one-day session | {one['count']}: {', '.join(per_session)}{first}"
+            " | ≤ 3 |"
+        )
     if "sync" in r:
         s = r["sync"]
         row(

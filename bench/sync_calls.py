@@ -198,12 +198,15 @@ def single_session_calls(work: Path) -> dict[str, Any]:
         server.clear_requests()
         check(run([*console_script(), "sync", "--json"], env=env), "sync")
         calls = [f"{e['method']} {e['path']}" for e in server.requests()]
+        # Asked once per key and machine (remembered in users.json), not per session.
+        once = [c for c in calls if c.endswith("/users/me")]
         return {
             "agent": session.agent,
             "days": len(session.days),
             "models": len(session.tokens),
             "calls": calls,
-            "count": len(calls),
+            "count": len(calls) - len(once),
+            "once_per_key": once,
         }
     finally:
         server.stop()
