@@ -48,7 +48,6 @@ from keito_skill.transcripts import (
 if TYPE_CHECKING:  # process pools are imported when one is started (~25 ms otherwise)
     from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
-
 ORIGIN = "backfill"
 END_REASON = "backfill"
 # Sessions we ended ourselves (not a real SessionEnd): new bytes mean the agent was alive.

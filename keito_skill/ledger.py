@@ -331,10 +331,8 @@ class _JSONColumn(Generic[T]):
     def __get__(self, row: object, owner: type) -> T | _JSONColumn[T]:
         if row is None:
             return self
-        raw = row.__dict__.pop(f"_raw_{self._name}", None)
-        fetch = row.__dict__.pop(f"_fetch_{self._name}", None)
-        if raw is None and fetch is not None:
-            raw = fetch()  # listed without this column: read it now
+        raw = self.raw(row)
+        row.__dict__.pop(f"_raw_{self._name}", None)
         try:
             value: T = _loads(raw) if raw else self._empty()
         except ValueError:  # damaged: as if never stored (checkpoints: read again)
@@ -343,6 +341,15 @@ class _JSONColumn(Generic[T]):
             value = self._empty()
         row.__dict__[self._name] = value  # the instance attribute answers from now on
         return value
+
+    def raw(self, row: object) -> Any:
+        """The column as stored, not decoded (read now if the listing left it out); the
+        row keeps it until it is decoded."""
+        data = row.__dict__
+        key, fetch = f"_raw_{self._name}", f"_fetch_{self._name}"
+        if data.get(key) is None and fetch in data:
+            data[key] = data.pop(fetch)()  # listed without this column: read it now
+        return data.get(key)
 
 
 def _none() -> dict[str, Any] | None:
@@ -409,10 +416,8 @@ class SessionRow(_Row):
     def summary_text(self) -> str | None:
         """The stored summary as the JSON text the ledger holds (None: none stored), left
         undecoded when nothing read it yet: a listing prints thousands of them as they are."""
-        if "summary" not in self.__dict__:
-            if "_raw_summary" not in self.__dict__ and "_fetch_summary" in self.__dict__:
-                self.__dict__["_raw_summary"] = self.__dict__.pop("_fetch_summary")()
-            raw = self.__dict__.get("_raw_summary")
+        if "summary" not in self.__dict__:  # not decoded yet
+            raw = type(self).summary.raw(self)
             if raw is None or isinstance(raw, str):
                 return raw
         value = self.summary
@@ -491,20 +496,23 @@ def _has_table(db: sqlite3.Connection, name: str) -> bool:
     return found.fetchone() is not None
 
 
-# A stored summary's span, read by SQLite (see ``Ledger.sessions``): only from a JSON
-# object (``json_extract`` on damaged text would fail the whole listing).
-_SPAN_COLUMNS = "".join(
-    f", CASE WHEN json_valid(summary) AND json_type(summary) = 'object'"
-    f" THEN json_extract(summary, '$.{field}') END AS summary_{name}"
-    for field, name in (("started_at", "started"), ("ended_at", "ended"))
-)
+# Whether the stored summary is a JSON object: SQLite reads fields only from one
+# (``json_extract`` on damaged text would fail the whole statement).
+_SUMMARY_IS_OBJECT = "json_valid(summary) AND json_type(summary) = 'object'"
 
 
-# A stored summary's days, as JSON text (see ``Ledger.sessions``).
-_DAYS_COLUMN = (
-    ", CASE WHEN json_valid(summary) AND json_type(summary) = 'object'"
-    " THEN json_extract(summary, '$.days') END AS summary_days"
+def _summary_field(field: str, alias: str) -> str:
+    """A listing column: the stored summary's ``field`` (JSON text for an array), or NULL."""
+    return (
+        f", CASE WHEN {_SUMMARY_IS_OBJECT} THEN json_extract(summary, '$.{field}') END AS {alias}"
+    )
+
+
+# A stored summary's span and days (see ``Ledger.sessions``).
+_SPAN_COLUMNS = _summary_field("started_at", "summary_started") + _summary_field(
+    "ended_at", "summary_ended"
 )
+_DAYS_COLUMN = _summary_field("days", "summary_days")
 
 
 def _session_columns(db: sqlite3.Connection) -> list[str]:
@@ -737,7 +745,7 @@ class Ledger:
             found = self._db.execute(
                 "SELECT agent, session_id, cwd, json_extract(summary, '$.usage_incomplete')"
                 " FROM sessions WHERE mapping_status IN ('mapped', 'override')"
-                " AND json_valid(summary) AND json_type(summary) = 'object'"
+                f" AND {_SUMMARY_IS_OBJECT}"
                 " AND json_type(summary, '$.usage_incomplete') = 'text'"
             ).fetchall()
         except sqlite3.OperationalError:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -89,11 +89,24 @@ def key_of(row: SessionRow) -> str:
     return key_at(row.version)
 
 
+def _keyed_now(row: SessionRow, current: str) -> bool:
+    """Whether the row's stored summary was computed from its current checkpoints by
+    this code (``current``: :func:`stamp`, taken once for many rows)."""
+    return row.summary_key == f"{row.version}:{current}"
+
+
 def is_fresh(row: SessionRow, current: str | None = None) -> bool:
     """True when the stored summary was computed from the row's current checkpoints.
     ``current``: :func:`stamp`, when the caller asks for many rows at once."""
-    key = f"{row.version}:{current}" if current is not None else key_of(row)
-    return row.summary_key == key and isinstance(row.summary, dict)
+    return _keyed_now(row, stamp() if current is None else current) and isinstance(
+        row.summary, dict
+    )
+
+
+def _decode(text: str | bytes) -> Any:
+    """A stored JSON text decoded (orjson where this process may use it)."""
+    fast = _orjson.load()
+    return fast.loads(text) if fast is not None else json.loads(text)
 
 
 class Usage:
@@ -223,8 +236,7 @@ class StoredSummary(_Stored):
 
     def __getattr__(self, name: str) -> Any:
         if name == "data" and self.text is not None:  # an unread one's, decoded once asked
-            fast = _orjson.load()
-            loaded = fast.loads(self.text) if fast is not None else json.loads(self.text)
+            loaded = _decode(self.text)
             self.data = loaded if isinstance(loaded, dict) else {}
             return self.data
         if name in _PLAIN_FIELDS:  # read as stored
@@ -246,8 +258,7 @@ class StoredSummary(_Stored):
     @classmethod
     def from_json(cls, text: str | bytes) -> StoredSummary:
         """From the JSON ``SessionSummary.model_dump_json`` wrote."""
-        fast = _orjson.load()
-        return cls(fast.loads(text) if fast is not None else json.loads(text))
+        return cls(_decode(text))
 
     @classmethod
     def of(cls, summary: SessionSummary) -> StoredSummary:
@@ -310,7 +321,7 @@ def summaries(
     fresh: list[tuple[str, str, int, str, str]] = []
     current = stamp()  # once, not per row
     for row in rows:
-        if row.summary_span is not None and row.summary_key == f"{row.version}:{current}":
+        if row.summary_span is not None and _keyed_now(row, current):
             text = row.summary_text()  # listed with its span: left as stored
             if text is not None:
                 out.append(StoredSummary.unread(text, row.summary_span))
@@ -340,11 +351,12 @@ def days_of(
     out: list[list[Day] | None] = [None] * len(rows)
     rest: list[int] = []  # stale, or listed without days: answered by summaries()
     current = stamp()
-    fast = _orjson.load()
     for index, row in enumerate(rows):
-        text = row.summary_days
-        if text is not None and row.summary_key == f"{row.version}:{current}":
-            days = _read_days(fast.loads if fast is not None else json.loads, text)
+        if row.summary_days is not None and _keyed_now(row, current):
+            try:
+                days = _days(_decode(row.summary_days))
+            except ValueError:
+                days = None
             if days is not None:
                 out[index] = days
                 continue
@@ -353,25 +365,30 @@ def days_of(
     for index, summary in zip(rest, computed, strict=True):
         if summary is None:
             continue
-        days = _read_days(lambda data: data, summary.data.get("days"))
+        days = _days(summary.data.get("days"))
         if days is None:  # stored, current, and damaged: from the checkpoints instead
-            fresh = compute(rows[index])
-            if fresh is not None and ledger is not None:
-                ledger.store_summaries([_remember(rows[index], fresh.model_dump_json())], wait=wait)
+            fresh = _computed(ledger, rows[index], wait)
             days = StoredSummary.of(fresh).days if fresh is not None else None
         out[index] = days
     return out
 
 
-def _read_days(decode: Callable[[Any], Any], raw: Any) -> list[Day] | None:
+def _days(stored: Any) -> list[Day] | None:
     """The days a stored summary holds, or None when they do not read as days."""
+    if not isinstance(stored, list):
+        return None
     try:
-        days = decode(raw)
-        if not isinstance(days, list):
-            return None
-        return [Day(day) for day in days]
+        return [Day(day) for day in stored]
     except (ValueError, TypeError, KeyError):
         return None
+
+
+def _computed(ledger: Ledger | None, row: SessionRow, wait: float | None) -> SessionSummary | None:
+    """The row's summary computed from its checkpoints, and stored (given a ``ledger``)."""
+    summary = compute(row)
+    if summary is not None and ledger is not None:
+        ledger.store_summaries([_remember(row, summary.model_dump_json())], wait=wait)
+    return summary
 
 
 def summary_for(
@@ -388,7 +405,4 @@ def summary_for(
             return SessionSummary.model_validate(row.summary)
         except ValidationError:  # edited or damaged: computed again below
             pass
-    summary = compute(row)
-    if summary is not None and ledger is not None:
-        ledger.store_summaries([_remember(row, summary.model_dump_json())], wait=wait)
-    return summary
+    return _computed(ledger, row, wait)

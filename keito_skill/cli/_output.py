@@ -36,11 +36,7 @@ def emit_json(data: Any) -> None:
     orjson writes a first backfill's thousands of sessions about ten times faster than the
     JSON module; anything it refuses (an integer over 64 bits) falls back to the latter.
     """
-    try:
-        text = orjson.dumps(data, default=str, option=_ORJSON_OPTIONS)
-    except TypeError:
-        text = json.dumps(data, indent=2, default=str, ensure_ascii=False).encode()
-    _write(text)
+    _write(_encoded(data, indent=True))
 
 
 def emit_json_list(key: str, items: Sequence[Any]) -> None:
@@ -56,7 +52,7 @@ def emit_json_list(key: str, items: Sequence[Any]) -> None:
         return
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None:  # a text-only stream (some test harnesses)
-        parts = [item.encode() if isinstance(item, str) else _compact(item) for item in items]
+        parts = [item.encode() if isinstance(item, str) else _encoded(item) for item in items]
         _write(head + b"[\n" + b",\n".join(parts) + b"\n]}")
         return
     sys.stdout.flush()
@@ -64,16 +60,20 @@ def emit_json_list(key: str, items: Sequence[Any]) -> None:
     for index, item in enumerate(items):  # written as they are: no 12 MB joined copy
         if index:
             buffer.write(b",\n")
-        buffer.write(item.encode() if isinstance(item, str) else _compact(item))
+        buffer.write(item.encode() if isinstance(item, str) else _encoded(item))
     buffer.write(b"\n]}\n")
     buffer.flush()
 
 
-def _compact(data: Any) -> bytes:
+def _encoded(data: Any, *, indent: bool = False) -> bytes:
+    """``data`` as JSON (indented or compact): orjson, or for what it refuses (an integer
+    over 64 bits) the JSON module."""
+    options = _ORJSON_OPTIONS if indent else _ORJSON_OPTIONS & ~orjson.OPT_INDENT_2
     try:
-        return orjson.dumps(data, default=str, option=_ORJSON_OPTIONS & ~orjson.OPT_INDENT_2)
+        return orjson.dumps(data, default=str, option=options)
     except TypeError:
-        return json.dumps(data, default=str, ensure_ascii=False, separators=(",", ":")).encode()
+        spacing: dict[str, Any] = {"indent": 2} if indent else {"separators": (",", ":")}
+        return json.dumps(data, default=str, ensure_ascii=False, **spacing).encode()
 
 
 def _write(text: bytes) -> None:
@@ -158,9 +158,7 @@ def _drawn(
         return None
     if _SPECIAL.search("".join([title, *columns, *("".join(row) for row in cells)])):
         return None
-    if any(v != v.strip() for v in (title, *columns)) or any(
-        c != c.strip() for row in cells for c in row
-    ):  # rich trims some edges and keeps others
+    if any(v != v.strip() for v in (title, *columns)):  # rich trims some edges, not others
         return None
     widths = [cell_len(column) for column in columns]
     if 0 in widths:  # a header of zero-width characters: rich drops them
@@ -169,10 +167,9 @@ def _drawn(
     for row in cells:
         for index, cell in enumerate(row):
             size = cell_len(cell)
-            if size > widths[index]:
-                widths[index] = size
-            elif size == 0 and cell:
+            if (size == 0 and cell) or cell != cell.strip():  # as for the headers
                 return None
+            widths[index] = max(widths[index], size)
     total = sum(widths) + 3 * len(widths) + 1
     if total > width or cell_len(title) > total:
         return None
