@@ -42,7 +42,7 @@ from keito_skill.errors import LedgerError
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -203,6 +203,12 @@ _ADDED_COLUMNS = (
     # v5: what the stored ``summary`` was computed from (see keito_skill.summaries); NULL:
     # not known, so it is computed again before anything reads it.
     ("sessions", "summary_key", "TEXT"),
+    # v7: the stored summary's ``started_at`` and ``ended_at``, written with it (see
+    # ``_SET_SPAN``): a listing sorts and filters thousands of sessions by them, and
+    # reading them out of the JSON cost SQLite a parse of every summary. NULL: not known
+    # (the summary is then decoded to find out).
+    ("sessions", "summary_started", "TEXT"),
+    ("sessions", "summary_ended", "TEXT"),
 )
 
 
@@ -508,16 +514,41 @@ def _summary_field(field: str, alias: str) -> str:
     )
 
 
-# A stored summary's span and days (see ``Ledger.sessions``).
-_SPAN_COLUMNS = _summary_field("started_at", "summary_started") + _summary_field(
-    "ended_at", "summary_ended"
-)
+# A stored summary's days (see ``Ledger.sessions``).
 _DAYS_COLUMN = _summary_field("days", "summary_days")
+# Its span, kept in columns of its own (v7) and listed only when asked for.
+_SPAN_COLUMNS = ("summary_started", "summary_ended")
+# Sets a row's span columns from the summary it now holds (run after each write of one).
+_SET_SPAN = (
+    "UPDATE sessions SET"
+    + ",".join(
+        f" {column} = CASE WHEN {_SUMMARY_IS_OBJECT} THEN json_extract(summary, '$.{field}') END"
+        for column, field in zip(_SPAN_COLUMNS, ("started_at", "ended_at"), strict=True)
+    )
+    + " WHERE "
+)
+
+
+_ONE_SESSION = "agent = ? AND session_id = ?"
+
+
+def _set_spans(db: sqlite3.Connection, where: str, params: Any = ()) -> None:
+    """The span columns of the rows ``where`` selects, from their summaries (``params``: a
+    list of parameter tuples runs it for each). An SQLite without JSON functions leaves
+    them NULL, which readers take as not known."""
+    many = isinstance(params, list)
+    try:
+        (db.executemany if many else db.execute)(_SET_SPAN + where, params)
+    except sqlite3.OperationalError:  # no json_extract: NULL, never a span gone stale
+        unknown = "UPDATE sessions SET summary_started = NULL, summary_ended = NULL WHERE "
+        (db.executemany if many else db.execute)(unknown + where, params)
 
 
 def _session_columns(db: sqlite3.Connection) -> list[str]:
-    """The ``sessions`` columns but the checkpoints (kept apart since schema v6)."""
-    return [r[1] for r in db.execute("PRAGMA table_info(sessions)") if r[1] != "checkpoints"]
+    """The ``sessions`` columns but the checkpoints (kept apart since schema v6) and the
+    summary's span (read only by a listing that asks for it)."""
+    apart = ("checkpoints", *_SPAN_COLUMNS)
+    return [r[1] for r in db.execute("PRAGMA table_info(sessions)") if r[1] not in apart]
 
 
 def read_sessions(path: Path) -> list[SessionRow]:
@@ -619,6 +650,7 @@ class Ledger:
                         db.execute(statement)
                 _add_missing_columns(db)
                 _move_checkpoints(db)
+                _set_spans(db, "1")  # the spans an older keito-skill did not keep
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         missing = sorted({"sessions", "records", "events"} - tables)
@@ -786,13 +818,14 @@ class Ledger:
         listed = self._listed
         if days:  # the days instead of the whole summary (read per row if asked for)
             listed = ", ".join(n for n in listed.split(", ") if n != "summary") + _DAYS_COLUMN
-        selected = listed + (_SPAN_COLUMNS if spans else "")
+        selected = listed + ("".join(f", {c}" for c in _SPAN_COLUMNS) if spans else "")
         try:
             cursor.execute(f"SELECT {selected} FROM sessions WHERE {where}", params)
         except sqlite3.OperationalError:
             if not (spans or days):
                 raise
-            # an SQLite built without JSON functions: rows without spans or days (decoded)
+            # an SQLite built without JSON functions, or an older ledger read as it is: rows
+            # without spans or days (their summaries are decoded instead)
             cursor.execute(f"SELECT {self._listed} FROM sessions WHERE {where}", params)
         names = [d[0] for d in cursor.description]
         summary_apart = "summary" not in names
@@ -945,7 +978,7 @@ class Ledger:
     def _update_session(self, agent: str, session_id: str, sql: str, *params: Any) -> None:
         """Run one of this class's ``UPDATE sessions SET ...`` on one session."""
         with self._write() as db:
-            db.execute(sql + " WHERE agent = ? AND session_id = ?", (*params, agent, session_id))
+            db.execute(sql + " WHERE " + _ONE_SESSION, (*params, agent, session_id))
 
     def mark_dirty(self, agent: str, session_id: str) -> None:
         """Ask the next sync to materialise the session again."""
@@ -1003,7 +1036,11 @@ class Ledger:
             "UPDATE sessions SET dirty = 0, close_pending = 0, summary = ?, mapping_status = ?,"
             " mapping_detail = ?, project_id = ?, task_id = ?"
         )
-        self._update_session(agent, session_id, sql, summary, status, detail, project_id, task_id)
+        with self._write() as db:
+            self._update_session(
+                agent, session_id, sql, summary, status, detail, project_id, task_id
+            )
+            _set_spans(db, _ONE_SESSION, (agent, session_id))
 
     def save_unbilled(
         self,
@@ -1021,7 +1058,9 @@ class Ledger:
             "UPDATE sessions SET mapping_status = ?, mapping_detail = ?, summary = ?,"
             " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
         )
-        self._update_session(agent, session_id, sql, status, detail, summary, version)
+        with self._write() as db:
+            self._update_session(agent, session_id, sql, status, detail, summary, version)
+            _set_spans(db, _ONE_SESSION, (agent, session_id))
 
     def set_aside(
         self, agent: str, session_id: str, *, status: str, detail: str, version: int
@@ -1057,7 +1096,9 @@ class Ledger:
                         for agent, sid, version, key, text in summaries
                     ],
                 )
-                return db.total_changes - before
+                stored = db.total_changes - before
+                _set_spans(db, _ONE_SESSION, [(agent, sid) for agent, sid, *_ in summaries])
+                return stored
         except sqlite3.OperationalError:  # locked past ``wait``, read-only, disk full
             return 0
         finally:

@@ -1,9 +1,11 @@
 """Schema v6 keeps the checkpoints apart from the ``sessions`` rows (``session_checkpoints``):
 a ledger written before (schema 5) upgrades when opened, keeping every session's data, and
-bills exactly as a ledger written by this version does."""
+bills exactly as a ledger written by this version does. Schema v7 keeps each stored
+summary's span in columns of its own, which must never disagree with the summary."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -88,7 +90,7 @@ def test_a_schema_5_ledger_upgrades_keeping_everything_and_bills_identically(
     assert _raw(old, "PRAGMA user_version") == [(5,)]
 
     with Ledger(old) as upgraded, Ledger(new) as fresh:
-        assert _raw(old, "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 6
+        assert _raw(old, "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 7
         assert _raw(old, "SELECT COUNT(*) FROM sessions WHERE checkpoints != '{}'") == [(0,)]
         assert _checkpoints(upgraded) == expected
         some = next(iter(expected))
@@ -158,3 +160,65 @@ def test_a_save_that_loses_the_race_leaves_the_checkpoints_alone(home: Path) -> 
         ledger.touch_session("codex", "s2", cwd="/x")
         empty = ledger.session("codex", "s2")
         assert empty is not None and empty.checkpoints == {}
+
+
+def _spans(path: Path) -> list[tuple[Any, ...]]:
+    return _raw(path, "SELECT summary_started, summary_ended FROM sessions")
+
+
+def _summary(started: str, ended: str) -> str:
+    return json.dumps({"session_id": "s1", "started_at": started, "ended_at": ended})
+
+
+def test_a_stored_summarys_span_follows_it_whoever_writes_it(home: Path) -> None:
+    """The listing sorts and filters by the span columns instead of reading the summary's
+    JSON: every write of a summary sets them, damaged text leaves them unknown (NULL), and
+    a summary an older keito-skill wrote without them gets its span when this one opens
+    the ledger again."""
+    path = home / "ledger.sqlite3"
+    with Ledger() as ledger:
+        ledger.touch_session("codex", "s1", cwd="/x")
+        assert _spans(path) == [(None, None)]
+        ledger.save_mapped(
+            "codex",
+            "s1",
+            status="mapped",
+            detail="",
+            summary=_summary("A1", "B1"),
+            project_id="p",
+            task_id="t",
+        )
+        assert _spans(path) == [("A1", "B1")]
+        (row,) = ledger.sessions(summary_spans=True)
+        assert row.summary_span == ("A1", "B1")
+        assert ledger.store_summaries([("codex", "s1", row.version, "k", _summary("A2", "B2"))])
+        assert _spans(path) == [("A2", "B2")]
+        assert not ledger.store_summaries(  # stale: neither summary nor span change
+            [("codex", "s1", row.version + 1, "k", _summary("A3", "B3"))]
+        )
+        assert _spans(path) == [("A2", "B2")]
+        ledger.save_unbilled(
+            "codex", "s1", status="unmapped", detail="", summary="{damaged", version=0
+        )
+        assert _spans(path) == [(None, None)]
+        (row,) = ledger.sessions(summary_spans=True)
+        assert row.summary_span is None  # unknown: the reader decodes the summary instead
+        ledger.save_unbilled("codex", "s1", status="unmapped", detail="", summary=None, version=0)
+        assert _spans(path) == [(None, None)]
+    with sqlite3.connect(path) as db:  # an older keito-skill: the summary alone
+        db.execute("UPDATE sessions SET summary = ?", (_summary("A4", "B4"),))
+        db.execute("PRAGMA user_version = 6")
+    db.close()
+    with Ledger() as ledger:
+        assert _spans(path) == [("A4", "B4")]
+        (row,) = ledger.sessions(summary_spans=True)
+        assert row.summary_span == ("A4", "B4")
+    # read-only, not upgraded: no span columns yet, so no spans (summaries decoded instead)
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE sessions DROP COLUMN summary_started")
+        db.execute("ALTER TABLE sessions DROP COLUMN summary_ended")
+        db.execute("PRAGMA user_version = 6")
+    db.close()
+    with Ledger(path, read_only=True) as ledger:
+        (row,) = ledger.sessions(summary_spans=True)
+        assert row.summary_span is None and row.summary == json.loads(_summary("A4", "B4"))
