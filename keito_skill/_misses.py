@@ -24,11 +24,13 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from keito_skill._safeio import PRIVATE_FILE, read_small, skill_home
 
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
 if TYPE_CHECKING:
+    from typing import Any
+
     from keito_skill.ledger import Ledger
 
 NAME = "missed-hooks.jsonl"

@@ -10,7 +10,10 @@ by U+FFFD where text enters (transcript lines, and ledgers written before this w
 from __future__ import annotations
 
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 # A \uD800-\uDFFF escape in JSON: half of a surrogate pair, unless its other half follows.
 _ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")

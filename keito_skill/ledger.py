@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, TypeVar, overload
 
 from keito_skill import _orjson
 from keito_skill._diskerrors import classify, disk_state, fix_for
@@ -40,7 +39,21 @@ from keito_skill._safeio import skill_home as skill_home  # re-exported: its old
 from keito_skill._text import may_hold_half_pairs, whole_characters
 from keito_skill.errors import LedgerError
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import Any, Generic, TypeVar, overload
+
+    T = TypeVar("T")
+else:
+    # ``_JSONColumn`` is generic for mypy only. At run time its ``Generic[T]`` base is this
+    # stand-in (``T`` a placeholder) and its ``__get__`` overloads are left out: the hook
+    # path does not import ``typing``. ``SessionRow`` gives its columns' types in
+    # annotations (never evaluated), so no real type parameter is needed at run time.
+    class Generic:
+        def __class_getitem__(cls, params: object) -> type:
+            return cls
+
+    T = None
 
 SCHEMA_VERSION = 7
 
@@ -328,11 +341,13 @@ class _JSONColumn(Generic[T]):
     def __set_name__(self, owner: type, name: str) -> None:
         self._name = name
 
-    @overload
-    def __get__(self, row: None, owner: type) -> _JSONColumn[T]: ...
+    if TYPE_CHECKING:
 
-    @overload
-    def __get__(self, row: object, owner: type) -> T: ...
+        @overload
+        def __get__(self, row: None, owner: type) -> _JSONColumn[T]: ...
+
+        @overload
+        def __get__(self, row: object, owner: type) -> T: ...
 
     def __get__(self, row: object, owner: type) -> T | _JSONColumn[T]:
         if row is None:
@@ -385,10 +400,10 @@ class SessionRow(_Row):
     paused: bool
     dirty: bool
     version: int
-    checkpoints = _JSONColumn[dict[str, Any]](dict)
-    summary = _JSONColumn[dict[str, Any] | None](_none)
+    checkpoints: _JSONColumn[dict[str, Any]] = _JSONColumn(dict)
+    summary: _JSONColumn[dict[str, Any] | None] = _JSONColumn(_none)
     # Each file's checkpoint offset, stored apart since schema v3 (None: not stored yet).
-    offsets = _JSONColumn[dict[str, Any] | None](_none)
+    offsets: _JSONColumn[dict[str, Any] | None] = _JSONColumn(_none)
     mapping_status: str
     mapping_detail: str | None
     project_id: str | None

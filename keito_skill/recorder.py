@@ -9,12 +9,15 @@ parser only — this runs inside the agent's hooks.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from keito_skill import agents
 from keito_skill.errors import TranscriptError
 from keito_skill.ledger import Ledger, SessionRow
 from keito_skill.transcripts import ParseState, parse_session, side_files, skip_ahead
+
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 _ATTEMPTS = 8
 

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from keito_skill.hooks import git_head
+from keito_skill.hooks import EVENTS, git_head
 from keito_skill.ledger import Ledger
+from tests import gemini_data
 from tests.keito_server import KeitoServer
 from tests.sessions_kit import (
     AGENTS,
+    FIXTURE_CWD,
     FOLDERS,
     ROOT,
     cli,
@@ -192,26 +194,40 @@ def test_stdin_never_closed_does_not_hang(tmp_path: Path, keito_config_dir: Path
     proc.stdin.close()
 
 
-@pytest.mark.parametrize("agent", ["claude-code", "codex"])
+def _gemini_session(tmp: Path, env: dict[str, str]) -> tuple[str, Path]:
+    """The recorded Gemini CLI tool-use session laid out as the CLI does under a new
+    ``GEMINI_CLI_HOME`` (set in ``env``), its whole telemetry file configured."""
+    project = tmp / "ghome" / ".gemini" / "tmp" / "acme-api"
+    (project / "chats").mkdir(parents=True)
+    (project / ".project_root").write_text(str(ROOT))
+    telemetry = tmp / "telemetry.log"
+    telemetry.write_bytes(gemini_data.TELEMETRY.read_bytes())
+    settings = {"telemetry": {"enabled": True, "outfile": str(telemetry)}}
+    (tmp / "ghome" / ".gemini" / "settings.json").write_text(json.dumps(settings))
+    transcript = project / "chats" / gemini_data.TOOLUSE.name
+    text = gemini_data.TOOLUSE.read_text().replace("/home/dev/.gemini/tmp/acme-api", str(project))
+    transcript.write_text(text.replace(FIXTURE_CWD, str(ROOT)))
+    for name in [name for name in env if name.startswith("GEMINI_")]:
+        del env[name]
+    env["GEMINI_CLI_HOME"] = str(tmp / "ghome")
+    return gemini_data.session_of(gemini_data.TOOLUSE), transcript
+
+
+@pytest.mark.parametrize("event", EVENTS)
+@pytest.mark.parametrize("agent", [*AGENTS, "gemini-cli"])
 def test_the_hook_path_imports_nothing_heavy(
-    tmp_path: Path, keito_config_dir: Path, agent: str
+    tmp_path: Path, keito_config_dir: Path, agent: str, event: str
 ) -> None:
     env = skill_env(tmp_path / "home", None, keito_config_dir)
     env["KEITO_SKILL_NO_BACKGROUND_SYNC"] = "1"
-    session_id, path = copy_session(agent, tmp_path / "t")
-    payload = json.dumps({"session_id": session_id, "transcript_path": str(path), "cwd": "/tmp"})
+    if agent == "gemini-cli":
+        session_id, path = _gemini_session(tmp_path / "g", env)
+    else:
+        session_id, path = copy_session(agent, tmp_path / "t")
+    # cwd: this checkout, so that session-start reads a real repository's HEAD
+    payload = json.dumps({"session_id": session_id, "transcript_path": str(path), "cwd": str(ROOT)})
     result = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-m",
-            "keito_skill",
-            "hook",
-            "stop",
-            "--agent",
-            agent,
-        ],
+        [sys.executable, "-X", "importtime", "-m", "keito_skill", "hook", event, "--agent", agent],
         input=payload,
         capture_output=True,
         text=True,
@@ -222,9 +238,17 @@ def test_the_hook_path_imports_nothing_heavy(
     assert result.returncode == 0 and result.stdout == ""
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line}
     assert "keito_skill.recorder" in imported  # the hook did its work...
+    if event != "session-start":  # ...reading the transcript (and Gemini CLI's telemetry)
+        assert f"keito_skill.agents.{agent.replace('-', '_')}.transcript" in imported
+        assert agent != "gemini-cli" or "keito_skill.agents.gemini_cli.telemetry" in imported
+    with Ledger(tmp_path / "home" / "ledger.sqlite3") as ledger:
+        row = ledger.session(agent, session_id)
+        assert row is not None and row.ended == (event == "session-end")
+        assert ledger.recent_events() == []  # nothing went wrong on the way
     heavy_ones = ("click", "httpx", "rich", "pydantic", "genai_prices", "yaml", "orjson")
-    # dataclasses loads inspect: several milliseconds of every prompt's hook
-    for heavy in (*heavy_ones, "dataclasses", "inspect", "logging"):
+    # dataclasses loads inspect: several milliseconds of every prompt's hook; typing ~5 ms
+    # (the hook path imports its names under ``if TYPE_CHECKING:`` only)
+    for heavy in (*heavy_ones, "dataclasses", "inspect", "logging", "typing", "typing_extensions"):
         assert heavy not in imported, f"{heavy} imported on the hook path"
 
 

@@ -9,12 +9,14 @@ use, so the hook path pays only for the agent it serves.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, Final
 
-from keito_skill.agents._protocol import Adapter, Parser
 from keito_skill.errors import KeitoSkillError
 
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
 if TYPE_CHECKING:
+    from typing import Any, Final
+
+    from keito_skill.agents._protocol import Adapter, Parser
     from keito_skill.agents._records import AgentChange, Check, InstallContext
 
 __all__ = [
@@ -68,13 +70,19 @@ def adapters() -> list[Adapter]:
 
 
 _RECORDS = frozenset(("AgentChange", "Check", "InstallContext"))
+_PROTOCOLS = frozenset(("Adapter", "Parser"))
 
 
 def __getattr__(name: str) -> Any:
     """``Check``, ``AgentChange`` and ``InstallContext``, loaded when first asked for (they
-    are dataclasses, which a hook process should not pay to import)."""
+    are dataclasses, which a hook process should not pay to import); likewise ``Adapter``
+    and ``Parser`` (``typing.Protocol`` classes: ``typing`` costs a hook ~5 ms)."""
     if name in _RECORDS:
         from keito_skill.agents import _records
 
         return getattr(_records, name)
+    if name in _PROTOCOLS:
+        from keito_skill.agents import _protocol
+
+        return getattr(_protocol, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

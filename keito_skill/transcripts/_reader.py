@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import IO, Any
 
 from keito_skill import _orjson
 from keito_skill._text import may_hold_half_pairs, whole_characters
+
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 _orjson_module = _orjson.load()  # decodes transcripts about twice as fast as the stdlib
 _fast_loads: Callable[[bytes | bytearray], Any] | None = (

@@ -20,13 +20,15 @@ Duplicates are kept apart in ``ParseState.duplicates`` and shown as
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from keito_skill.transcripts._state import ParseState
 
-# (path, read_from, entries) -> indexes of the entries that are duplicates
-Claim = Callable[[str, int | None, list[list[Any]]], list[int]]
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    # (path, read_from, entries) -> indexes of the entries that are duplicates
+    Claim = Callable[[str, int | None, list[list[Any]]], list[int]]
 
 
 def dedupe_read(

@@ -10,9 +10,12 @@ new bytes.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from keito_skill.transcripts._timeline import Spans, add_span
+
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 CHECKPOINT_VERSION = 6
 

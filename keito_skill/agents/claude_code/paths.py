@@ -14,7 +14,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = ["ENV", "config_dir", "config_dirs", "projects_dir", "settings_path"]
 

@@ -25,7 +25,6 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from keito_skill._safeio import open_regular
 from keito_skill.agents.claude_code.paths import config_dirs
@@ -42,6 +41,10 @@ from keito_skill.transcripts._state import (
     zero_vector,
 )
 from keito_skill.transcripts._time import parse_ts
+
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 AGENT = "claude-code"
 # A user line answering a tool call: its head, its timestamp (the first after the message,

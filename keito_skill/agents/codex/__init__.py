@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
 
-from keito_skill.agents._protocol import Adapter, Parser
 from keito_skill.agents.codex import paths
 
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
 if TYPE_CHECKING:
+    from typing import Any, Final
+
+    from keito_skill.agents._protocol import Adapter, Parser
     from keito_skill.agents._records import AgentChange, Check, InstallContext
     from keito_skill.transcripts._state import ParseState
 

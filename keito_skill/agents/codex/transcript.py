@@ -25,7 +25,6 @@ import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from keito_skill._safeio import open_regular
 from keito_skill.agents.codex.paths import SESSION_DIRS, codex_home
@@ -41,6 +40,10 @@ from keito_skill.transcripts._state import (
     zero_vector,
 )
 from keito_skill.transcripts._time import parse_ts
+
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 AGENT = "codex"
 _MESSAGE_CHARS = 2000

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from keito_skill.agents.gemini_cli import paths
 from keito_skill.agents.gemini_cli.telemetry import parse_telemetry, time_at
 from keito_skill.agents.gemini_cli.transcript import AGENT, UNRECORDED_USAGE
 from keito_skill.errors import TranscriptError
 from keito_skill.transcripts._state import CACHE_READ, INPUT, OUTPUT, ParseState
+
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "INCOMPLETE",

@@ -40,7 +40,6 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from keito_skill._safeio import open_regular
 from keito_skill.errors import TranscriptError
@@ -56,6 +55,10 @@ from keito_skill.transcripts._state import (
     zero_vector,
 )
 from keito_skill.transcripts._time import parse_ts
+
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "RECORDED_ROLES",

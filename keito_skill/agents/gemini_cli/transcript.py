@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
 
 from keito_skill._safeio import open_regular
 from keito_skill.transcripts._state import (
@@ -47,6 +46,10 @@ from keito_skill.transcripts._state import (
     zero_vector,
 )
 from keito_skill.transcripts._time import parse_ts
+
+TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "AGENT",
