@@ -29,6 +29,8 @@ TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a ho
 if TYPE_CHECKING:
     from typing import Any
 
+    from keito_skill.ledger import SessionRow
+
 EVENTS = ("session-start", "stop", "session-end")
 STDIN_DEADLINE = 2.0
 # The whole hook, from start to exit: well under the 10 s timeout ``install`` sets; an
@@ -265,10 +267,7 @@ def handle(event: str, agent: str, payload: dict[str, Any], deadline: float | No
     after = getattr(agents.adapter(agent), "after_hook", None)  # optional: work after a hook
     if after is not None:
         after(event, payload, row)
-    if any(
-        isinstance(c, dict) and c.get("extra", {}).get("cut_short")
-        for c in row.checkpoints.values()
-    ):
+    if _read_cut_short(row):
         # Time ran out before the end of the transcript: the sync started now reads on
         # (after a SessionEnd no hook comes again to do it).
         _keep_missed("stop", agent, payload, "read cut short by the hook's deadline", quiet=True)
@@ -308,6 +307,23 @@ def _keep_missed(
             "why": why,
             "quiet": quiet,  # nothing went wrong: replayed without a problem in status
         }
+    )
+
+
+def _read_cut_short(row: SessionRow) -> bool:
+    """Whether the hook's read stopped at its deadline, with more of the transcript left.
+
+    Asked of the stored checkpoints' text while it is not decoded yet: a long session's
+    checkpoints run to 100 KB and more, and decoding them only for this cost every prompt
+    ~2 ms. The key is there only while a read is cut short, so its absence answers; when
+    the text has it (or the checkpoints were decoded already), the decoded values decide.
+    """
+    raw = type(row).checkpoints.raw(row)
+    if isinstance(raw, str) and '"cut_short"' not in raw:
+        return False
+    return any(
+        isinstance(c, dict) and c.get("extra", {}).get("cut_short")
+        for c in row.checkpoints.values()
     )
 
 
