@@ -6,7 +6,8 @@ order, under one session id) until they reach the size; the "turns" appended bet
 kept aside, the same sequence for both sizes. Each size gets a fresh ledger, one
 ``session-start`` and one ``stop`` that reads the whole file (the first call, reported
 but not in the median), then ``runs`` timed ``stop`` calls each after appending a turn,
-then ``runs`` timed ``session-start`` calls. Wall time of the whole process, as the agent
+then ``runs`` timed ``session-start`` calls; the sizes take turns call by call, so the
+machine's drift lands on both alike. Wall time of the whole process, as the agent
 sees it, through the ``keito-skill`` console script; the detached sync is switched off
 (``KEITO_SKILL_NO_BACKGROUND_SYNC=1``) so its CPU does not land on the next call.
 
@@ -230,6 +231,7 @@ def heavy_imports(payload: dict[str, Any], env: dict[str, str]) -> list[str]:
 
 
 def measure(corpus: Corpus, work: Path, *, sizes: list[int], runs: int) -> dict[str, Any]:
+    """Each size's hook calls, timed turn by turn in alternation (see :func:`_alternate`)."""
     shutil.rmtree(work, ignore_errors=True)
     built = build(corpus, work / "transcripts", sizes, runs)
     repo = work / "repo"
@@ -238,57 +240,31 @@ def measure(corpus: Corpus, work: Path, *, sizes: list[int], runs: int) -> dict[
     results: dict[str, Any] = {"runs": runs, "sizes": {}}
     turns: list[str] = built["turns"]
     results["turn_bytes_mean"] = round(statistics.mean(len(t.encode()) for t in turns))
-    for size, transcript in built["transcripts"].items():
-        home = work / f"home-{size}"
-        env = clean_env(
-            KEITO_SKILL_HOME=str(home),
-            KEITO_CONFIG_DIR=str(home / "keito-config"),
-            KEITO_SKILL_NO_BACKGROUND_SYNC="1",
-        )
-        payload = {
-            "session_id": TARGET_SESSION,
-            "transcript_path": str(transcript),
-            "cwd": str(repo),
-            "hook_event_name": "Stop",
-        }
-        start_payload = {**payload, "hook_event_name": "SessionStart", "source": "startup"}
-        base_bytes = transcript.stat().st_size
-        _hook("session-start", start_payload, env)
-        first = _hook("stop", payload, env)
-        # On a busy machine the first read may stop at the hook's deadline; later calls
-        # read on. Catch up first, so every measured call starts from the file's end.
-        catch_up = [first]
-        while _offset(home, transcript) < base_bytes and len(catch_up) < 100:
-            catch_up.append(_hook("stop", payload, env))
-        if _offset(home, transcript) < base_bytes:
-            raise RuntimeError("the hooks never caught up with the transcript")
-        stops: list[float] = []
-        stop_reads: list[int | None] = []
-        for turn in turns:
-            with transcript.open("a") as handle:
-                handle.write(turn)
-            call = _hook("stop", payload, env)
-            stops.append(call.seconds)
-            stop_reads.append(call.read_bytes)
-        start_calls = [_hook("session-start", start_payload, env) for _ in range(runs)]
-        starts = [call.seconds for call in start_calls]
-        errors = _events(home)
+    sessions = {
+        size: _prepare(work / f"home-{size}", transcript, repo)
+        for size, transcript in built["transcripts"].items()
+    }
+    stops = _alternate(sessions, "stop", turns)
+    starts = _alternate(sessions, "session-start", [""] * runs)
+    for size, session in sessions.items():
+        errors = _events(session.home)
         if errors:
             raise RuntimeError(f"hook logged errors: {errors[:3]}")
+        transcript = session.transcript
         results["sizes"][str(size)] = {
-            "transcript_bytes": base_bytes,
+            "transcript_bytes": session.base_bytes,
             "bytes_after_turns": transcript.stat().st_size,
-            "first_stop_s": round(first.seconds, 3),
-            "stop": _stats(stops),
-            "session_start": _stats(starts),
-            "first_stop_calls": len(catch_up),
-            "first_stop_read_bytes": _sum_bytes([c.read_bytes for c in catch_up]),
-            "stop_read_bytes": _median_bytes(stop_reads),
-            "session_start_read_bytes": _median_bytes([c.read_bytes for c in start_calls]),
-            "checkpoint_bytes": _checkpoint_bytes(home),
+            "first_stop_s": round(session.catch_up[0].seconds, 3),
+            "stop": _stats([c.seconds for c in stops[size]]),
+            "session_start": _stats([c.seconds for c in starts[size]]),
+            "first_stop_calls": len(session.catch_up),
+            "first_stop_read_bytes": _sum_bytes([c.read_bytes for c in session.catch_up]),
+            "stop_read_bytes": _median_bytes([c.read_bytes for c in stops[size]]),
+            "session_start_read_bytes": _median_bytes([c.read_bytes for c in starts[size]]),
+            "checkpoint_bytes": _checkpoint_bytes(session.home),
         }
         if size == max(sizes):
-            results["heavy_imports"] = heavy_imports(payload, env)
+            results["heavy_imports"] = heavy_imports(session.payload, session.env)
     small, big = (str(s) for s in (min(sizes), max(sizes)))
     for event in ("stop", "session_start"):
         results[f"{event}_growth"] = round(
@@ -303,6 +279,66 @@ def measure(corpus: Corpus, work: Path, *, sizes: list[int], runs: int) -> dict[
         results["sizes"][big]["transcript_bytes"] - results["sizes"][small]["transcript_bytes"]
     )
     return results
+
+
+@dataclass
+class _Session:
+    """One size's session: its own ledger, transcript and payloads, caught up."""
+
+    home: Path
+    transcript: Path
+    env: dict[str, str]
+    payload: dict[str, Any]
+    start_payload: dict[str, Any]
+    base_bytes: int
+    catch_up: list[HookRun]
+
+
+def _prepare(home: Path, transcript: Path, repo: Path) -> _Session:
+    """A fresh ledger, one ``session-start`` and the ``stop`` calls that read the whole
+    transcript (the first call, reported but not in the medians)."""
+    env = clean_env(
+        KEITO_SKILL_HOME=str(home),
+        KEITO_CONFIG_DIR=str(home / "keito-config"),
+        KEITO_SKILL_NO_BACKGROUND_SYNC="1",
+    )
+    payload = {
+        "session_id": TARGET_SESSION,
+        "transcript_path": str(transcript),
+        "cwd": str(repo),
+        "hook_event_name": "Stop",
+    }
+    start_payload = {**payload, "hook_event_name": "SessionStart", "source": "startup"}
+    base_bytes = transcript.stat().st_size
+    _hook("session-start", start_payload, env)
+    # On a busy machine the first read may stop at the hook's deadline; later calls read
+    # on. Catch up first, so every measured call starts from the file's end.
+    catch_up = [_hook("stop", payload, env)]
+    while _offset(home, transcript) < base_bytes and len(catch_up) < 100:
+        catch_up.append(_hook("stop", payload, env))
+    if _offset(home, transcript) < base_bytes:
+        raise RuntimeError("the hooks never caught up with the transcript")
+    return _Session(home, transcript, env, payload, start_payload, base_bytes, catch_up)
+
+
+def _alternate(
+    sessions: dict[int, _Session], event: str, turns: list[str]
+) -> dict[int, list[HookRun]]:
+    """One ``event`` call per turn on each session, the sizes taking turns (in reversed
+    order every other turn): this VM's speed drifts by tens of percent within minutes, and
+    timing one size's calls after the other's put that drift into the growth ratio. For
+    ``stop`` the turn (a whole prompt) is appended first; ``session-start`` appends none."""
+    calls: dict[int, list[HookRun]] = {size: [] for size in sessions}
+    order = list(sessions)
+    for index, turn in enumerate(turns):
+        for size in order if index % 2 == 0 else order[::-1]:
+            session = sessions[size]
+            if turn:
+                with session.transcript.open("a") as handle:
+                    handle.write(turn)
+            payload = session.payload if event == "stop" else session.start_payload
+            calls[size].append(_hook(event, payload, session.env))
+    return calls
 
 
 def _sum_bytes(samples: list[int | None]) -> int | None:
