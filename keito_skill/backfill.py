@@ -385,7 +385,7 @@ def find_candidates(
             paths.append(item)
             sizes.append(stat.st_size)
             mtime = max(mtime, stat.st_mtime)
-        if not paths or paths[0] != path:
+        if not paths or paths[0] is not path:  # the main file is gone (identity: cheap)
             report.skipped += 1
             continue
         candidate = Candidate(agent, session_id, path, paths, sizes, mtime, row)
