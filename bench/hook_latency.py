@@ -41,7 +41,10 @@ from bench.corpus import Corpus, SessionTruth
 TARGET_SESSION = "b3ec0000-0000-4000-8000-00000000be0c"
 AGENT = "claude-code"
 # Modules the hook must not import: each costs tens of milliseconds or more.
-HEAVY = ("httpx", "httpcore", "rich", "pydantic", "click", "yaml", "anyio", "orjson", "dataclasses")
+HEAVY = (
+    "httpx", "httpcore", "rich", "pydantic", "click", "yaml", "anyio", "orjson", "dataclasses",
+    "typing",
+)  # fmt: skip
 HEAVY_OURS = ("keito_skill.pricing", "keito_skill.keito", "keito_skill.cli")
 
 
@@ -206,16 +209,26 @@ def _checkpoint_bytes(home: Path) -> int:
 
 
 def heavy_imports(payload: dict[str, Any], env: dict[str, str]) -> list[str]:
-    """Which heavy modules one ``hook stop`` imports (none is the goal)."""
+    """Which heavy modules one ``hook stop`` imports (none is the goal).
+
+    The hook leaves with ``os._exit`` once done, so the probe puts its own report in
+    front of that exit. It fails loudly unless the hook read the transcript (its parser
+    imported): a probe that never saw the hook's imports would report none."""
     code = (
-        "import sys\n"
+        "import os, sys\n"
+        f"heavy = {HEAVY!r}\nours = {HEAVY_OURS!r}\n"
+        "def report(code, exit=os._exit):\n"
+        "    found = sorted(m for m in sys.modules if m.split('.')[0] in heavy"
+        " or any(m == o or m.startswith(o + '.') for o in ours))\n"
+        "    done = 'keito_skill.agents.claude_code.transcript' in sys.modules\n"
+        "    print(('HEAVY:' if done else 'NOT RECORDED:') + ','.join(found), file=sys.stderr)\n"
+        "    sys.stderr.flush()\n"
+        "    exit(code)\n"
+        "os._exit = report\n"
         "from keito_skill._entry import main\n"
         "sys.argv = ['keito-skill', 'hook', 'stop', '--agent', 'claude-code']\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        f"heavy = {HEAVY!r}\nours = {HEAVY_OURS!r}\n"
-        "found = sorted(m for m in sys.modules if m.split('.')[0] in heavy"
-        " or any(m == o or m.startswith(o + '.') for o in ours))\n"
-        "print(','.join(found), file=sys.stderr)\n"
+        "main()\n"
+        "report(3)  # the hook returned instead of exiting: not the path agents take\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -226,8 +239,10 @@ def heavy_imports(payload: dict[str, Any], env: dict[str, str]) -> list[str]:
         text=True,
         timeout=300,
     )
-    last = done.stderr.strip().splitlines()[-1:] or [""]
-    return [m for m in last[0].split(",") if m]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("HEAVY:")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"the import probe failed ({done.returncode}): {done.stderr[-500:]}")
+    return [m for m in lines[-1].removeprefix("HEAVY:").split(",") if m]
 
 
 def measure(corpus: Corpus, work: Path, *, sizes: list[int], runs: int) -> dict[str, Any]:
@@ -252,6 +267,7 @@ def measure(corpus: Corpus, work: Path, *, sizes: list[int], runs: int) -> dict[
             raise RuntimeError(f"hook logged errors: {errors[:3]}")
         transcript = session.transcript
         results["sizes"][str(size)] = {
+            "transcript": str(transcript),
             "transcript_bytes": session.base_bytes,
             "bytes_after_turns": transcript.stat().st_size,
             "first_stop_s": round(session.catch_up[0].seconds, 3),

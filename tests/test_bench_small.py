@@ -122,6 +122,27 @@ def test_hook_imports_nothing_heavy(hooks: dict[str, Any]) -> None:
     assert hooks["heavy_imports"] == []
 
 
+def test_the_import_probe_sees_the_hooks_imports(
+    hooks: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe behind the check above reports what the hook loaded (the hook exits
+    with ``os._exit``: a probe placed after it would see nothing and always pass), and
+    refuses to answer for a hook that never read its transcript."""
+    from bench._common import clean_env
+
+    env = clean_env(
+        KEITO_SKILL_HOME=str(tmp_path / "home"),
+        KEITO_CONFIG_DIR=str(tmp_path / "home" / "keito-config"),
+        KEITO_SKILL_NO_BACKGROUND_SYNC="1",
+    )
+    transcript = hooks["sizes"]["1000000"]["transcript"]
+    payload = {"session_id": hook_latency.TARGET_SESSION, "transcript_path": transcript}
+    monkeypatch.setattr(hook_latency, "HEAVY", (*hook_latency.HEAVY, "sqlite3"))
+    assert "sqlite3" in hook_latency.heavy_imports(payload, env)  # the ledger needs it
+    with pytest.raises(RuntimeError, match="NOT RECORDED"):
+        hook_latency.heavy_imports({"cwd": str(tmp_path)}, env)  # no session: no read
+
+
 def test_cache_is_ignored_by_git() -> None:
     ignored = (Path(__file__).resolve().parent.parent / ".gitignore").read_text().splitlines()
     assert "bench/.cache/" in ignored and CACHE.name == ".cache"
