@@ -20,14 +20,19 @@ def main() -> None:
         skip_in_this_process()  # ~12 ms of import for a few kilobytes of JSON
         from keito_skill.hooks import main as hook_main
 
-        code = hook_main(argv[1:])
-        # The hook has closed what it wrote (the ledger, its log) and started what outlives
-        # it detached. All a normal exit adds is tearing down every module and object:
-        # ~4 ms of CPU in every prompt of every agent.
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):
-                stream.flush()
-        os._exit(code)
+        code = 0
+        try:
+            code = hook_main(argv[1:])
+        finally:
+            # The hook has closed what it wrote (the ledger, its log) and started what
+            # outlives it detached. All a normal exit adds is tearing down every module
+            # and object: ~4 ms of CPU in every prompt of every agent. (An agent may start
+            # it with stdout or stderr closed: then Python has no stream there at all.)
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    if stream is not None:
+                        stream.flush()
+            os._exit(code)
     if argv == ["sync", "--background"]:
         # Started by a hook: when one sync runs and another waits, this one would only
         # exit after ~0.4 s of imports. Find that out first, with the standard library.

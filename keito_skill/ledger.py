@@ -218,8 +218,8 @@ _ADDED_COLUMNS = (
     # v5: what the stored ``summary`` was computed from (see keito_skill.summaries); NULL:
     # not known, so it is computed again before anything reads it.
     ("sessions", "summary_key", "TEXT"),
-    # v7: the stored summary's ``started_at`` and ``ended_at``, written with it (see
-    # ``_SET_SPAN``): a listing sorts and filters thousands of sessions by them, and
+    # v7: the stored summary's ``started_at`` and ``ended_at``, kept by a trigger (see
+    # ``_SPAN_TRIGGERS``): a listing sorts and filters thousands of sessions by them, and
     # reading them out of the JSON cost SQLite a parse of every summary. NULL: not known
     # (the summary is then decoded to find out).
     ("sessions", "summary_started", "TEXT"),
@@ -535,30 +535,54 @@ def _summary_field(field: str, alias: str) -> str:
 _DAYS_COLUMN = _summary_field("days", "summary_days")
 # Its span, kept in columns of its own (v7) and listed only when asked for.
 _SPAN_COLUMNS = ("summary_started", "summary_ended")
-# Sets a row's span columns from the summary it now holds (run after each write of one).
-_SET_SPAN = (
-    "UPDATE sessions SET"
-    + ",".join(
-        f" {column} = CASE WHEN {_SUMMARY_IS_OBJECT} THEN json_extract(summary, '$.{field}') END"
-        for column, field in zip(_SPAN_COLUMNS, ("started_at", "ended_at"), strict=True)
-    )
-    + " WHERE "
+_SPAN_TRIGGER = "sessions_summary_span"
+_SPAN_OF = ", ".join(
+    f"{column} = CASE WHEN json_valid({{row}}summary) AND json_type({{row}}summary) = 'object'"
+    f" THEN json_extract({{row}}summary, '$.{field}') END"
+    for column, field in zip(_SPAN_COLUMNS, ("started_at", "ended_at"), strict=True)
+)
+# Whoever writes a summary (this version, or an older one that knows nothing of spans), the
+# span follows it in the same statement: SQLite runs the trigger inside it.
+_SPAN_TRIGGERS = tuple(
+    f"CREATE TRIGGER IF NOT EXISTS {_SPAN_TRIGGER}{suffix} AFTER {event} ON sessions BEGIN"
+    f" UPDATE sessions SET {_SPAN_OF.format(row='NEW.')}"
+    " WHERE agent = NEW.agent AND session_id = NEW.session_id; END"
+    for suffix, event in (("", "UPDATE OF summary"), ("_new", "INSERT"))
 )
 
 
-_ONE_SESSION = "agent = ? AND session_id = ?"
-
-
-def _set_spans(db: sqlite3.Connection, where: str, params: Any = ()) -> None:
-    """The span columns of the rows ``where`` selects, from their summaries (``params``: a
-    list of parameter tuples runs it for each). An SQLite without JSON functions leaves
-    them NULL, which readers take as not known."""
-    many = isinstance(params, list)
+def _json_functions(db: sqlite3.Connection) -> bool:
     try:
-        (db.executemany if many else db.execute)(_SET_SPAN + where, params)
-    except sqlite3.OperationalError:  # no json_extract: NULL, never a span gone stale
-        unknown = "UPDATE sessions SET summary_started = NULL, summary_ended = NULL WHERE "
-        (db.executemany if many else db.execute)(unknown + where, params)
+        db.execute("SELECT json_valid('{}')")
+    except sqlite3.OperationalError:  # an SQLite built without them
+        return False
+    return True
+
+
+def _has_trigger(db: sqlite3.Connection, name: str) -> bool:
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,))
+    return found.fetchone() is not None
+
+
+def _keep_spans(db: sqlite3.Connection) -> None:
+    """v7: the triggers that keep each summary's span, and the spans of the summaries
+    stored before them (once: while the triggers exist, every write keeps its span). An
+    SQLite without JSON functions keeps none (a trigger it cannot run would fail every
+    write of a summary): the spans are then NULL, unknown, and readers decode summaries."""
+    if not _json_functions(db):
+        _drop_span_triggers(db)
+        db.execute("UPDATE sessions SET summary_started = NULL, summary_ended = NULL")
+        return
+    fill = not _has_trigger(db, _SPAN_TRIGGER)
+    for statement in _SPAN_TRIGGERS:
+        db.execute(statement)
+    if fill:
+        db.execute(f"UPDATE sessions SET {_SPAN_OF.format(row='')}")
+
+
+def _drop_span_triggers(db: sqlite3.Connection) -> None:
+    for suffix in ("", "_new"):
+        db.execute(f"DROP TRIGGER IF EXISTS {_SPAN_TRIGGER}{suffix}")
 
 
 def _session_columns(db: sqlite3.Connection) -> list[str]:
@@ -667,8 +691,14 @@ class Ledger:
                         db.execute(statement)
                 _add_missing_columns(db)
                 _move_checkpoints(db)
-                _set_spans(db, "1")  # the spans an older keito-skill did not keep
+                _keep_spans(db)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif _json_functions(self._db) != _has_trigger(self._db, _SPAN_TRIGGER):
+            # Opened by an SQLite with JSON functions after one without them (spans kept
+            # again), or the other way round (the triggers would fail every write of a
+            # summary here: dropped, spans unknown).
+            with self._write() as db:
+                _keep_spans(db)
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         missing = sorted({"sessions", "records", "events"} - tables)
         if missing:  # damaged or edited by hand: recreating it would forget what was sent
@@ -995,7 +1025,7 @@ class Ledger:
     def _update_session(self, agent: str, session_id: str, sql: str, *params: Any) -> None:
         """Run one of this class's ``UPDATE sessions SET ...`` on one session."""
         with self._write() as db:
-            db.execute(sql + " WHERE " + _ONE_SESSION, (*params, agent, session_id))
+            db.execute(sql + " WHERE agent = ? AND session_id = ?", (*params, agent, session_id))
 
     def mark_dirty(self, agent: str, session_id: str) -> None:
         """Ask the next sync to materialise the session again."""
@@ -1053,11 +1083,7 @@ class Ledger:
             "UPDATE sessions SET dirty = 0, close_pending = 0, summary = ?, mapping_status = ?,"
             " mapping_detail = ?, project_id = ?, task_id = ?"
         )
-        with self._write() as db:
-            self._update_session(
-                agent, session_id, sql, summary, status, detail, project_id, task_id
-            )
-            _set_spans(db, _ONE_SESSION, (agent, session_id))
+        self._update_session(agent, session_id, sql, summary, status, detail, project_id, task_id)
 
     def save_unbilled(
         self,
@@ -1075,9 +1101,7 @@ class Ledger:
             "UPDATE sessions SET mapping_status = ?, mapping_detail = ?, summary = ?,"
             " dirty = CASE WHEN version = ? THEN 0 ELSE dirty END"
         )
-        with self._write() as db:
-            self._update_session(agent, session_id, sql, status, detail, summary, version)
-            _set_spans(db, _ONE_SESSION, (agent, session_id))
+        self._update_session(agent, session_id, sql, status, detail, summary, version)
 
     def set_aside(
         self, agent: str, session_id: str, *, status: str, detail: str, version: int
@@ -1104,8 +1128,7 @@ class Ledger:
             self._db.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
         try:
             with self._write() as db:
-                before = db.total_changes
-                db.executemany(
+                cursor = db.executemany(
                     "UPDATE sessions SET summary = ?, summary_key = ?"
                     " WHERE agent = ? AND session_id = ? AND version = ?",
                     [
@@ -1113,9 +1136,8 @@ class Ledger:
                         for agent, sid, version, key, text in summaries
                     ],
                 )
-                stored = db.total_changes - before
-                _set_spans(db, _ONE_SESSION, [(agent, sid) for agent, sid, *_ in summaries])
-                return stored
+                # the rows this statement changed (not what the span triggers changed)
+                return max(cursor.rowcount, 0)
         except sqlite3.OperationalError:  # locked past ``wait``, read-only, disk full
             return 0
         finally:

@@ -174,6 +174,26 @@ def test_bad_arguments_still_exit_zero(tmp_path: Path, keito_config_dir: Path) -
         assert (result.returncode, result.stdout) == (0, "")
 
 
+@pytest.mark.parametrize("closed", ["1>&-", "2>&-", "1>&- 2>&-"])
+def test_a_hook_started_with_its_output_closed_records_and_exits_zero(
+    tmp_path: Path, keito_config_dir: Path, closed: str
+) -> None:
+    """An agent may start the hook with stdout or stderr closed: Python then has no stream
+    there, and the hook's fast exit must not trip over it (it exited 1 with a traceback)."""
+    env = skill_env(tmp_path / "home", None, keito_config_dir)
+    env["KEITO_SKILL_NO_BACKGROUND_SYNC"] = "1"
+    session_id, path = copy_session("claude-code", tmp_path / "t")
+    payload = json.dumps({"session_id": session_id, "transcript_path": str(path), "cwd": "/tmp"})
+    result = subprocess.run(
+        ["sh", "-c", f'"$0" -m keito_skill hook stop --agent claude-code {closed}', sys.executable],
+        input=payload, text=True, env=env, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0
+    with Ledger(tmp_path / "home" / "ledger.sqlite3") as ledger:
+        row = ledger.session("claude-code", session_id)
+        assert row is not None and row.checkpoints  # recorded all the same
+
+
 def test_stdin_never_closed_does_not_hang(tmp_path: Path, keito_config_dir: Path) -> None:
     env = skill_env(tmp_path / "home", None, keito_config_dir)
     env["KEITO_SKILL_NO_BACKGROUND_SYNC"] = "1"

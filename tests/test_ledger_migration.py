@@ -209,16 +209,39 @@ def test_a_stored_summarys_span_follows_it_whoever_writes_it(home: Path) -> None
         db.execute("UPDATE sessions SET summary = ?", (_summary("A4", "B4"),))
         db.execute("PRAGMA user_version = 6")
     db.close()
+    assert _spans(path) == [("A4", "B4")]  # the ledger's own trigger kept it
     with Ledger() as ledger:
         assert _spans(path) == [("A4", "B4")]
         (row,) = ledger.sessions(summary_spans=True)
         assert row.summary_span == ("A4", "B4")
+    # without the triggers (an SQLite without JSON functions wrote last): spans unknown
+    # until an SQLite that has them opens the ledger, which keeps them again
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER sessions_summary_span")
+        db.execute("DROP TRIGGER sessions_summary_span_new")
+        db.execute("UPDATE sessions SET summary = ?", (_summary("A5", "B5"),))
+    db.close()
+    assert _spans(path) == [("A4", "B4")]  # stale: nothing kept it
+    with Ledger() as ledger:
+        assert _spans(path) == [("A5", "B5")]
+        ledger.save_mapped(
+            "codex",
+            "s1",
+            status="mapped",
+            detail="",
+            summary=_summary("A6", "B6"),
+            project_id="p",
+            task_id="t",
+        )
+        assert _spans(path) == [("A6", "B6")]
     # read-only, not upgraded: no span columns yet, so no spans (summaries decoded instead)
     with sqlite3.connect(path) as db:
+        db.execute("DROP TRIGGER sessions_summary_span")
+        db.execute("DROP TRIGGER sessions_summary_span_new")
         db.execute("ALTER TABLE sessions DROP COLUMN summary_started")
         db.execute("ALTER TABLE sessions DROP COLUMN summary_ended")
         db.execute("PRAGMA user_version = 6")
     db.close()
     with Ledger(path, read_only=True) as ledger:
         (row,) = ledger.sessions(summary_spans=True)
-        assert row.summary_span is None and row.summary == json.loads(_summary("A4", "B4"))
+        assert row.summary_span is None and row.summary == json.loads(_summary("A6", "B6"))
