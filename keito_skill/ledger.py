@@ -416,7 +416,7 @@ class SessionRow(_Row):
     # The checkpoint version (and code) ``summary`` was computed from: keito_skill.summaries.
     summary_key: str | None = None
     # ``(started_at, ended_at)`` of the stored summary, when listed with them (see
-    # ``Ledger.sessions``); None: not listed so, or no JSON object stored.
+    # ``Ledger.sessions_for_listing``); None: not listed so, or not known.
     summary_span: tuple[str | None, str | None] | None = None
     # The stored summary's ``days`` as JSON text, when listed with them; else None.
     summary_days: str | None = None
@@ -535,6 +535,18 @@ def _summary_field(field: str, alias: str) -> str:
 _DAYS_COLUMN = _summary_field("days", "summary_days")
 # Its span, kept in columns of its own (v7) and listed only when asked for.
 _SPAN_COLUMNS = ("summary_started", "summary_ended")
+# What a listing of transcripts (``sessions``) reads of each row: see sessions_for_listing.
+_LISTING_COLUMNS = (
+    "agent",
+    "session_id",
+    "transcript_path",
+    "idle_seconds",
+    "version",
+    "updated_at",
+    "offsets",
+    "summary",
+    "summary_key",
+)
 _SPAN_TRIGGER = "sessions_summary_span"
 _SPAN_OF = ", ".join(
     f"{column} = CASE WHEN json_valid({{row}}summary) AND json_type({{row}}summary) = 'object'"
@@ -754,21 +766,26 @@ class Ledger:
         ).fetchone()
         return SessionRow.from_row(row) if row else None
 
-    def sessions(
-        self, *, summary_spans: bool = False, summary_days: bool = False
-    ) -> list[SessionRow]:
+    def sessions(self, *, summary_days: bool = False) -> list[SessionRow]:
         """Every session, newest first.
-
-        ``summary_spans``: each row also gets ``summary_span``, the ``started_at`` and
-        ``ended_at`` its stored summary holds (read by SQLite from the same row, without
-        decoding the summary in Python; None when the stored text is not a JSON object), so
-        a listing can sort and filter thousands of summaries and print them as stored.
 
         ``summary_days``: each row gets ``summary_days``, the JSON text of its stored
         summary's ``days`` (None: none stored, or not a JSON object), and the summary itself
         is read only if asked for: ``report`` needs the days alone, a fifth of the bytes.
         """
-        return self._listing("1", spans=summary_spans, days=summary_days)
+        return self._listing("1", days=summary_days)
+
+    def sessions_for_listing(self) -> list[SessionRow]:
+        """Every session, newest first, for ``sessions``: what matches a transcript on disk
+        to its row (:data:`_LISTING_COLUMNS`) and its stored summary with ``summary_span``,
+        the ``started_at`` and ``ended_at`` it holds (kept in columns of their own; None:
+        not known), so thousands of summaries are sorted, filtered and printed as stored.
+
+        These rows hold only those columns (the checkpoints are read when first used);
+        asking one for another column raises AttributeError. Whole rows took a fifth of
+        the listing's time (0.30 -> 0.245 s on 3,374 sessions).
+        """
+        return self._listing("1", columns=_LISTING_COLUMNS, spans=True)
 
     def sessions_to_materialize(self) -> list[SessionRow]:
         """Sessions sync looks at: changed, asked to close, or not mapped yet (a mapping may
@@ -848,10 +865,12 @@ class Ledger:
         where: str,
         params: tuple[Any, ...] = (),
         *,
+        columns: tuple[str, ...] | None = None,
         spans: bool = False,
         days: bool = False,
     ) -> list[SessionRow]:
-        """Sessions matching ``where`` (one of this class's own conditions), newest first.
+        """Sessions matching ``where`` (one of this class's own conditions), newest first:
+        whole rows, or only ``columns`` (with ``spans``, the summary's span too).
 
         The checkpoints (most of a ledger's bytes) are left out of the listing and read per
         row when first used: a backfill lists every session but needs the checkpoints only
@@ -862,7 +881,7 @@ class Ledger:
         cursor = self._db.cursor()
         cursor.row_factory = None  # plain tuples: much cheaper than sqlite3.Row here
         # Sorted here, not by SQLite: its sort copies every row, summaries and all.
-        listed = self._listed
+        listed = self._listed if columns is None else ", ".join(columns)
         if days:  # the days instead of the whole summary (read per row if asked for)
             listed = ", ".join(n for n in listed.split(", ") if n != "summary") + _DAYS_COLUMN
         selected = listed + ("".join(f", {c}" for c in _SPAN_COLUMNS) if spans else "")
@@ -873,7 +892,8 @@ class Ledger:
                 raise
             # an SQLite built without JSON functions, or an older ledger read as it is: rows
             # without spans or days (their summaries are decoded instead)
-            cursor.execute(f"SELECT {self._listed} FROM sessions WHERE {where}", params)
+            plain = self._listed if columns is None else ", ".join(columns)
+            cursor.execute(f"SELECT {plain} FROM sessions WHERE {where}", params)
         names = [d[0] for d in cursor.description]
         summary_apart = "summary" not in names
         span = (

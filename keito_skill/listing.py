@@ -41,7 +41,7 @@ def list_sessions(
     path = skill_home() / "ledger.sqlite3"
     ledger = _open(path)
     try:
-        rows = ledger.sessions(summary_spans=True) if ledger is not None else []
+        rows = ledger.sessions_for_listing() if ledger is not None else []
         candidates = find_candidates(options, rows, BackfillReport(dry_run=True))
         held = [
             c.row

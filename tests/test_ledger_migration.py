@@ -189,7 +189,7 @@ def test_a_stored_summarys_span_follows_it_whoever_writes_it(home: Path) -> None
             task_id="t",
         )
         assert _spans(path) == [("A1", "B1")]
-        (row,) = ledger.sessions(summary_spans=True)
+        (row,) = ledger.sessions_for_listing()
         assert row.summary_span == ("A1", "B1")
         assert ledger.store_summaries([("codex", "s1", row.version, "k", _summary("A2", "B2"))])
         assert _spans(path) == [("A2", "B2")]
@@ -201,7 +201,7 @@ def test_a_stored_summarys_span_follows_it_whoever_writes_it(home: Path) -> None
             "codex", "s1", status="unmapped", detail="", summary="{damaged", version=0
         )
         assert _spans(path) == [(None, None)]
-        (row,) = ledger.sessions(summary_spans=True)
+        (row,) = ledger.sessions_for_listing()
         assert row.summary_span is None  # unknown: the reader decodes the summary instead
         ledger.save_unbilled("codex", "s1", status="unmapped", detail="", summary=None, version=0)
         assert _spans(path) == [(None, None)]
@@ -212,7 +212,7 @@ def test_a_stored_summarys_span_follows_it_whoever_writes_it(home: Path) -> None
     assert _spans(path) == [("A4", "B4")]  # the ledger's own trigger kept it
     with Ledger() as ledger:
         assert _spans(path) == [("A4", "B4")]
-        (row,) = ledger.sessions(summary_spans=True)
+        (row,) = ledger.sessions_for_listing()
         assert row.summary_span == ("A4", "B4")
     # without the triggers (an SQLite without JSON functions wrote last): spans unknown
     # until an SQLite that has them opens the ledger, which keeps them again
@@ -243,5 +243,5 @@ def test_a_stored_summarys_span_follows_it_whoever_writes_it(home: Path) -> None
         db.execute("PRAGMA user_version = 6")
     db.close()
     with Ledger(path, read_only=True) as ledger:
-        (row,) = ledger.sessions(summary_spans=True)
+        (row,) = ledger.sessions_for_listing()
         assert row.summary_span is None and row.summary == json.loads(_summary("A6", "B6"))

@@ -248,27 +248,30 @@ def test_backfill_stores_what_summarising_the_stored_checkpoints_gives(
 
 
 def test_without_sqlite_json_functions_a_listing_decodes_instead(
-    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, tmp_path: Path
 ) -> None:
-    """An SQLite built without JSON functions lists rows without spans; summaries are then
-    decoded as before, with the same figures."""
-    import keito_skill.ledger as ledger_module
+    """An SQLite built without JSON functions keeps no spans (its ledger has no span
+    triggers, the spans are NULL); summaries are then decoded as before, with the same
+    figures. A listing's rows hold only what it reads."""
+    import sqlite3
 
     transcript = tmp_path / f"{CLAUDE_SESSION}.jsonl"
     transcript.write_text(slowed(CLAUDE_TRANSCRIPT.read_text()))
     record(ledger, "claude-code", CLAUDE_SESSION, transcript, cwd=FIXTURE_CWD)
     summaries(ledger, ledger.sessions())  # stored
-    [spanned] = ledger.sessions(summary_spans=True)
+    [spanned] = ledger.sessions_for_listing()
     assert spanned.summary_span is not None
+    with pytest.raises(AttributeError):
+        spanned.cwd  # noqa: B018 - not a column a listing reads
     [as_text] = summaries(ledger, [spanned])
     assert as_text is not None and as_text.text is not None  # printed as stored
 
-    monkeypatch.setattr(
-        ledger_module,
-        "_SPAN_COLUMNS",
-        ", no_json(summary) AS summary_started, NULL AS summary_ended",
-    )
-    [plain] = ledger.sessions(summary_spans=True)
+    with sqlite3.connect(ledger.path) as db:  # as an SQLite without JSON functions leaves it
+        db.execute("DROP TRIGGER sessions_summary_span")
+        db.execute("DROP TRIGGER sessions_summary_span_new")
+        db.execute("UPDATE sessions SET summary_started = NULL, summary_ended = NULL")
+    db.close()
+    [plain] = ledger.sessions_for_listing()
     assert plain.summary_span is None
     [decoded] = summaries(ledger, [plain])
     assert decoded is not None and decoded.text is None
@@ -293,7 +296,7 @@ def test_a_summary_computed_again_is_listed_with_its_own_times(
     with transcript.open("a") as handle:
         handle.write(rest)
     record(ledger, "claude-code", CLAUDE_SESSION, transcript, cwd=FIXTURE_CWD)
-    [row] = ledger.sessions(summary_spans=True)
+    [row] = ledger.sessions_for_listing()
     assert row.summary_span is not None  # the old summary's times, its key stale
     [fresh] = summaries(ledger, [row])
     [again] = summaries(ledger, [row])
