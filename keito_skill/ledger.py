@@ -436,12 +436,13 @@ class SessionRow(_Row):
             data[flag] = bool(data[flag])
         return cls(**data)
 
-    def summary_text(self) -> str | None:
-        """The stored summary as the JSON text the ledger holds (None: none stored), left
-        undecoded when nothing read it yet: a listing prints thousands of them as they are."""
+    def summary_text(self) -> str | bytes | None:
+        """The stored summary as the JSON text the ledger holds (UTF-8 bytes when listed
+        so; None: none stored), left undecoded when nothing read it yet: a listing prints
+        thousands of them as they are."""
         if "summary" not in self.__dict__:  # not decoded yet
             raw = type(self).summary.raw(self)
-            if raw is None or isinstance(raw, str):
+            if raw is None or isinstance(raw, str | bytes):
                 return raw
         value = self.summary
         return json.dumps(value, separators=(",", ":")) if value is not None else None
@@ -544,7 +545,8 @@ _LISTING_COLUMNS = (
     "version",
     "updated_at",
     "offsets",
-    "summary",
+    # as stored, in UTF-8: printed as it is, never decoded into text and encoded back
+    "CAST(summary AS BLOB) AS summary",
     "summary_key",
 )
 _SPAN_TRIGGER = "sessions_summary_span"

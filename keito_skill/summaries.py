@@ -211,13 +211,13 @@ class StoredSummary(_Stored):
     figure is read: a listing sorts and filters by the span and prints the text as it is.
     """
 
-    text: str | None = None  # the stored JSON text, for an unread one
+    text: str | bytes | None = None  # the stored JSON text (or its UTF-8), for an unread one
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
 
     @classmethod
-    def unread(cls, text: str, span: tuple[str | None, str | None]) -> StoredSummary:
+    def unread(cls, text: str | bytes, span: tuple[str | None, str | None]) -> StoredSummary:
         """The stored ``text`` (a JSON object, as SQLite checked), whose ``started_at`` and
         ``ended_at`` are ``span``."""
         made = cls.__new__(cls)

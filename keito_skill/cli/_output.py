@@ -42,9 +42,9 @@ def emit_json(data: Any) -> None:
 def emit_json_list(key: str, items: Sequence[Any]) -> None:
     """Write ``{key: [items]}`` on stdout, one item per line.
 
-    A ``str`` item is a JSON text, written as it is: a listing of thousands of summaries
-    stored as JSON spent most of its time decoding them only to encode them again. Anything
-    else is encoded as :func:`emit_json` would (compactly).
+    A ``str`` item is a JSON text, written as it is (``bytes``: its UTF-8): a listing of
+    thousands of summaries stored as JSON spent most of its time decoding them only to
+    encode them again. Anything else is encoded as :func:`emit_json` would (compactly).
     """
     head = b"{" + json.dumps(key).encode() + b": "
     if not items:
@@ -52,7 +52,7 @@ def emit_json_list(key: str, items: Sequence[Any]) -> None:
         return
     buffer = getattr(sys.stdout, "buffer", None)
     if buffer is None:  # a text-only stream (some test harnesses)
-        parts = [item.encode() if isinstance(item, str) else _encoded(item) for item in items]
+        parts = [_as_bytes(item) for item in items]
         _write(head + b"[\n" + b",\n".join(parts) + b"\n]}")
         return
     sys.stdout.flush()
@@ -60,9 +60,15 @@ def emit_json_list(key: str, items: Sequence[Any]) -> None:
     for index, item in enumerate(items):  # written as they are: no 12 MB joined copy
         if index:
             buffer.write(b",\n")
-        buffer.write(item.encode() if isinstance(item, str) else _encoded(item))
+        buffer.write(_as_bytes(item))
     buffer.write(b"\n]}\n")
     buffer.flush()
+
+
+def _as_bytes(item: Any) -> bytes:
+    if isinstance(item, bytes):
+        return item
+    return item.encode() if isinstance(item, str) else _encoded(item)
 
 
 def _encoded(data: Any, *, indent: bool = False) -> bytes:
