@@ -121,7 +121,10 @@ def run(
     sample_rss: bool = False,
     timeout: float = 3600,
 ) -> Run:
-    """Run a command, timing its wall clock; optionally sample the process tree's RSS."""
+    """Run a command, timing its wall clock; optionally sample the process tree's RSS.
+
+    Output is read as bytes and decoded after the clock stops: decoding it (9 MB for
+    ``sessions --json``) is this harness's work, not the command's."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -131,7 +134,6 @@ def run(
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
     )
     peak = 0
     stop = threading.Event()
@@ -146,8 +148,11 @@ def run(
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-    out, err = proc.communicate(stdin, timeout=timeout)
+    raw_out, raw_err = proc.communicate(
+        stdin.encode() if stdin is not None else None, timeout=timeout
+    )
     seconds = time.perf_counter() - started
+    out, err = (raw.decode(errors="replace") for raw in (raw_out, raw_err))
     stop.set()
     if sampler is not None:
         sampler.join()
