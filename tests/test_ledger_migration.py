@@ -170,24 +170,28 @@ def _summary(started: str, ended: str) -> str:
     return json.dumps({"session_id": "s1", "started_at": started, "ended_at": ended})
 
 
+def _map(ledger: Ledger, summary: str) -> None:
+    ledger.save_mapped(
+        "codex", "s1", status="mapped", detail="", summary=summary, project_id="p", task_id="t"
+    )
+
+
+def _drop_span_triggers(db: sqlite3.Connection) -> None:
+    """What an SQLite without JSON functions leaves: no triggers keeping the spans."""
+    db.execute("DROP TRIGGER sessions_summary_span")
+    db.execute("DROP TRIGGER sessions_summary_span_new")
+
+
 def test_a_stored_summarys_span_follows_it_whoever_writes_it(home: Path) -> None:
     """The listing sorts and filters by the span columns instead of reading the summary's
-    JSON: every write of a summary sets them, damaged text leaves them unknown (NULL), and
-    a summary an older keito-skill wrote without them gets its span when this one opens
-    the ledger again."""
+    JSON: every write of a summary sets them (the ledger's triggers, whichever version of
+    keito-skill writes), damaged text leaves them unknown (NULL), and a ledger whose
+    triggers are gone gets them back, spans refilled, when this version opens it."""
     path = home / "ledger.sqlite3"
     with Ledger() as ledger:
         ledger.touch_session("codex", "s1", cwd="/x")
         assert _spans(path) == [(None, None)]
-        ledger.save_mapped(
-            "codex",
-            "s1",
-            status="mapped",
-            detail="",
-            summary=_summary("A1", "B1"),
-            project_id="p",
-            task_id="t",
-        )
+        _map(ledger, _summary("A1", "B1"))
         assert _spans(path) == [("A1", "B1")]
         (row,) = ledger.sessions_for_listing()
         assert row.summary_span == ("A1", "B1")
@@ -217,27 +221,17 @@ def test_a_stored_summarys_span_follows_it_whoever_writes_it(home: Path) -> None
     # without the triggers (an SQLite without JSON functions wrote last): spans unknown
     # until an SQLite that has them opens the ledger, which keeps them again
     with sqlite3.connect(path) as db:
-        db.execute("DROP TRIGGER sessions_summary_span")
-        db.execute("DROP TRIGGER sessions_summary_span_new")
+        _drop_span_triggers(db)
         db.execute("UPDATE sessions SET summary = ?", (_summary("A5", "B5"),))
     db.close()
     assert _spans(path) == [("A4", "B4")]  # stale: nothing kept it
     with Ledger() as ledger:
         assert _spans(path) == [("A5", "B5")]
-        ledger.save_mapped(
-            "codex",
-            "s1",
-            status="mapped",
-            detail="",
-            summary=_summary("A6", "B6"),
-            project_id="p",
-            task_id="t",
-        )
+        _map(ledger, _summary("A6", "B6"))
         assert _spans(path) == [("A6", "B6")]
     # read-only, not upgraded: no span columns yet, so no spans (summaries decoded instead)
     with sqlite3.connect(path) as db:
-        db.execute("DROP TRIGGER sessions_summary_span")
-        db.execute("DROP TRIGGER sessions_summary_span_new")
+        _drop_span_triggers(db)
         db.execute("ALTER TABLE sessions DROP COLUMN summary_started")
         db.execute("ALTER TABLE sessions DROP COLUMN summary_ended")
         db.execute("PRAGMA user_version = 6")
