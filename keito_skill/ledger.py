@@ -515,25 +515,25 @@ def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
         )
 
 
-def _has_table(db: sqlite3.Connection, name: str) -> bool:
-    found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+def _has_table(db: sqlite3.Connection, name: str, kind: str = "table") -> bool:
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?", (kind, name))
     return found.fetchone() is not None
 
 
 # Whether the stored summary is a JSON object: SQLite reads fields only from one
 # (``json_extract`` on damaged text would fail the whole statement).
-_SUMMARY_IS_OBJECT = "json_valid(summary) AND json_type(summary) = 'object'"
+def _is_object(summary: str = "summary") -> str:
+    return f"json_valid({summary}) AND json_type({summary}) = 'object'"
 
 
-def _summary_field(field: str, alias: str) -> str:
-    """A listing column: the stored summary's ``field`` (JSON text for an array), or NULL."""
-    return (
-        f", CASE WHEN {_SUMMARY_IS_OBJECT} THEN json_extract(summary, '$.{field}') END AS {alias}"
-    )
+def _summary_value(field: str, summary: str = "summary") -> str:
+    """SQL for the stored summary's ``field`` (JSON text for an array), or NULL;
+    ``summary``: the column as named where it is used (``NEW.summary`` in a trigger)."""
+    return f"CASE WHEN {_is_object(summary)} THEN json_extract({summary}, '$.{field}') END"
 
 
 # A stored summary's days (see ``Ledger.sessions``).
-_DAYS_COLUMN = _summary_field("days", "summary_days")
+_DAYS_COLUMN = f", {_summary_value('days')} AS summary_days"
 # Its span, kept in columns of its own (v7) and listed only when asked for.
 _SPAN_COLUMNS = ("summary_started", "summary_ended")
 # What a listing of transcripts (``sessions``) reads of each row: see sessions_for_listing.
@@ -550,16 +550,21 @@ _LISTING_COLUMNS = (
     "summary_key",
 )
 _SPAN_TRIGGER = "sessions_summary_span"
-_SPAN_OF = ", ".join(
-    f"{column} = CASE WHEN json_valid({{row}}summary) AND json_type({{row}}summary) = 'object'"
-    f" THEN json_extract({{row}}summary, '$.{field}') END"
-    for column, field in zip(_SPAN_COLUMNS, ("started_at", "ended_at"), strict=True)
-)
+
+
+def _span_of(summary: str) -> str:
+    """SQL setting the span columns from ``summary`` (a column, as :func:`_summary_value`)."""
+    return ", ".join(
+        f"{column} = {_summary_value(field, summary)}"
+        for column, field in zip(_SPAN_COLUMNS, ("started_at", "ended_at"), strict=True)
+    )
+
+
 # Whoever writes a summary (this version, or an older one that knows nothing of spans), the
 # span follows it in the same statement: SQLite runs the trigger inside it.
 _SPAN_TRIGGERS = tuple(
     f"CREATE TRIGGER IF NOT EXISTS {_SPAN_TRIGGER}{suffix} AFTER {event} ON sessions BEGIN"
-    f" UPDATE sessions SET {_SPAN_OF.format(row='NEW.')}"
+    f" UPDATE sessions SET {_span_of('NEW.summary')}"
     " WHERE agent = NEW.agent AND session_id = NEW.session_id; END"
     for suffix, event in (("", "UPDATE OF summary"), ("_new", "INSERT"))
 )
@@ -573,11 +578,6 @@ def _json_functions(db: sqlite3.Connection) -> bool:
     return True
 
 
-def _has_trigger(db: sqlite3.Connection, name: str) -> bool:
-    found = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?", (name,))
-    return found.fetchone() is not None
-
-
 def _keep_spans(db: sqlite3.Connection) -> None:
     """v7: the triggers that keep each summary's span, and the spans of the summaries
     stored before them (once: while the triggers exist, every write keeps its span). An
@@ -587,11 +587,11 @@ def _keep_spans(db: sqlite3.Connection) -> None:
         _drop_span_triggers(db)
         db.execute("UPDATE sessions SET summary_started = NULL, summary_ended = NULL")
         return
-    fill = not _has_trigger(db, _SPAN_TRIGGER)
+    fill = not _has_table(db, _SPAN_TRIGGER, kind="trigger")
     for statement in _SPAN_TRIGGERS:
         db.execute(statement)
     if fill:
-        db.execute(f"UPDATE sessions SET {_SPAN_OF.format(row='')}")
+        db.execute(f"UPDATE sessions SET {_span_of('summary')}")
 
 
 def _drop_span_triggers(db: sqlite3.Connection) -> None:
@@ -707,16 +707,16 @@ class Ledger:
                 _move_checkpoints(db)
                 _keep_spans(db)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        elif _json_functions(self._db) != _has_trigger(self._db, _SPAN_TRIGGER):
+        names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        missing = sorted({"sessions", "records", "events"} - names)
+        if missing:  # damaged or edited by hand: recreating it would forget what was sent
+            raise sqlite3.DatabaseError(f"the ledger has no {', '.join(missing)} table")
+        if _json_functions(self._db) != (_SPAN_TRIGGER in names):
             # Opened by an SQLite with JSON functions after one without them (spans kept
             # again), or the other way round (the triggers would fail every write of a
             # summary here: dropped, spans unknown).
             with self._write() as db:
                 _keep_spans(db)
-        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
-        missing = sorted({"sessions", "records", "events"} - tables)
-        if missing:  # damaged or edited by hand: recreating it would forget what was sent
-            raise sqlite3.DatabaseError(f"the ledger has no {', '.join(missing)} table")
 
     def close(self) -> None:
         self._db.close()
@@ -843,7 +843,7 @@ class Ledger:
             found = self._db.execute(
                 "SELECT agent, session_id, cwd, json_extract(summary, '$.usage_incomplete')"
                 " FROM sessions WHERE mapping_status IN ('mapped', 'override')"
-                f" AND {_SUMMARY_IS_OBJECT}"
+                f" AND {_is_object()}"
                 " AND json_type(summary, '$.usage_incomplete') = 'text'"
             ).fetchall()
         except sqlite3.OperationalError:
@@ -883,7 +883,8 @@ class Ledger:
         cursor = self._db.cursor()
         cursor.row_factory = None  # plain tuples: much cheaper than sqlite3.Row here
         # Sorted here, not by SQLite: its sort copies every row, summaries and all.
-        listed = self._listed if columns is None else ", ".join(columns)
+        plain = self._listed if columns is None else ", ".join(columns)
+        listed = plain
         if days:  # the days instead of the whole summary (read per row if asked for)
             listed = ", ".join(n for n in listed.split(", ") if n != "summary") + _DAYS_COLUMN
         selected = listed + ("".join(f", {c}" for c in _SPAN_COLUMNS) if spans else "")
@@ -894,7 +895,6 @@ class Ledger:
                 raise
             # an SQLite built without JSON functions, or an older ledger read as it is: rows
             # without spans or days (their summaries are decoded instead)
-            plain = self._listed if columns is None else ", ".join(columns)
             cursor.execute(f"SELECT {plain} FROM sessions WHERE {where}", params)
         names = [d[0] for d in cursor.description]
         summary_apart = "summary" not in names
