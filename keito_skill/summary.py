@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -41,11 +41,6 @@ class TokenCounts(BaseModel):
     cache_read_input_tokens: int = 0
     output_tokens: int = 0
     reasoning_output_tokens: int = 0
-
-    @classmethod
-    def from_vector(cls, vector: list[int], **more: Any) -> Self:
-        """From a parser's token vector (``more``: a subclass's other fields)."""
-        return cls(**dict(zip(TOKEN_FIELDS, vector, strict=False)), **more)
 
     @property
     def total(self) -> int:
@@ -144,6 +139,13 @@ def model_costs(
 
 def summarize(states: list[ParseState], paths: list[str] | None = None) -> SessionSummary:
     """Merge a session's parse states (main first) into its :class:`SessionSummary`."""
+    # Built as plain values and validated once: a third cheaper than building each nested
+    # model on its own (a backfill summarises thousands of sessions).
+    return SessionSummary.model_validate(_fields(states, paths))
+
+
+def _fields(states: list[ParseState], paths: list[str] | None) -> dict[str, Any]:
+    """The :class:`SessionSummary` of ``states`` as plain values (its models as dicts)."""
     main = states[0]
     agent = main.agent
     totals: dict[str, list[int]] = {}
@@ -185,10 +187,10 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
     session_first = min(firsts) if firsts else None
     session_last = max(lasts) if lasts else None
 
-    days: list[DaySlice] = []
+    days: list[dict[str, Any]] = []
     for key in sorted(set(first_last) | {k for k, v in per_day.items() if v}):
         day_models = per_day.get(key, {})
-        usage: dict[str, ModelUsage] = {}
+        usage: dict[str, dict[str, Any]] = {}
         day_vector = zero_vector()
         day_cost: Decimal | None = Decimal(0)
         for model, vector in day_models.items():
@@ -198,7 +200,7 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
                 (totals[model], long_totals.get(model)),
                 costs.get(model),
             )
-            usage[model] = ModelUsage.from_vector(vector, cost_usd=_money(share))
+            usage[model] = _usage(vector, _money(share))
             add_into(day_vector, vector)
             day_cost = None if share is None or day_cost is None else day_cost + share
         first, last = first_last.get(key, (session_first, session_last))
@@ -206,66 +208,75 @@ def summarize(states: list[ParseState], paths: list[str] | None = None) -> Sessi
         if start_dt is None or end_dt is None:
             continue
         days.append(
-            DaySlice(
-                date=date.fromisoformat(key),
-                started_at=start_dt,
-                ended_at=end_dt,
-                wall_seconds=round(wall_by_day.get(key, 0.0), 3),
-                active_seconds=round(active_by_day.get(key, 0.0), 3),
-                models=usage,
-                totals=TokenCounts.from_vector(day_vector),
-                cost_usd=_money(day_cost),
-                turns=main.days[key].turns if key in main.days else 0,
-                tool_calls=sum(s.days[key].tool_calls for s in states if key in s.days),
-            )
+            {
+                "date": date.fromisoformat(key),
+                "started_at": start_dt,
+                "ended_at": end_dt,
+                "wall_seconds": round(wall_by_day.get(key, 0.0), 3),
+                "active_seconds": round(active_by_day.get(key, 0.0), 3),
+                "models": usage,
+                "totals": _counts(day_vector),
+                "cost_usd": _money(day_cost),
+                "turns": main.days[key].turns if key in main.days else 0,
+                "tool_calls": sum(s.days[key].tool_calls for s in states if key in s.days),
+            }
         )
     _unplaced_counts_to_first_day(days, main.turns, sum(s.tool_calls for s in states))
 
     total_vector = zero_vector()
     for vector in totals.values():
         add_into(total_vector, vector)
-    return SessionSummary(
-        session_id=main.session_id,
-        agent=agent,
-        agent_version=main.agent_version,
-        transcript_path=paths[0] if paths else None,
-        side_paths=list(paths[1:]) if paths else [],
-        started_at=_when(session_first),
-        ended_at=_when(session_last),
-        wall_seconds=round(total(wall_spans), 3),
-        active_seconds=round(total(active_spans), 3),
-        idle_threshold_seconds=main.idle_seconds,
-        models={
-            m: ModelUsage.from_vector(v, cost_usd=_money(costs.get(m)))
-            for m, v in sorted(totals.items())
-        },
-        totals=TokenCounts.from_vector(total_vector),
-        cost_usd=_money(session_cost),
-        cost_source=source,
-        unpriced_models=unpriced,
-        turns=main.turns,
-        tool_calls=sum(s.tool_calls for s in states),
-        cwd=main.cwd,
-        git_branch=main.git_branch,
-        git_commit=main.git_commit,
-        first_prompt=main.first_prompt,
-        last_assistant_message=main.last_assistant_message,
-        skipped_lines=sum(s.skipped_lines for s in states),
-        duplicate_responses=_duplicates(states),
-        usage_incomplete=main.extra.get("usage_incomplete"),
-        days=days,
-    )
+    return {
+        "session_id": main.session_id,
+        "agent": agent,
+        "agent_version": main.agent_version,
+        "transcript_path": paths[0] if paths else None,
+        "side_paths": list(paths[1:]) if paths else [],
+        "started_at": _when(session_first),
+        "ended_at": _when(session_last),
+        "wall_seconds": round(total(wall_spans), 3),
+        "active_seconds": round(total(active_spans), 3),
+        "idle_threshold_seconds": main.idle_seconds,
+        "models": {m: _usage(v, _money(costs.get(m))) for m, v in sorted(totals.items())},
+        "totals": _counts(total_vector),
+        "cost_usd": _money(session_cost),
+        "cost_source": source,
+        "unpriced_models": unpriced,
+        "turns": main.turns,
+        "tool_calls": sum(s.tool_calls for s in states),
+        "cwd": main.cwd,
+        "git_branch": main.git_branch,
+        "git_commit": main.git_commit,
+        "first_prompt": main.first_prompt,
+        "last_assistant_message": main.last_assistant_message,
+        "skipped_lines": sum(s.skipped_lines for s in states),
+        "duplicate_responses": _duplicates(states),
+        "usage_incomplete": main.extra.get("usage_incomplete"),
+        "days": days,
+    }
 
 
-def _unplaced_counts_to_first_day(days: list[DaySlice], turns: int, tool_calls: int) -> None:
+def _counts(vector: list[int]) -> dict[str, Any]:
+    """:class:`TokenCounts` of a parser's token vector."""
+    return dict(zip(TOKEN_FIELDS, vector, strict=False))
+
+
+def _usage(vector: list[int], cost: float | None) -> dict[str, Any]:
+    """:class:`ModelUsage` of a parser's token vector and its cost."""
+    fields = _counts(vector)
+    fields["cost_usd"] = cost
+    return fields
+
+
+def _unplaced_counts_to_first_day(days: list[dict[str, Any]], turns: int, tool_calls: int) -> None:
     """Counts read before days kept their own (older checkpoints) go to the first day, so
     the days still add up to the session."""
     if days:
-        days[0].turns += max(0, turns - sum(d.turns for d in days))
-        days[0].tool_calls += max(0, tool_calls - sum(d.tool_calls for d in days))
+        days[0]["turns"] += max(0, turns - sum(d["turns"] for d in days))
+        days[0]["tool_calls"] += max(0, tool_calls - sum(d["tool_calls"] for d in days))
 
 
-def _duplicates(states: list[ParseState]) -> DuplicateResponses:
+def _duplicates(states: list[ParseState]) -> dict[str, Any]:
     count = 0
     models: dict[str, list[int]] = {}
     for state in states:
@@ -275,11 +286,11 @@ def _duplicates(states: list[ParseState]) -> DuplicateResponses:
     whole = zero_vector()
     for vector in models.values():
         add_into(whole, vector)
-    return DuplicateResponses(
-        responses=count,
-        totals=TokenCounts.from_vector(whole),
-        models={m: TokenCounts.from_vector(v) for m, v in sorted(models.items())},
-    )
+    return {
+        "responses": count,
+        "totals": _counts(whole),
+        "models": {m: _counts(v) for m, v in sorted(models.items())},
+    }
 
 
 def _share(

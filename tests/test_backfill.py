@@ -507,18 +507,22 @@ def test_ledger_from_schema_2_falls_back_to_the_checkpoints_for_offsets(home: Pa
         assert again.offset_of("/t/a.jsonl") == 9 and "checkpoints" not in vars(again)
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3])
-def test_batches_cover_every_session_once_in_order_and_balance(workers: int) -> None:
-    from keito_skill.backfill import batches
+@pytest.mark.parametrize("workers", [2, 3, 4])
+def test_batches_cover_every_session_once_in_order_and_shrink_towards_the_end(
+    workers: int,
+) -> None:
+    from keito_skill.backfill import _SESSION_WEIGHT, batches
 
     sizes = sorted(hashlib.sha256(str(i).encode()).digest()[0] * 10_000 for i in range(500))
     sizes.reverse()  # largest first, as parse_stream orders them
     grouped = batches(sizes, workers)
     assert [i for batch in grouped for i in batch] == list(range(len(sizes)))
-    weights = [sum(sizes[i] + 64 * 1024 for i in batch) for batch in grouped]
-    most = max(workers * 8, sum(weights) // (64 * 1024 * 1024))  # batches are capped in size
-    assert workers * 4 <= len(grouped) <= most + 1
-    assert max(weights[:-1]) <= 2 * min(weights[:-1])  # similar weights (the last is a rest)
+    weights = [sum(sizes[i] + _SESSION_WEIGHT for i in batch) for batch in grouped]
+    whole = sum(weights)
+    assert workers * 4 <= len(grouped) <= workers * 32 + 1  # few round trips
+    # Large first, small last: no worker is left with a large batch when the rest are done.
+    assert max(weights[len(weights) // 2 :]) <= max(weights) / 2
+    assert max(weights[-3:]) <= whole / (workers * 16)
 
 
 # ---- a generated corpus: totals, parallelism, checkpoints ------------------------------

@@ -59,3 +59,30 @@ def test_reading_resumes_from_an_offset() -> None:
     got, source = _read(data, 8, chunk=3)
     assert got == [b'{"b":2}\n']
     assert source.offset == len(data)
+
+
+class _Recording(io.BytesIO):
+    """A file that notes how many bytes each read asked for."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.asked: list[int] = []
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        self.asked.append(len(buffer))
+        return super().readinto(buffer)
+
+
+def test_a_buffer_kept_from_an_earlier_read_is_read_only_as_far_as_the_chunk() -> None:
+    # The reader before leaves its 1 MB buffer for the next: the next still reads in its
+    # own small steps (so a long line grows and is skipped exactly as with a fresh buffer).
+    _read(b'{"a":1}\n' * 1000, chunk=1 << 20)
+    big = b'{"x":"' + b"y" * 100 + b'"}\n'
+    data = b'{"a":1}\n' + big + b'{"b":2}\n'
+    handle = _Recording(data)
+    source = LineSource(handle, 0, chunk=4, max_line=32)
+    got = [bytes(buf[start:end]) for buf, start, end in source]
+    assert got == [b'{"a":1}\n', b'{"b":2}\n']
+    assert source.oversized == 1 and source.offset == len(data)
+    assert handle.asked[0] == 4
+    assert max(handle.asked) <= 64

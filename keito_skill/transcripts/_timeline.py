@@ -20,6 +20,7 @@ by uniting their spans.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from datetime import datetime, timedelta
 
@@ -69,19 +70,32 @@ def intersect(left: Spans, right: Spans) -> Spans:
 
 
 def by_day(spans: Spans) -> dict[str, float]:
-    """Seconds of ``spans`` on each local calendar day (split exactly at local midnight)."""
+    """Seconds of ``spans`` on each local calendar day (split exactly at local midnight).
+
+    A day's bounds are worked out once and kept for the spans after it that start within
+    them at the same UTC offset (``time.localtime`` alone is a tenth of the date maths;
+    a session's spans mostly fall on one day).
+    """
     days: dict[str, float] = {}
+    offset: int | None = None  # of the day held: its key and [midnight, following)
+    key = ""
+    midnight = following = 0.0
     for start, end in spans:
         while start < end:
-            local = datetime.fromtimestamp(start).astimezone()
-            midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-            following = (midnight + timedelta(days=1)).replace(
-                hour=0, minute=0, second=0, microsecond=0
-            )
-            piece_end = min(end, following.timestamp())
+            if not (midnight <= start < following and time.localtime(start).tm_gmtoff == offset):
+                local = datetime.fromtimestamp(start).astimezone()
+                day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+                after = (day + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+                utc_offset = local.utcoffset()
+                offset = int(utc_offset.total_seconds()) if utc_offset is not None else None
+                key, midnight, following = (
+                    day.date().isoformat(),
+                    day.timestamp(),
+                    after.timestamp(),
+                )
+            piece_end = min(end, following)
             if piece_end <= start:  # a clock oddity: never loop forever
                 piece_end = end
-            key = midnight.date().isoformat()
             days[key] = days.get(key, 0.0) + (piece_end - start)
             start = piece_end
     return days
