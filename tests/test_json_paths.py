@@ -30,7 +30,7 @@ LINES = [
 def json_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Run the test once as a backfill does (orjson), once as a hook does (JSON module)."""
     if request.param == "json module":
-        monkeypatch.setattr(_reader, "_fast_loads", None)
+        monkeypatch.setattr(_reader, "FAST_LOADS", None)
         monkeypatch.setattr(ledger_module, "_fast_loads", None)
         monkeypatch.setattr(ledger_module, "_fast_dumps", None)
     return str(request.param)
@@ -54,7 +54,7 @@ def test_decode_gives_the_same_mended_values_either_way(
     line: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with_orjson = _reader.decode(line)
-    monkeypatch.setattr(_reader, "_fast_loads", None)
+    monkeypatch.setattr(_reader, "FAST_LOADS", None)
     without = _reader.decode(line)
     assert with_orjson is not None
     assert json.dumps(with_orjson, sort_keys=True) == json.dumps(without, sort_keys=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 from keito_skill import agents
 from keito_skill._safeio import open_regular
 from keito_skill.errors import TranscriptError
-from keito_skill.transcripts._reader import READ_CHUNK, LineSource, decode
+from keito_skill.transcripts import _reader
+from keito_skill.transcripts._reader import READ_CHUNK, LineSource, decode, decode_slowly
 from keito_skill.transcripts._responses import dedupe_read
 from keito_skill.transcripts._state import DEFAULT_IDLE_SECONDS, ParseState
 
@@ -126,6 +127,7 @@ def parse_file(
         state.reader = source
         feed, quick = parser.feed, parser.quick
         quick_min = max(QUICK_MIN_BYTES, parser.quick_min)
+        loads = _reader.FAST_LOADS or decode_slowly  # decode(), spelt out: it runs per line
         lines = 0
         skipped = 0
         try:
@@ -134,8 +136,11 @@ def parse_file(
                 if end - start >= quick_min and quick(buf, start, end):
                     continue
                 line = buf[start:end]
-                obj = decode(line)
-                if obj is None:
+                try:
+                    obj = loads(line)
+                except ValueError:
+                    obj = decode_slowly(line)
+                if obj.__class__ is not dict:
                     if line.strip():
                         skipped += 1
                     continue

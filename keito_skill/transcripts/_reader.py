@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
 _orjson_module = _orjson.load()  # decodes transcripts about twice as fast as the stdlib
-_fast_loads: Callable[[bytes | bytearray], Any] | None = (
+FAST_LOADS: Callable[[bytes | bytearray], Any] | None = (
     _orjson_module.loads if _orjson_module is not None else None
 )
 
@@ -85,55 +85,50 @@ class LineSource:
         size = self._chunk
         buf = _borrow(size)
         try:
-            yield from self._lines(buf, size, readinto)
+            find = buf.find
+            base = self.offset  # the file offset of buf[0]
+            pos = filled = 0  # buf[pos:filled] is read but not yet handed out
+            max_line = self._max_line
+            while True:
+                cut = find(b"\n", pos, filled)
+                if cut >= 0:
+                    end = cut + 1
+                    self.offset = base + end
+                    if end - pos <= max_line:
+                        yield buf, pos, end
+                    else:
+                        self.oversized += 1
+                    pos = end
+                    continue
+                if pos:  # keep the unfinished line: move it to the front
+                    buf[: filled - pos] = buf[pos:filled]
+                    base += pos
+                    filled -= pos
+                    pos = 0
+                if filled >= max_line:
+                    found = self._skip_oversized(buf, base + filled, size)
+                    if found is None:
+                        self.partial_tail = True
+                        return
+                    base, pos, filled = found
+                    self.offset = base + pos
+                    self.oversized += 1
+                    continue
+                if self._deadline is not None and time.monotonic() > self._deadline:
+                    self.cut_short = True  # the rest is read next time, from ``offset``
+                    return
+                if filled == size:  # a line longer than what is read at once
+                    size += min(size, max_line)
+                    if size > len(buf):
+                        buf.extend(bytes(size - len(buf)))
+                with memoryview(buf) as view:
+                    got = readinto(view[filled:size])
+                if not got:
+                    self.partial_tail = filled > 0  # the agent is still writing that line
+                    return
+                filled += got
         finally:
             _give_back(buf)
-
-    def _lines(
-        self, buf: bytearray, size: int, readinto: Callable[[memoryview], int]
-    ) -> Iterator[tuple[bytearray, int, int]]:
-        find = buf.find
-        base = self.offset  # the file offset of buf[0]
-        pos = filled = 0  # buf[pos:filled] is read but not yet handed out
-        max_line = self._max_line
-        while True:
-            cut = find(b"\n", pos, filled)
-            if cut >= 0:
-                end = cut + 1
-                self.offset = base + end
-                if end - pos <= max_line:
-                    yield buf, pos, end
-                else:
-                    self.oversized += 1
-                pos = end
-                continue
-            if pos:  # keep the unfinished line: move it to the front
-                buf[: filled - pos] = buf[pos:filled]
-                base += pos
-                filled -= pos
-                pos = 0
-            if filled >= max_line:
-                found = self._skip_oversized(buf, base + filled, size)
-                if found is None:
-                    self.partial_tail = True
-                    return
-                base, pos, filled = found
-                self.offset = base + pos
-                self.oversized += 1
-                continue
-            if self._deadline is not None and time.monotonic() > self._deadline:
-                self.cut_short = True  # the rest is read next time, from ``offset``
-                return
-            if filled == size:  # a line longer than what is read at once
-                size += min(size, max_line)
-                if size > len(buf):
-                    buf.extend(bytes(size - len(buf)))
-            with memoryview(buf) as view:
-                got = readinto(view[filled:size])
-            if not got:
-                self.partial_tail = filled > 0  # the agent is still writing that line
-                return
-            filled += got
 
     def _skip_oversized(self, buf: bytearray, at: int, size: int) -> tuple[int, int, int] | None:
         """Read past the rest of a line too long to keep; ``(base, pos, filled)`` after it,
@@ -158,15 +153,21 @@ def decode(line: bytes | bytearray) -> dict[str, Any] | None:
     Half surrogate pairs in strings become U+FFFD (see :mod:`keito_skill._text`).
     """
     value: Any
+    if FAST_LOADS is None:
+        return decode_slowly(line)
     try:
-        if _fast_loads is None:
-            raise ValueError
-        value = _fast_loads(line)
+        value = FAST_LOADS(line)
     except ValueError:
-        try:
-            value = json.loads(line)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            return None
-        if may_hold_half_pairs(line):
-            value = whole_characters(value)
+        return decode_slowly(line)
+    return value if isinstance(value, dict) else None
+
+
+def decode_slowly(line: bytes | bytearray) -> dict[str, Any] | None:
+    """:func:`decode` with the JSON module alone: for a hook, and for what orjson refuses."""
+    try:
+        value = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if may_hold_half_pairs(line):
+        value = whole_characters(value)
     return value if isinstance(value, dict) else None
