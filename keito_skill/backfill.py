@@ -494,8 +494,10 @@ def batches(sizes: list[int], workers: int) -> list[list[int]]:
     with thousands of small sessions the workers sat idle. Batches also must not leave one
     worker busy with a large batch while the others have finished. So each batch takes a
     fixed share of the work still left (a quarter of a worker's share), down to a floor:
-    the first batches are large, the last small, and the workers finish close together. A
-    session's weight is its bytes plus a fixed cost for opening and summarising it.
+    the first batches are large, the last small, and the workers finish close together.
+    None is larger than :data:`_BATCH_MAX_WEIGHT` (plus one session), so the progress bar
+    never stalls long on one and a worker that dies takes few sessions with it. A session's
+    weight is its bytes plus a fixed cost for opening and summarising it.
     """
     weights = [size + _SESSION_WEIGHT for size in sizes]
     left = sum(weights)
@@ -505,7 +507,7 @@ def batches(sizes: list[int], workers: int) -> list[list[int]]:
     weight = target = 0
     for index, one in enumerate(weights):
         if not current:
-            target = max(min(left // (workers * 4), _BATCH_MAX_WEIGHT), floor)
+            target = min(max(left // (workers * 4), floor), _BATCH_MAX_WEIGHT)
         current.append(index)
         weight += one
         if weight >= target:

@@ -525,6 +525,16 @@ def test_batches_cover_every_session_once_in_order_and_shrink_towards_the_end(
     assert max(weights[-3:]) <= whole / (workers * 16)
 
 
+def test_no_batch_is_much_larger_than_the_cap_however_much_there_is() -> None:
+    from keito_skill.backfill import _BATCH_MAX_WEIGHT, _SESSION_WEIGHT, batches
+
+    sizes = [10_000_000] * 2000  # 21 GB of weight: a quarter of a share would be 2.6 GB
+    grouped = batches(sizes, 2)
+    assert [i for batch in grouped for i in batch] == list(range(len(sizes)))
+    largest = max(sum(sizes[i] + _SESSION_WEIGHT for i in batch) for batch in grouped)
+    assert largest <= _BATCH_MAX_WEIGHT + sizes[0] + _SESSION_WEIGHT
+
+
 # ---- a generated corpus: totals, parallelism, checkpoints ------------------------------
 
 

@@ -76,12 +76,16 @@ class _Recording(io.BytesIO):
 def test_a_buffer_kept_from_an_earlier_read_is_read_only_as_far_as_the_chunk() -> None:
     # The reader before leaves its 1 MB buffer for the next: the next still reads in its
     # own small steps (so a long line grows and is skipped exactly as with a fresh buffer).
-    _read(b'{"a":1}\n' * 1000, chunk=1 << 20)
+    first = {id(buf) for buf, _, _ in LineSource(io.BytesIO(b'{"a":1}\n' * 1000), 0)}
     big = b'{"x":"' + b"y" * 100 + b'"}\n'
     data = b'{"a":1}\n' + big + b'{"b":2}\n'
     handle = _Recording(data)
     source = LineSource(handle, 0, chunk=4, max_line=32)
-    got = [bytes(buf[start:end]) for buf, start, end in source]
+    got, used = [], set()
+    for buf, start, end in source:
+        got.append(bytes(buf[start:end]))
+        used.add(id(buf))
+    assert used == first  # the same buffer: kept, not made again
     assert got == [b'{"a":1}\n', b'{"b":2}\n']
     assert source.oversized == 1 and source.offset == len(data)
     assert handle.asked[0] == 4

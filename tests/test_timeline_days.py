@@ -23,20 +23,18 @@ ZONES = [
     "Pacific/Chatham",
     "Asia/Kolkata",
 ]
-# The 2026 DST changes of those zones (UTC instants), and an ordinary day.
-CHANGES = [
-    1772946000.0,
-    1772953200.0,
-    1774746000.0,
-    1775311200.0,
-    1775314800.0,
-    1790431200.0,
-    1791043200.0,
-    1792890000.0,
-    1793509200.0,
-    1793512800.0,
-    1788200000.0,
-]
+# The 2026 DST changes of those zones (UTC instants, to the minute), and an ordinary day.
+CHANGES = {
+    "Europe/Berlin": [1774746000.0, 1792890000.0],
+    "America/New_York": [1772953200.0, 1793512800.0],
+    "America/Havana": [1772946000.0, 1793509200.0],
+    "Australia/Lord_Howe": [1775314800.0, 1791041400.0],
+    "Pacific/Chatham": [1775311200.0, 1790431200.0],
+    "Asia/Kolkata": [],
+    "UTC": [],
+}
+ORDINARY = 1788200000.0
+EVERY_CHANGE = sorted({t for zone in CHANGES.values() for t in zone} | {ORDINARY})
 
 
 def _each_span_afresh(spans: list[list[float]]) -> dict[str, float]:
@@ -72,7 +70,7 @@ def zone(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Ite
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
-    change=st.sampled_from(CHANGES),
+    change=st.sampled_from(EVERY_CHANGE),
     before=st.floats(min_value=0, max_value=30 * 3600, allow_nan=False),
     steps=st.lists(
         st.tuples(
@@ -95,11 +93,36 @@ def test_days_match_working_each_span_out_afresh(
     assert by_day(spans) == _each_span_afresh(spans)
 
 
-def test_a_span_over_a_dst_change_is_split_at_each_local_midnight(zone: str) -> None:
-    # Three days around Berlin's October change, one span after another through them.
-    start = datetime(2026, 10, 24, 12).timestamp()
-    spans = [[start + 3600 * h, start + 3600 * h + 1800] for h in range(0, 72, 3)]
-    got = by_day(spans)
-    assert got == _each_span_afresh(spans)
-    assert sum(got.values()) == pytest.approx(1800 * 24)
-    assert len(got) >= 3
+def _midnights(start: float, end: float) -> int:
+    """Local midnights strictly inside ``(start, end)``."""
+    day = datetime.fromtimestamp(start).date()
+    count = 0
+    while True:
+        day += timedelta(days=1)
+        midnight = datetime(day.year, day.month, day.day).timestamp()
+        if midnight >= end:
+            return count
+        count += midnight > start
+
+
+@pytest.mark.parametrize("hours", [1.0, 2.5, 7.0])
+def test_spans_over_each_dst_change_are_split_at_each_local_midnight(
+    zone: str, hours: float
+) -> None:
+    for change in [*CHANGES[zone], ORDINARY]:
+        # From 39.5 h before the change to 40 h after: runs of ``hours`` every 3 h (some over
+        # midnight, some over the change itself), then one span over all of it.
+        spans = [
+            [
+                change - 39.5 * 3600 + 3 * 3600 * k,
+                change - 39.5 * 3600 + 3 * 3600 * k + hours * 3600,
+            ]
+            for k in range(27)
+        ]
+        spans.append([spans[-1][1] + 60, spans[-1][1] + 60 + 50 * 3600])
+        assert any(start < change < end for start, end in spans)  # one crosses the change
+        assert any(_midnights(*span) for span in spans)  # some span crosses a midnight
+        got = by_day(spans)
+        assert got == _each_span_afresh(spans)
+        assert sum(got.values()) == pytest.approx(sum(end - start for start, end in spans))
+        assert len(got) >= 5

@@ -36,11 +36,11 @@ _SPARE_MAX_BYTES = 2 * READ_CHUNK
 
 def _borrow(size: int) -> bytearray:
     """A buffer of at least ``size`` bytes, a kept one when it is large enough."""
-    if _spare:
-        buf = _spare.pop()
-        if len(buf) >= size:
-            return buf
-    return bytearray(size)
+    try:
+        buf = _spare.pop()  # no check first: another thread may take it in between
+    except IndexError:
+        return bytearray(size)
+    return buf if len(buf) >= size else bytearray(size)
 
 
 def _give_back(buf: bytearray) -> None:
