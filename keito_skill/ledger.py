@@ -561,12 +561,14 @@ def _span_of(summary: str) -> str:
 
 
 # Whoever writes a summary (this version, or an older one that knows nothing of spans), the
-# span follows it in the same statement: SQLite runs the trigger inside it.
+# span follows it in the same statement: SQLite runs the trigger inside it. Each trigger's
+# name (after ``_SPAN_TRIGGER``) and the write it follows:
+_SPAN_TRIGGER_EVENTS = (("", "UPDATE OF summary"), ("_new", "INSERT"))
 _SPAN_TRIGGERS = tuple(
     f"CREATE TRIGGER IF NOT EXISTS {_SPAN_TRIGGER}{suffix} AFTER {event} ON sessions BEGIN"
     f" UPDATE sessions SET {_span_of('NEW.summary')}"
     " WHERE agent = NEW.agent AND session_id = NEW.session_id; END"
-    for suffix, event in (("", "UPDATE OF summary"), ("_new", "INSERT"))
+    for suffix, event in _SPAN_TRIGGER_EVENTS
 )
 
 
@@ -595,7 +597,7 @@ def _keep_spans(db: sqlite3.Connection) -> None:
 
 
 def _drop_span_triggers(db: sqlite3.Connection) -> None:
-    for suffix in ("", "_new"):
+    for suffix, _ in _SPAN_TRIGGER_EVENTS:
         db.execute(f"DROP TRIGGER IF EXISTS {_SPAN_TRIGGER}{suffix}")
 
 

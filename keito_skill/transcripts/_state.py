@@ -9,9 +9,7 @@ new bytes.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-from keito_skill.transcripts._timeline import Spans, add_span
+from keito_skill.transcripts._timeline import Spans, add_span, local_day
 
 TYPE_CHECKING = False  # mypy takes it for typing's; importing typing costs a hook ~5 ms
 if TYPE_CHECKING:
@@ -190,13 +188,9 @@ class ParseState:
     def _day_of(self, ts: float) -> str:
         if self._day_key is not None and self._day_start <= ts < self._day_end:
             return self._day_key
-        local = datetime.fromtimestamp(ts).astimezone()
-        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        end = (start + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        self._day_key = start.date().isoformat()
-        self._day_start = start.timestamp()
-        self._day_end = end.timestamp()
-        return self._day_key
+        key, self._day_start, self._day_end, _ = local_day(ts)
+        self._day_key = key
+        return key
 
     def bucket(self, ts: float) -> DayBucket:
         key = self._day_of(ts)

@@ -69,6 +69,21 @@ def intersect(left: Spans, right: Spans) -> Spans:
     return out
 
 
+def local_day(ts: float) -> tuple[str, float, float, int | None]:
+    """The local calendar day of ``ts``: its date (ISO), its midnight and the next one (as
+    timestamps), and the UTC offset at ``ts`` they were worked out with (seconds)."""
+    local = datetime.fromtimestamp(ts).astimezone()
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    following = (midnight + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    offset = local.utcoffset()
+    return (
+        midnight.date().isoformat(),
+        midnight.timestamp(),
+        following.timestamp(),
+        int(offset.total_seconds()) if offset is not None else None,
+    )
+
+
 def by_day(spans: Spans) -> dict[str, float]:
     """Seconds of ``spans`` on each local calendar day (split exactly at local midnight).
 
@@ -83,16 +98,7 @@ def by_day(spans: Spans) -> dict[str, float]:
     for start, end in spans:
         while start < end:
             if not (midnight <= start < following and time.localtime(start).tm_gmtoff == offset):
-                local = datetime.fromtimestamp(start).astimezone()
-                day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-                after = (day + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-                utc_offset = local.utcoffset()
-                offset = int(utc_offset.total_seconds()) if utc_offset is not None else None
-                key, midnight, following = (
-                    day.date().isoformat(),
-                    day.timestamp(),
-                    after.timestamp(),
-                )
+                key, midnight, following, offset = local_day(start)
             piece_end = min(end, following)
             if piece_end <= start:  # a clock oddity: never loop forever
                 piece_end = end
