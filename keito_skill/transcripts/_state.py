@@ -188,7 +188,7 @@ class ParseState:
     def _day_of(self, ts: float) -> str:
         if self._day_key is not None and self._day_start <= ts < self._day_end:
             return self._day_key
-        key, self._day_start, self._day_end, _ = local_day(ts)
+        key, self._day_start, self._day_end = local_day(ts)
         self._day_key = key
         return key
 

@@ -20,9 +20,10 @@ by uniting their spans.
 
 from __future__ import annotations
 
+import math
 import time
 from bisect import bisect_left
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 Spans = list[list[float]]
 
@@ -69,36 +70,66 @@ def intersect(left: Spans, right: Spans) -> Spans:
     return out
 
 
-def local_day(ts: float) -> tuple[str, float, float, int | None]:
-    """The local calendar day of ``ts``: its date (ISO), its midnight and the next one (as
-    timestamps), and the UTC offset at ``ts`` they were worked out with (seconds)."""
-    local = datetime.fromtimestamp(ts).astimezone()
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    following = (midnight + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    offset = local.utcoffset()
-    return (
-        midnight.date().isoformat(),
-        midnight.timestamp(),
-        following.timestamp(),
-        int(offset.total_seconds()) if offset is not None else None,
-    )
+# Days worked out in this process, by local date: a backfill asks for the same few hundred
+# days thousands of times, and the date maths costs ~15 µs each time.
+_DAYS: dict[int, tuple[str, float, float]] = {}
+_DAYS_KEPT = 4096
+_days_zone: object = None  # time.tzname when _DAYS was filled: time.tzset() replaces it
+
+
+def local_day(ts: float) -> tuple[str, float, float]:
+    """The local calendar day of ``ts``: its date (ISO), and the first instant of that date
+    and of the next one (as timestamps).
+
+    Kept per process. The local wall clock at ``ts`` is ``ts`` plus its UTC offset, so the
+    date is known from ``time.localtime`` (a tenth of the date maths), and the rest
+    follows from the date alone.
+    """
+    global _days_zone
+    if time.tzname is not _days_zone:  # another zone since (a test's): forget its days
+        _DAYS.clear()
+        _days_zone = time.tzname
+    try:
+        offset = time.localtime(ts).tm_gmtoff  # local wall clock = ts + offset
+    except (OverflowError, OSError, ValueError):  # not a time: let the date maths say so
+        return _work_out_day(ts)
+    key = (math.floor(ts) + offset) // 86400  # the local date, as days since 1970-01-01
+    found = _DAYS.get(key)
+    if found is not None and found[1] <= ts < found[2]:
+        return found
+    found = _work_out_day(ts)
+    if len(_DAYS) >= _DAYS_KEPT:
+        _DAYS.clear()
+    _DAYS[key] = found
+    return found
+
+
+def _work_out_day(ts: float) -> tuple[str, float, float]:
+    day = datetime.fromtimestamp(ts).date()
+    return day.isoformat(), _first_instant(day), _first_instant(day + timedelta(days=1))
+
+
+def _first_instant(day: date) -> float:
+    """When the local date ``day`` begins. Its midnight as local time: the first one where
+    a zone repeats it, the moment the clocks skip to where a zone skips it. (Not the
+    midnight at the UTC offset of some time that day: on a day the clocks go forward, the
+    next midnight comes an hour before that one.)"""
+    return datetime(day.year, day.month, day.day).timestamp()
 
 
 def by_day(spans: Spans) -> dict[str, float]:
     """Seconds of ``spans`` on each local calendar day (split exactly at local midnight).
 
-    A day's bounds are worked out once and kept for the spans after it that start within
-    them at the same UTC offset (``time.localtime`` alone is a tenth of the date maths;
-    a session's spans mostly fall on one day).
+    A day's bounds are kept for the spans after it that start within them (a session's
+    spans mostly fall on one day).
     """
     days: dict[str, float] = {}
-    offset: int | None = None  # of the day held: its key and [midnight, following)
-    key = ""
+    key = ""  # the day held, and its [midnight, following)
     midnight = following = 0.0
     for start, end in spans:
         while start < end:
-            if not (midnight <= start < following and time.localtime(start).tm_gmtoff == offset):
-                key, midnight, following, offset = local_day(start)
+            if not midnight <= start < following:
+                key, midnight, following = local_day(start)
             piece_end = min(end, following)
             if piece_end <= start:  # a clock oddity: never loop forever
                 piece_end = end
