@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -293,3 +294,28 @@ def test_hook_payload_fields() -> None:
     env = json.loads((GEMINI_DIR / "hook-env.json").read_text())
     assert {"GEMINI_SESSION_ID", "GEMINI_PROJECT_DIR", "GEMINI_CWD"} <= set(env)
     assert env["GEMINI_SESSION_ID"] == hooks[0]["session_id"]
+
+
+def test_a_telemetry_record_with_a_count_of_two_to_the_63_is_skipped(tmp_path: Path) -> None:
+    """It raised out of the whole read (no usage from the file at all); now that record
+    alone is skipped and counted, and the others are read as before."""
+    sid = session_of(TOOLUSE)  # two routing requests in the telemetry file
+    text = TELEMETRY.read_text()
+    at = text.index('"input_token_count"', text.index(sid))  # the first one's
+    damaged = tmp_path / "telemetry.log"
+    damaged.write_text(
+        text[:at]
+        + re.sub(
+            r'"input_token_count":\s*\d+',
+            '"input_token_count": 9223372036854775808',
+            text[at:],
+            count=1,
+        )
+    )
+    whole = parse_telemetry(TELEMETRY, sid)
+    state = parse_telemetry(damaged, sid)
+    assert whole.extra["roles"] == {"utility_router": 2}
+    assert state.extra["roles"] == {"utility_router": 1}
+    assert state.skipped_lines == whole.skipped_lines + 1
+    kept = sum(map(sum, state.model_totals().values()))
+    assert 0 < kept < sum(map(sum, whole.model_totals().values()))

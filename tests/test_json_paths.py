@@ -110,3 +110,33 @@ def test_a_ledger_written_with_lone_halves_is_read_mended(tmp_path: Path) -> Non
     assert row is not None
     assert row.checkpoints["/t.jsonl"]["first_prompt"] == "cut \ufffd"
     _encodable(row.checkpoints)
+
+
+def test_a_token_count_over_64_bits_skips_its_line_in_both_paths(
+    json_path: str, tmp_path: Path
+) -> None:
+    """orjson reads an integer over 64 bits as a float, the JSON module as an integer: a
+    count that large is damage either way, and both skip its line (nothing from it is
+    billed) rather than one of them billing the line's other counts."""
+    from keito_skill.transcripts import parse_file
+
+    def usage(n: int, output: int) -> bytes:
+        return orjson.dumps(
+            {
+                "type": "assistant",
+                "sessionId": "s1",
+                "timestamp": f"2026-11-20T10:0{n}:00Z",
+                "requestId": f"r{n}",
+                "message": {
+                    "id": f"m{n}",
+                    "model": "claude-sonnet-4-5",
+                    "usage": {"input_tokens": 100, "output_tokens": 5},
+                },
+            }
+        ).replace(b'"output_tokens":5', b'"output_tokens":%d' % output)
+
+    path = tmp_path / "s1.jsonl"
+    path.write_bytes(b"\n".join([usage(1, 5), usage(2, 2**64), usage(3, 7)]) + b"\n")
+    state = parse_file(path, agent="claude-code")
+    assert state.skipped_lines == 1
+    assert state.model_totals()["claude-sonnet-4-5"][:4] == [200, 0, 0, 12]

@@ -46,8 +46,14 @@ def count(value: Any) -> int:
 
     Raises ``OverflowError`` at :data:`MAX_TOKENS` and above (2^63 once billed $36.9
     trillion): the parser counts the line in ``skipped_lines`` and takes nothing from it.
+    A float that large too: orjson reads an integer over 64 bits as one (the JSON module, a
+    hook's, as an integer), and both paths must skip the same lines.
     """
-    if value.__class__ is not int or value <= 0:
+    if value.__class__ is not int:
+        if value.__class__ is float and value >= MAX_TOKENS:
+            raise OverflowError(f"token count {value} is out of range")
+        return 0
+    if value <= 0:
         return 0
     if value >= MAX_TOKENS:
         raise OverflowError(f"token count {value} is out of range")

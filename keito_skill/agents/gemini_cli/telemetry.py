@@ -316,7 +316,10 @@ def parse_telemetry(
                     if values is None:
                         skipped += 1
                     for obj in values or ():
-                        _record(state, obj, base + pos)
+                        try:
+                            _record(state, obj, base + pos)
+                        except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+                            skipped += 1  # damage (a count of 2^63): nothing from it is kept
                 pos = end
             base += pos
             buf = buf[pos:]
