@@ -18,7 +18,7 @@ from keito_skill.errors import TranscriptError
 from keito_skill.transcripts import _reader
 from keito_skill.transcripts._reader import READ_CHUNK, LineSource, decode, decode_slowly
 from keito_skill.transcripts._responses import dedupe_read
-from keito_skill.transcripts._state import DEFAULT_IDLE_SECONDS, ParseState
+from keito_skill.transcripts._state import DEFAULT_IDLE_SECONDS, LINE_DAMAGE, ParseState
 
 AGENTS = agents.names()
 
@@ -146,7 +146,7 @@ def parse_file(
                     continue
                 try:
                     feed(obj)
-                except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+                except LINE_DAMAGE:
                     skipped += 1
         except OSError:
             pass

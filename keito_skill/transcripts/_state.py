@@ -41,6 +41,12 @@ LONG_CONTEXT_TOKENS = 200_000
 MAX_TOKENS = 10**12
 
 
+# What folding a damaged line or record into a state raises (a value of the wrong type, a
+# count out of range: see :func:`count`). Readers catch it per line and count the line in
+# ``skipped_lines``: nothing from it is kept, and the rest of the file is read.
+LINE_DAMAGE = (TypeError, ValueError, KeyError, AttributeError, OverflowError)
+
+
 def count(value: Any) -> int:
     """A token count as written by an agent: a positive integer, anything else is 0.
 

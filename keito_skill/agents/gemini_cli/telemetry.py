@@ -47,6 +47,7 @@ from keito_skill.transcripts._state import (
     CACHE_READ,
     DEFAULT_IDLE_SECONDS,
     INPUT,
+    LINE_DAMAGE,
     OUTPUT,
     REASONING,
     ParseState,
@@ -318,7 +319,7 @@ def parse_telemetry(
                     for obj in values or ():
                         try:
                             _record(state, obj, base + pos)
-                        except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+                        except LINE_DAMAGE:
                             skipped += 1  # damage (a count of 2^63): nothing from it is kept
                 pos = end
             base += pos
